@@ -1,0 +1,85 @@
+"""Where the hub is and how to authenticate: arguments, Celery config, environment.
+
+A setting given as an argument wins; then the lower-case name in a Celery app's
+configuration (the app given, or Celery's current app when Celery is already
+imported); then the environment variable. Celery is never imported from here:
+a process that runs Celery tasks has imported it already.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ._exceptions import ConfigurationError
+
+ENV_HUB_URL: Final = "ASYNCSTREAM_HUB_URL"
+ENV_API_KEY: Final = "ASYNCSTREAM_API_KEY"
+ENV_QUEUE_NAME: Final = "ASYNCSTREAM_QUEUE_NAME"
+ENV_VERIFY_TLS: Final = "ASYNCSTREAM_VERIFY_TLS"
+
+
+def _celery_conf(app: Any) -> Any:
+    if app is None:
+        if "celery" not in sys.modules:
+            return None
+        from celery import current_app
+
+        app = current_app
+    return getattr(app, "conf", None)
+
+
+def lookup_setting(name: str, *, app: Any = None) -> str | None:
+    """Return setting ``name`` (an ``ASYNCSTREAM_*`` name) from Celery or the env."""
+    conf = _celery_conf(app)
+    if conf is not None:
+        value = conf.get(name.lower())
+        if value not in (None, ""):
+            return str(value)
+    value = os.environ.get(name)
+    return value or None
+
+
+@dataclass(frozen=True, slots=True)
+class HubSettings:
+    """The hub's base URL and credentials. The key never shows in a repr."""
+
+    url: str
+    api_key: str | None = field(default=None, repr=False)
+    verify_tls: bool = True
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        hub_url: str | None = None,
+        api_key: str | None = None,
+        verify_tls: bool | None = None,
+        app: Any = None,
+    ) -> HubSettings:
+        """Combine arguments and configuration; raise if no hub URL is known."""
+        url = hub_url or lookup_setting(ENV_HUB_URL, app=app)
+        if not url:
+            raise ConfigurationError(
+                "no hub URL: pass hub_url=..., set the environment variable"
+                f" {ENV_HUB_URL} (e.g. http://127.0.0.1:8000), or set"
+                f" {ENV_HUB_URL.lower()} in the Celery app's configuration"
+            )
+        if not url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"hub URL must start with http:// or https://, got {url!r}"
+            )
+        if verify_tls is None:
+            flag = lookup_setting(ENV_VERIFY_TLS, app=app)
+            verify_tls = flag is None or flag.lower() not in ("0", "false", "no", "off")
+        return cls(
+            url=url.rstrip("/"),
+            api_key=api_key or lookup_setting(ENV_API_KEY, app=app),
+            verify_tls=verify_tls,
+        )
+
+    def headers(self) -> dict[str, str]:
+        """The authentication header protocol v1 expects, if a key is set."""
+        return {"Authorization": f"Api-Key {self.api_key}"} if self.api_key else {}

@@ -1,0 +1,141 @@
+"""Path objects, stream references and the five file states.
+
+A *path object* is a dict with a string ``"path"`` key and any other keys the hub or
+a task attaches (``size``, ``message``, ``site``...). Tasks may pass bare strings;
+they are normalised to ``{"path": s}``. A *stream reference* ``{"stream": url,
+"count": n}`` stands in a task's ``paths`` for a stream of path objects on the hub.
+
+These checks sit on the hot path of ``add()``, so they do the least work that still
+names the bad value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal, TypeAlias
+
+from ._exceptions import InvalidPathError, InvalidStateError, PathTypeError
+
+State: TypeAlias = Literal["processed", "skipped", "aborted", "failures", "inprogress"]
+PathObject: TypeAlias = dict[str, Any]
+
+STATES: Final[tuple[State, ...]] = (
+    "processed",
+    "skipped",
+    "aborted",
+    "failures",
+    "inprogress",
+)
+_STATE_SET: Final = frozenset(STATES)
+
+# The states whose paths go on to the next task of a workflow.
+FORWARDED_STATES: Final[tuple[State, ...]] = ("processed", "skipped")
+
+
+def check_state(key: object) -> State:
+    """Return ``key`` if it is a supported file state, else raise naming it."""
+    if key in _STATE_SET:
+        return key  # type: ignore[return-value]
+    raise InvalidStateError(
+        f"unknown file state {key!r}: expected one of {', '.join(STATES)}"
+    )
+
+
+def normalize_message(message: object) -> list[str]:
+    """Return a failure message as the payload stores it: a list of strings."""
+    if isinstance(message, str):
+        return [message]
+    if isinstance(message, Sequence) and all(isinstance(m, str) for m in message):
+        return list(message)
+    raise InvalidPathError(
+        f"message must be a string or a list of strings, got {message!r}"
+    )
+
+
+def to_path_object(path: object, *, message: object = None) -> PathObject:
+    """Normalise a path string or path object to a fresh path object.
+
+    The caller's dict is copied, never changed. ``message``, when given, is added to
+    (or appended to) the object's ``message`` list.
+    """
+    if isinstance(path, str):
+        if not path:
+            raise InvalidPathError("path must be a non-empty string, got ''")
+        obj: PathObject = {"path": path}
+    elif isinstance(path, Mapping):
+        value = path.get("path")
+        if not isinstance(value, str) or not value:
+            if "stream" in path:
+                raise InvalidPathError(
+                    f"a stream reference is not a result path: {dict(path)!r}"
+                )
+            raise InvalidPathError(
+                f"path object needs a non-empty string 'path', got {dict(path)!r}"
+            )
+        obj = dict(path)
+        if "message" in obj:
+            obj["message"] = normalize_message(obj["message"])
+    else:
+        raise PathTypeError(
+            f"path must be a string or a dict with a 'path' key, got {path!r}"
+            f" of type {type(path).__name__}"
+        )
+    if message is not None:
+        obj["message"] = obj.get("message", []) + normalize_message(message)
+    return obj
+
+
+def is_stream_reference(item: object) -> bool:
+    """True if ``item`` is a ``{"stream": url, ...}`` reference to an input stream."""
+    return isinstance(item, Mapping) and "stream" in item and "path" not in item
+
+
+def check_stream_reference(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a stream reference and return a copy of it."""
+    url = item.get("stream")
+    if not isinstance(url, str) or not url:
+        raise InvalidPathError(
+            f"stream reference needs a non-empty string 'stream', got {dict(item)!r}"
+        )
+    count = item.get("count")
+    if count is not None and (
+        not isinstance(count, int) or isinstance(count, bool) or count < 0
+    ):
+        raise InvalidPathError(
+            f"stream reference 'count' must be a non-negative integer,"
+            f" got {dict(item)!r}"
+        )
+    return dict(item)
+
+
+def normalize_input_paths(input_paths: object) -> list[dict[str, Any]]:
+    """Validate a task's ``paths`` argument: path strings, path objects, stream refs.
+
+    Returns a new list of path objects and stream references, in order.
+    """
+    if not isinstance(input_paths, list | tuple):
+        raise PathTypeError(
+            "input_paths must be a list of paths, path objects or stream references,"
+            f" got {type(input_paths).__name__} {input_paths!r:.200}"
+        )
+    normalized: list[dict[str, Any]] = []
+    for index, item in enumerate(input_paths):
+        try:
+            if is_stream_reference(item):
+                normalized.append(check_stream_reference(item))  # type: ignore[arg-type]
+            else:
+                normalized.append(to_path_object(item))
+        except InvalidPathError as exc:
+            raise type(exc)(f"input_paths[{index}]: {exc}") from None
+    return normalized
+
+
+def count_input_paths(input_paths: Sequence[Mapping[str, Any]]) -> int:
+    """Count inputs, a stream reference counting as its ``count`` (0 if unknown)."""
+    total = 0
+    for item in input_paths:
+        if is_stream_reference(item):
+            total += int(item.get("count") or 0)
+        else:
+            total += 1
+    return total

@@ -1,0 +1,21 @@
+"""The ``asyncstream`` command: a thin layer over the library.
+
+Each verb lives in its own module and is registered on :data:`main` here.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="asyncstream")
+def main() -> None:
+    """Run, serve and measure streaming custom tasks."""
+
+
+@main.group()
+def hub() -> None:
+    """The embedded hub server."""

@@ -1,0 +1,99 @@
+"""``FileActionStatus``: collect per-path results in memory and dump the payload.
+
+The seed's ``arcapix.dynamo.server.status`` becomes ``asyncstream.status``.
+Use it for tasks whose inputs fit in memory; for millions of paths use
+:class:`asyncstream.streamstatus.StreamTaskResults`, which has the same interface.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ._exceptions import UsageError
+from ._paths import (
+    FORWARDED_STATES,
+    STATES,
+    PathObject,
+    State,
+    check_state,
+    to_path_object,
+)
+from ._payload import TaskHeader, build_payload, empty_summary
+
+__all__ = ["FileActionStatus"]
+
+
+class FileActionStatus:
+    """Track the state of every path a task acted on and build its return payload.
+
+    >>> status = FileActionStatus("my-plugin", ["/data/a"], 100, "london.default#custom")
+    >>> status.add("processed", "/data/a")
+    >>> status.dump()["status"]["summary"]["processed"]
+    1
+    """
+
+    def __init__(
+        self,
+        taskname: str,
+        input_paths: list[Any],
+        jobid: Any,
+        queue_name: str | None,
+        *,
+        started: datetime | None = None,
+    ) -> None:
+        self._header = TaskHeader.build(
+            taskname, input_paths, jobid, queue_name, started=started
+        )
+        self._details: dict[State, list[PathObject]] = {state: [] for state in STATES}
+        # The next task's input, in the order the paths were added.
+        self._forwarded: list[PathObject] = []
+        self._dumped = False
+
+    @property
+    def header(self) -> TaskHeader:
+        """What the task was called with."""
+        return self._header
+
+    @property
+    def summary(self) -> dict[State, int]:
+        """How many paths were added per state so far."""
+        summary = empty_summary()
+        for state, items in self._details.items():
+            summary[state] = len(items)
+        return summary
+
+    def add(self, key: str, path: str | PathObject, *, message: Any = None) -> None:
+        """Record that ``path`` ended in state ``key``.
+
+        ``path`` is a path string or a path object; ``message`` (a string or a list
+        of strings) says why, typically for ``failures``. A rejected call changes
+        nothing already recorded.
+        """
+        if self._dumped:
+            raise UsageError(
+                f"add({key!r}, {path!r}) after dump(): {self!r} is already complete"
+            )
+        state = check_state(key)
+        obj = to_path_object(path, message=message)
+        self._details[state].append(obj)
+        if state in FORWARDED_STATES:
+            self._forwarded.append(obj)
+
+    def dump(self) -> dict[str, Any]:
+        """Return the contract payload. Later calls return an equal payload."""
+        self._dumped = True
+        return build_payload(
+            self._header,
+            summary=self.summary,
+            details=self._details,
+            paths=self._forwarded,
+        )
+
+    def __repr__(self) -> str:
+        counts = " ".join(f"{s}={n}" for s, n in self.summary.items() if n)
+        state = "dumped" if self._dumped else "open"
+        return (
+            f"<FileActionStatus task={self._header.taskname!r}"
+            f" jobid={self._header.jobid!r} {state} {counts or 'empty'}>"
+        )
