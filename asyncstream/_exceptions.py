@@ -13,7 +13,9 @@ Errors about bad input also derive from the built-in class a caller would expect
     ├── ConfigurationError                   hub URL, key or current queue missing
     ├── UsageError (RuntimeError)            add() after dump(), use after close,
     │                                        a sync shim called on the loop thread
-    ├── HubError                             the hub answered, but not as agreed
+    ├── HubError                             talking to the hub went wrong
+    │   ├── HubUnavailableError              unreachable, timed out, 408/429/5xx:
+    │   │                                    retried until the deadline
     │   ├── HubRejectedError                 a 4xx other than 408/429: not retried
     │   └── HubProtocolError                 an answer that breaks protocol v1
     ├── StreamError                          an input stream misbehaved
@@ -77,6 +79,25 @@ class HubError(AsyncStreamError):
         super().__init__(message)
         self.status_code = status_code
         self.detail = detail
+
+
+class HubUnavailableError(HubError):
+    """The hub could not be reached, timed out, or answered 408, 429 or 5xx.
+
+    These are retried; this error escapes only when the deadline ran out.
+    ``retry_after`` is the delay the hub asked for, in seconds, if it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        detail: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, detail=detail)
+        self.retry_after = retry_after
 
 
 class HubRejectedError(HubError):

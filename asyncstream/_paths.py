@@ -35,7 +35,7 @@ FORWARDED_STATES: Final[tuple[State, ...]] = ("processed", "skipped")
 def check_state(key: object) -> State:
     """Return ``key`` if it is a supported file state, else raise naming it."""
     if key in _STATE_SET:
-        return key  # type: ignore[return-value]
+        return key
     raise InvalidStateError(
         f"unknown file state {key!r}: expected one of {', '.join(STATES)}"
     )
@@ -122,7 +122,7 @@ def normalize_input_paths(input_paths: object) -> list[dict[str, Any]]:
     for index, item in enumerate(input_paths):
         try:
             if is_stream_reference(item):
-                normalized.append(check_stream_reference(item))  # type: ignore[arg-type]
+                normalized.append(check_stream_reference(item))
             else:
                 normalized.append(to_path_object(item))
         except InvalidPathError as exc:

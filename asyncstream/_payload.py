@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ._exceptions import InvalidInputError
@@ -17,7 +17,7 @@ from ._paths import STATES, PathObject, State, count_input_paths, normalize_inpu
 
 def utcnow() -> datetime:
     """The current time, timezone-aware, as every ``started`` stamp must be."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

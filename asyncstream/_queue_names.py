@@ -1,4 +1,4 @@
-"""Celery queue names: ``<site>.<queue>#<function>``, e.g. ``london.highpriority#custom``.
+"""Celery queue names: ``<site>.<queue>#<function>``, e.g. ``london.high#custom``.
 
 The hub's contract warns that the format may change, so every part of asyncstream
 formats and parses names here and nowhere else.

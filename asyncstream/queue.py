@@ -1,4 +1,4 @@
-"""Queue helpers; the seed's ``arcapix.dynamo.server.queue`` becomes ``asyncstream.queue``."""
+"""Queue helpers, as the seed's ``arcapix.dynamo.server.queue`` offers them."""
 
 from ._queue_names import (
     ParsedQueueName,

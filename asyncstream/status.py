@@ -27,7 +27,7 @@ __all__ = ["FileActionStatus"]
 class FileActionStatus:
     """Track the state of every path a task acted on and build its return payload.
 
-    >>> status = FileActionStatus("my-plugin", ["/data/a"], 100, "london.default#custom")
+    >>> status = FileActionStatus("my-plugin", ["/data/a"], 100, "london.q#custom")
     >>> status.add("processed", "/data/a")
     >>> status.dump()["status"]["summary"]["processed"]
     1

@@ -1,0 +1,107 @@
+"""When to retry a call to the hub, and how long to wait: policy without I/O.
+
+:class:`RetryPolicy` is a small value object that computes capped exponential
+backoff with jitter; :func:`retry_call` hands it to tenacity, which owns the retry
+loop. Both take the clock, the sleep and the random source as arguments, so tests
+assert exact backoff sequences without waiting.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import anyio
+import tenacity
+
+from ._exceptions import HubUnavailableError
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+OnRetry = Callable[[HubUnavailableError, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Capped exponential backoff with jitter, honouring the hub's ``Retry-After``.
+
+    The n-th retry (n from 1) waits ``min(maximum, initial * multiplier**(n-1))``,
+    shortened by up to ``jitter`` of itself at random so that many workers do not
+    retry in step. A ``Retry-After`` from the hub replaces the computed delay.
+    ``max_attempts`` of ``None`` means: only the deadline stops retrying.
+    """
+
+    initial: float = 0.05
+    multiplier: float = 2.0
+    maximum: float = 5.0
+    jitter: float = 0.5
+    max_attempts: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.initial < 0 or self.maximum < self.initial or self.multiplier < 1:
+            raise ValueError(f"inconsistent backoff settings in {self!r}")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError(f"jitter must be between 0 and 1, got {self.jitter!r}")
+
+    def delay(
+        self,
+        retry: int,
+        *,
+        retry_after: float | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
+        if retry_after is not None:
+            return max(0.0, retry_after)
+        base = min(self.maximum, self.initial * self.multiplier ** (retry - 1))
+        return base * (1.0 - self.jitter * rand())
+
+
+def retry_call(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    deadline: float,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = anyio.sleep,
+    rand: Callable[[], float] = random.random,
+    on_retry: OnRetry | None = None,
+) -> Awaitable[T]:
+    """Call ``fn`` until it succeeds, retrying :class:`HubUnavailableError`.
+
+    ``deadline`` is a ``clock()`` value; no wait runs past it (a longer backoff is
+    cut short) and no attempt starts after it. The last error is re-raised as is.
+    """
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = exc.retry_after if isinstance(exc, HubUnavailableError) else None
+        wanted = policy.delay(state.attempt_number, retry_after=retry_after, rand=rand)
+        return max(0.0, min(wanted, deadline - clock()))
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        if (
+            policy.max_attempts is not None
+            and state.attempt_number >= policy.max_attempts
+        ):
+            return True
+        return clock() >= deadline
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if on_retry is not None and isinstance(exc, HubUnavailableError):
+            on_retry(exc, state.upcoming_sleep)
+
+    retrying = tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception_type(HubUnavailableError),
+        wait=wait,
+        stop=stop,
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(fn)
