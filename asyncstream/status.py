@@ -56,6 +56,11 @@ class FileActionStatus:
         return self._header
 
     @property
+    def dumped(self) -> bool:
+        """True once :meth:`dump` was called: the status takes no more results."""
+        return self._dumped
+
+    @property
     def summary(self) -> dict[State, int]:
         """How many paths were added per state so far."""
         summary = empty_summary()

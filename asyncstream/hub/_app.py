@@ -1,0 +1,221 @@
+"""The hub's ASGI app: every endpoint of protocol v1 (DESIGN §4).
+
+Built on FastAPI because the protocol is a contract shared with the client: the
+app publishes it as an OpenAPI document, validates query parameters and small
+bodies declaratively, and runs on plain Starlette underneath, so the ingest
+endpoints can drop to the raw request and parse bodies with one ``json.loads``
+(see ``_parsing``) where per-item models would cost more than the store insert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __version__
+from ._auth import KeyChecker
+from ._errors import HubHTTPError, error_response, install_error_handlers
+from ._faults import FAULTS_PATH, FaultInjector, FaultMiddleware
+from ._metrics import HubMetrics, LatencyMiddleware
+from ._routes import StreamSignals, add_result_routes, add_stream_routes
+from ._store import HubStore
+
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_CONCURRENT_INGEST = 32
+
+
+class IngestGate:
+    """Admits at most ``limit`` ingest requests at once; the rest get 503 at once.
+
+    Refusing (rather than queueing) keeps memory bounded by ``limit`` bodies and
+    tells clients to back off via ``Retry-After``.
+    """
+
+    def __init__(self, limit: int, retry_after: float, metrics: HubMetrics) -> None:
+        self.limit = limit
+        self.retry_after = retry_after
+        self.in_flight = 0
+        self._metrics = metrics
+
+    def __repr__(self) -> str:
+        return f"<IngestGate in_flight={self.in_flight}/{self.limit}>"
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        if self.in_flight >= self.limit:
+            raise HubHTTPError(
+                503,
+                "overloaded",
+                f"{self.in_flight} ingest requests in progress (limit {self.limit})",
+                headers={"Retry-After": f"{self.retry_after:g}"},
+            )
+        self.in_flight += 1
+        self._metrics.ingest_in_flight.inc()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            self._metrics.ingest_in_flight.dec()
+
+
+class BodyLimitMiddleware:
+    """413 for a body over ``limit`` bytes: at once when Content-Length says so,
+    or as soon as a streamed body passes the limit."""
+
+    def __init__(self, app: ASGIApp, limit: int, metrics: HubMetrics) -> None:
+        self.app = app
+        self.limit = limit
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                self.metrics.reject("body_too_large")
+                response = error_response(
+                    413,
+                    "body_too_large",
+                    f"request body of {int(value)} bytes exceeds {self.limit} bytes",
+                    limit=self.limit,
+                )
+                await response(scope, receive, send)
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise HubHTTPError(
+                    413,
+                    "body_too_large",
+                    f"request body exceeds {self.limit} bytes",
+                    limit=self.limit,
+                )
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+@dataclass(slots=True)
+class HubContext:
+    """What the routes share; available as ``app.state.hub``."""
+
+    store: HubStore
+    metrics: HubMetrics
+    gate: IngestGate
+    signals: StreamSignals
+    faults: FaultInjector | None
+    max_page_size: int
+
+
+class FaultRequest(BaseModel):
+    """Body of ``POST /api/_faults/``: one :class:`FaultInjector` call."""
+
+    fault: Literal["fail_next", "drop_after_commit", "delay", "reset"]
+    n: int | None = Field(default=None, ge=1)
+    status: int = Field(default=503, ge=400, le=599)
+    retry_after: float = Field(default=0.05, ge=0)
+    seconds: float = Field(default=0.0, ge=0)
+    path_prefix: str | None = None
+
+
+def _add_fault_route(router: APIRouter, faults: FaultInjector) -> None:
+    @router.post(FAULTS_PATH, summary="Inject faults (only with --enable-faults)")
+    async def inject_fault(body: FaultRequest) -> dict[str, Any]:
+        if body.fault == "reset":
+            faults.reset()
+        elif body.fault == "delay":
+            faults.delay(body.seconds, n=body.n, path_prefix=body.path_prefix)
+        elif body.n is None:
+            raise HubHTTPError(422, "invalid_request", f"{body.fault} needs n", field="n")
+        elif body.fault == "fail_next":
+            faults.fail_next(
+                body.n,
+                status=body.status,
+                retry_after=body.retry_after,
+                path_prefix=body.path_prefix,
+            )
+        else:
+            faults.drop_after_commit(body.n, path_prefix=body.path_prefix)
+        return {"ok": True, "injected": dict(faults.injected)}
+
+
+def create_app(
+    store: HubStore,
+    *,
+    api_keys: Iterable[str] = (),
+    faults: FaultInjector | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_concurrent_ingest: int = DEFAULT_MAX_CONCURRENT_INGEST,
+    overload_retry_after: float = 1.0,
+    max_page_size: int = 10_000,
+) -> FastAPI:
+    """The hub app over ``store``, which it opens at startup and closes at shutdown.
+
+    ``api_keys`` empty disables auth (serve on loopback only). ``faults`` enables
+    fault injection and its admin endpoint.
+    """
+    metrics = HubMetrics()
+    context = HubContext(
+        store=store,
+        metrics=metrics,
+        gate=IngestGate(max_concurrent_ingest, overload_retry_after, metrics),
+        signals=StreamSignals(),
+        faults=faults,
+        max_page_size=max_page_size,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await store.open()
+        try:
+            yield
+        finally:
+            context.signals.wake_all()
+            await store.close()
+
+    app = FastAPI(
+        title="asyncstream hub",
+        version=__version__,
+        summary="Hub wire protocol v1: input streams and streamed task results.",
+        lifespan=lifespan,
+    )
+    app.state.hub = context
+    install_error_handlers(app, metrics.reject)
+
+    @app.get("/api/health/", summary="Liveness; needs no credentials")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "store": type(store).__name__}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    router = APIRouter(dependencies=[Depends(KeyChecker(api_keys).dependency())])
+    add_stream_routes(router, context)
+    add_result_routes(router, context)
+    if faults is not None:
+        _add_fault_route(router, faults)
+    app.include_router(router)
+
+    # Outermost last: faults act before everything, as a network problem would.
+    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes, metrics=metrics)
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
+    if faults is not None:
+        app.add_middleware(FaultMiddleware, faults=faults)
+    return app
+
+
+async def wait_forever() -> None:  # pragma: no cover - helper for manual runs
+    await asyncio.Event().wait()

@@ -1,0 +1,123 @@
+"""Every error the hub sends is ``{"error": code, "detail": message, ...extra}``.
+
+FastAPI's own errors (validation, unknown routes, wrong methods) go through the same
+handlers, so a client never has to parse two error shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from ._store import (
+    IdempotencyConflictError,
+    MissingBatchesError,
+    NotFoundError,
+    StoreError,
+    StreamClosedError,
+    TaskCompletedError,
+)
+
+_STORE_STATUS: dict[type[StoreError], int] = {
+    NotFoundError: 404,
+    IdempotencyConflictError: 409,
+    MissingBatchesError: 409,
+    StreamClosedError: 409,
+    TaskCompletedError: 409,
+}
+
+
+class HubHTTPError(StarletteHTTPException):
+    """An error answer: HTTP ``status``, a short ``code`` and a ``detail`` message.
+
+    A subclass of Starlette's ``HTTPException`` so that FastAPI passes it through
+    unchanged even when raised while it reads a request body.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(status, detail, headers)
+        self.code = code
+        self.extra = extra
+
+
+def error_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """The JSON error answer every failure path uses."""
+    return JSONResponse(
+        {"error": code, "detail": detail, **extra}, status_code=status, headers=headers
+    )
+
+
+def _status_code_name(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "http_error"
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[str, list[str]]:
+    parts, fields = [], []
+    for error in exc.errors():
+        # loc is ("body", "batches") or ("query", "page_size"): name the field.
+        loc = ".".join(str(p) for p in error.get("loc", ()))
+        fields.append(loc)
+        value = error.get("input")
+        shown = f" (got {value!r:.80})" if "input" in error and value is not None else ""
+        parts.append(f"{loc}: {error.get('msg', 'invalid')}{shown}")
+    return "; ".join(parts) or "invalid request", fields
+
+
+def install_error_handlers(app: FastAPI, on_error: Callable[[str], None]) -> None:
+    """Route every error through :func:`error_response`; ``on_error(code)`` counts it."""
+
+    async def hub_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HubHTTPError)
+        on_error(exc.code)
+        return error_response(
+            exc.status_code, exc.code, exc.detail, headers=exc.headers, **exc.extra
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _status_code_name(exc.status_code)
+        on_error(code)
+        return error_response(
+            exc.status_code, code, str(exc.detail), headers=exc.headers
+        )
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        detail, fields = _describe_validation(exc)
+        on_error("invalid_request")
+        return error_response(422, "invalid_request", detail, fields=fields)
+
+    async def store_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StoreError)
+        on_error(exc.code)
+        status = _STORE_STATUS.get(type(exc), 400)
+        return error_response(status, exc.code, exc.detail, **exc.extra)
+
+    app.add_exception_handler(HubHTTPError, hub_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StoreError, store_error)

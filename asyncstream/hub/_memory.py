@@ -1,0 +1,181 @@
+"""Stores that keep nothing on disk: :class:`MemoryStore` and :class:`DiscardStore`."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._paths import PathObject, State
+from ._store import (
+    BatchOutcome,
+    IdempotencyConflictError,
+    NotFoundError,
+    ResultBatch,
+    ResultPosition,
+    ResultsPage,
+    StreamClosedError,
+    StreamInfo,
+    TaskCompletedError,
+    TaskSummary,
+    empty_summary,
+    missing_batches_error,
+    utc_now,
+)
+
+
+@dataclass(slots=True)
+class _Stream:
+    paths: list[PathObject] = field(default_factory=list)
+    closed: bool = False
+
+
+@dataclass(slots=True)
+class _Task:
+    summary: TaskSummary
+    batches: dict[int, ResultBatch] = field(default_factory=dict)
+
+
+class MemoryStore:
+    """Everything in dicts: fast, and gone when the process ends. For tests."""
+
+    def __init__(self) -> None:
+        self._streams: dict[str, _Stream] = {}
+        self._tasks: dict[str, _Task] = {}
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore streams={len(self._streams)} tasks={len(self._tasks)}>"
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def _stream(self, stream_id: str) -> _Stream:
+        try:
+            return self._streams[stream_id]
+        except KeyError:
+            raise NotFoundError(f"no stream {stream_id!r}") from None
+
+    @staticmethod
+    def _info(stream_id: str, stream: _Stream) -> StreamInfo:
+        return StreamInfo(stream_id, len(stream.paths), stream.closed)
+
+    async def create_stream(self, paths: list[PathObject]) -> StreamInfo:
+        stream_id = uuid.uuid4().hex
+        self._streams[stream_id] = stream = _Stream(list(paths))
+        return self._info(stream_id, stream)
+
+    async def append_stream(self, stream_id: str, paths: list[PathObject]) -> StreamInfo:
+        stream = self._stream(stream_id)
+        if stream.closed:
+            raise StreamClosedError(f"stream {stream_id!r} is closed")
+        stream.paths.extend(paths)
+        return self._info(stream_id, stream)
+
+    async def close_stream(self, stream_id: str) -> StreamInfo:
+        stream = self._stream(stream_id)
+        stream.closed = True
+        return self._info(stream_id, stream)
+
+    async def read_stream(
+        self, stream_id: str, offset: int, limit: int
+    ) -> tuple[list[PathObject], StreamInfo]:
+        stream = self._stream(stream_id)
+        return stream.paths[offset : offset + limit], self._info(stream_id, stream)
+
+    async def add_batch(self, batch: ResultBatch) -> BatchOutcome:
+        task = self._tasks.get(batch.taskid)
+        if task is not None:
+            stored = task.batches.get(batch.seq)
+            if stored is not None:
+                if stored.digest == batch.digest or stored.same_content(batch):
+                    return BatchOutcome(0, True)
+                raise IdempotencyConflictError(
+                    f"Idempotency-Key {batch.taskid}:{batch.seq} was used"
+                    " with another body"
+                )
+            if task.summary.finished is not None:
+                raise TaskCompletedError(
+                    f"task {batch.taskid!r} is completed; batch {batch.seq} is new"
+                )
+        else:
+            summary = TaskSummary(
+                batch.taskid, batch.jobid, batch.task, batch.queue, empty_summary(), 0,
+                utc_now(),
+            )  # fmt: skip
+            task = self._tasks[batch.taskid] = _Task(summary)
+        task.batches[batch.seq] = batch
+        task.summary.batches += 1
+        for state, objs in batch.items.items():
+            task.summary.summary[state] += len(objs)
+        return BatchOutcome(batch.count, False)
+
+    async def complete_task(
+        self, taskid: str, batches: int, payload: Any
+    ) -> TaskSummary:
+        task = self._tasks.get(taskid)
+        present = set(task.batches) if task else set()
+        error = missing_batches_error(taskid, batches, present)
+        if error is not None:
+            raise error
+        if task is None:
+            summary = TaskSummary(taskid, None, "", None, empty_summary(), 0, utc_now())
+            task = self._tasks[taskid] = _Task(summary)
+        if task.summary.finished is None:
+            task.summary.finished = utc_now()
+            task.summary.payload = payload
+        return task.summary
+
+    async def get_task(self, taskid: str) -> TaskSummary:
+        try:
+            return self._tasks[taskid].summary
+        except KeyError:
+            raise NotFoundError(f"no task {taskid!r}") from None
+
+    async def get_job(self, jobid: str) -> list[TaskSummary]:
+        return [t.summary for t in self._tasks.values() if str(t.summary.jobid) == jobid]
+
+    async def read_results(
+        self,
+        taskid: str,
+        state: State | None,
+        after: ResultPosition | None,
+        limit: int,
+    ) -> ResultsPage:
+        task = self._tasks.get(taskid)
+        if task is None:
+            raise NotFoundError(f"no task {taskid!r}")
+        results: list[dict[str, Any]] = []
+        for seq in sorted(task.batches):
+            if after is not None and seq < after[0]:
+                continue
+            flat = itertools.chain.from_iterable(
+                ((s, obj) for obj in objs) for s, objs in task.batches[seq].items.items()
+            )
+            for index, (s, obj) in enumerate(flat):
+                if after is not None and (seq, index) <= after:
+                    continue
+                if state is not None and s != state:
+                    continue
+                if len(results) == limit:
+                    return ResultsPage(results, last)
+                results.append({"state": s, **obj})
+                last = (seq, index)
+        return ResultsPage(results, None)
+
+
+class DiscardStore(MemoryStore):
+    """Validates like the others and keeps no results: the ingest ceiling.
+
+    Streams still work (they are small and a benchmark may read them); result
+    batches are counted as accepted and forgotten, so duplicates are not detected.
+    """
+
+    def __repr__(self) -> str:
+        return "<DiscardStore>"
+
+    async def add_batch(self, batch: ResultBatch) -> BatchOutcome:
+        return BatchOutcome(batch.count, False)

@@ -1,0 +1,366 @@
+"""The embedded default store: one SQLite file in WAL mode, through aiosqlite.
+
+Two connections: every write goes through one writer connection under an
+``asyncio.Lock`` (statements of concurrent requests would otherwise interleave in
+one transaction), reads go through a second connection that WAL lets run beside
+the writer and that never sees an uncommitted batch. ``synchronous=FULL`` makes
+each commit durable before ``add_batch`` returns, so a 200 survives a power cut and
+not only a killed process.
+
+Path objects are stored as their ``path`` plus, only when there are other keys, a
+JSON text of the rest: the common bare ``{"path": ...}`` costs no serialisation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from os import PathLike
+from typing import Any
+
+import aiosqlite
+
+from .._paths import STATES, PathObject, State
+from ._store import (
+    BatchOutcome,
+    IdempotencyConflictError,
+    NotFoundError,
+    ResultBatch,
+    ResultPosition,
+    ResultsPage,
+    StreamClosedError,
+    StreamInfo,
+    TaskCompletedError,
+    TaskSummary,
+    missing_batches_error,
+    utc_now,
+)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS streams (
+    id TEXT PRIMARY KEY, count INTEGER NOT NULL, closed INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stream_paths (
+    stream TEXT NOT NULL, pos INTEGER NOT NULL, path TEXT NOT NULL, extra TEXT,
+    PRIMARY KEY (stream, pos)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY, jobid TEXT, job_key TEXT, task TEXT NOT NULL, queue TEXT,
+    batches INTEGER NOT NULL DEFAULT 0,
+    {", ".join(f"{s} INTEGER NOT NULL DEFAULT 0" for s in STATES)},
+    started TEXT NOT NULL, finished TEXT, payload TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks (job_key);
+CREATE TABLE IF NOT EXISTS batches (
+    taskid TEXT NOT NULL, seq INTEGER NOT NULL, digest TEXT NOT NULL,
+    PRIMARY KEY (taskid, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS results (
+    taskid TEXT NOT NULL, seq INTEGER NOT NULL, idx INTEGER NOT NULL,
+    state TEXT NOT NULL, path TEXT NOT NULL, extra TEXT,
+    PRIMARY KEY (taskid, seq, idx)
+) WITHOUT ROWID;
+"""
+
+_TASK_COLUMNS = (
+    "id, jobid, task, queue, batches, "
+    + ", ".join(STATES)
+    + ", started, finished, payload"
+)
+
+
+def _split(obj: PathObject) -> tuple[str, str | None]:
+    if len(obj) == 1:
+        return obj["path"], None
+    rest = {k: v for k, v in obj.items() if k != "path"}
+    return obj["path"], json.dumps(rest, separators=(",", ":"))
+
+
+def _join(path: str, extra: str | None) -> PathObject:
+    return {"path": path} if extra is None else {"path": path, **json.loads(extra)}
+
+
+def _result_rows(batch: ResultBatch) -> Iterator[tuple[Any, ...]]:
+    index = 0
+    for state, objs in batch.items.items():
+        for obj in objs:
+            yield (batch.taskid, batch.seq, index, state, *_split(obj))
+            index += 1
+
+
+def _task_from_row(row: Iterable[Any]) -> TaskSummary:
+    values = list(row)
+    taskid, jobid, task, queue, batches = values[:5]
+    counts = values[5 : 5 + len(STATES)]
+    started, finished, payload = values[5 + len(STATES) :]
+    return TaskSummary(
+        taskid,
+        None if jobid is None else json.loads(jobid),
+        task,
+        queue,
+        dict(zip(STATES, counts, strict=True)),
+        batches,
+        started,
+        finished,
+        None if payload is None else json.loads(payload),
+    )
+
+
+class SqliteStore:
+    """The durable store: a SQLite database file (created if missing)."""
+
+    def __init__(self, path: str | PathLike[str], *, synchronous: str = "FULL") -> None:
+        self.path = str(path)
+        self._synchronous = synchronous
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        state = "open" if self._writer is not None else "closed"
+        return f"<SqliteStore {self.path!r} {state}>"
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            return
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per operation.
+        writer = await aiosqlite.connect(self.path, isolation_level=None)
+        await writer.execute("PRAGMA journal_mode=WAL")
+        await writer.execute(f"PRAGMA synchronous={self._synchronous}")
+        await writer.executescript(_SCHEMA)
+        self._writer = writer
+        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+
+    async def close(self) -> None:
+        writer, reader = self._writer, self._reader
+        self._writer = self._reader = None
+        for conn in (reader, writer):
+            if conn is not None:
+                await conn.close()
+
+    @property
+    def _w(self) -> aiosqlite.Connection:
+        if self._writer is None:
+            raise RuntimeError(f"{self!r} is not open")
+        return self._writer
+
+    @property
+    def _r(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise RuntimeError(f"{self!r} is not open")
+        return self._reader
+
+    async def _fetchone(self, sql: str, args: tuple[Any, ...]) -> Any:
+        async with self._r.execute(sql, args) as cursor:
+            return await cursor.fetchone()
+
+    # -- streams -------------------------------------------------------------
+
+    async def _stream_info(self, conn: aiosqlite.Connection, stream_id: str) -> StreamInfo:
+        async with conn.execute(
+            "SELECT count, closed FROM streams WHERE id = ?", (stream_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise NotFoundError(f"no stream {stream_id!r}")
+        return StreamInfo(stream_id, row[0], bool(row[1]))
+
+    async def _append(self, info: StreamInfo, paths: list[PathObject]) -> StreamInfo:
+        w = self._w
+        rows = ((info.id, info.count + i, *_split(p)) for i, p in enumerate(paths))
+        await w.executemany("INSERT INTO stream_paths VALUES (?, ?, ?, ?)", rows)
+        count = info.count + len(paths)
+        await w.execute("UPDATE streams SET count = ? WHERE id = ?", (count, info.id))
+        return StreamInfo(info.id, count, info.closed)
+
+    async def create_stream(self, paths: list[PathObject]) -> StreamInfo:
+        stream_id = uuid.uuid4().hex
+        async with self._write_lock, self._transaction():
+            await self._w.execute("INSERT INTO streams VALUES (?, 0, 0)", (stream_id,))
+            return await self._append(StreamInfo(stream_id, 0, False), paths)
+
+    async def append_stream(self, stream_id: str, paths: list[PathObject]) -> StreamInfo:
+        async with self._write_lock, self._transaction():
+            info = await self._stream_info(self._w, stream_id)
+            if info.closed:
+                raise StreamClosedError(f"stream {stream_id!r} is closed")
+            return await self._append(info, paths)
+
+    async def close_stream(self, stream_id: str) -> StreamInfo:
+        async with self._write_lock, self._transaction():
+            info = await self._stream_info(self._w, stream_id)
+            await self._w.execute("UPDATE streams SET closed = 1 WHERE id = ?", (stream_id,))
+            return StreamInfo(stream_id, info.count, True)
+
+    async def read_stream(
+        self, stream_id: str, offset: int, limit: int
+    ) -> tuple[list[PathObject], StreamInfo]:
+        # Read the state first: paths appended after it are simply left for the
+        # next page, so `count` never claims paths the page could not contain.
+        info = await self._stream_info(self._r, stream_id)
+        async with self._r.execute(
+            "SELECT path, extra FROM stream_paths WHERE stream = ? AND pos >= ?"
+            " AND pos < ? ORDER BY pos",
+            (stream_id, offset, min(offset + limit, info.count)),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_join(p, e) for p, e in rows], info
+
+    # -- results -------------------------------------------------------------
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._w)
+
+    async def _stored_batch(self, batch: ResultBatch, digest: str) -> ResultBatch:
+        task = await self.get_task(batch.taskid)
+        items: dict[State, list[PathObject]] = {}
+        async with self._w.execute(
+            "SELECT state, path, extra FROM results WHERE taskid = ? AND seq = ?"
+            " ORDER BY idx",
+            (batch.taskid, batch.seq),
+        ) as cursor:
+            async for state, path, extra in cursor:
+                items.setdefault(state, []).append(_join(path, extra))
+        count = sum(map(len, items.values()))
+        return ResultBatch(
+            batch.taskid, batch.seq, task.jobid, task.task, task.queue, items, digest,
+            count,
+        )  # fmt: skip
+
+    async def add_batch(self, batch: ResultBatch) -> BatchOutcome:
+        w = self._w
+        async with self._write_lock:
+            async with w.execute(
+                "SELECT b.digest, t.finished FROM tasks t LEFT JOIN batches b"
+                " ON b.taskid = t.id AND b.seq = ? WHERE t.id = ?",
+                (batch.seq, batch.taskid),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is not None and row[0] is not None:
+                if row[0] == batch.digest:
+                    return BatchOutcome(0, True)
+                stored = await self._stored_batch(batch, row[0])
+                if stored.same_content(batch):
+                    return BatchOutcome(0, True)
+                raise IdempotencyConflictError(
+                    f"Idempotency-Key {batch.taskid}:{batch.seq} was used"
+                    " with another body"
+                )
+            if row is not None and row[1] is not None:
+                raise TaskCompletedError(
+                    f"task {batch.taskid!r} is completed; batch {batch.seq} is new"
+                )
+            counts = [len(batch.items.get(s, ())) for s in STATES]
+            async with self._transaction():
+                if row is None:
+                    await w.execute(
+                        "INSERT INTO tasks (id, jobid, job_key, task, queue, started)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            batch.taskid,
+                            None if batch.jobid is None else json.dumps(batch.jobid),
+                            None if batch.jobid is None else str(batch.jobid),
+                            batch.task,
+                            batch.queue,
+                            utc_now(),
+                        ),
+                    )
+                await w.execute(
+                    "INSERT INTO batches VALUES (?, ?, ?)",
+                    (batch.taskid, batch.seq, batch.digest),
+                )
+                await w.executemany(
+                    "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", _result_rows(batch)
+                )
+                await w.execute(
+                    "UPDATE tasks SET batches = batches + 1, "
+                    + ", ".join(f"{s} = {s} + ?" for s in STATES)
+                    + " WHERE id = ?",
+                    (*counts, batch.taskid),
+                )
+        return BatchOutcome(batch.count, False)
+
+    async def complete_task(
+        self, taskid: str, batches: int, payload: Any
+    ) -> TaskSummary:
+        w = self._w
+        async with self._write_lock:
+            async with w.execute(
+                "SELECT seq FROM batches WHERE taskid = ?", (taskid,)
+            ) as cursor:
+                present = {row[0] async for row in cursor}
+            error = missing_batches_error(taskid, batches, present)
+            if error is not None:
+                raise error
+            async with self._transaction():
+                now = utc_now()
+                await w.execute(
+                    "INSERT OR IGNORE INTO tasks (id, task, started) VALUES (?, '', ?)",
+                    (taskid, now),
+                )
+                await w.execute(
+                    "UPDATE tasks SET finished = ?, payload = ?"
+                    " WHERE id = ? AND finished IS NULL",
+                    (now, json.dumps(payload), taskid),
+                )
+        return await self.get_task(taskid)
+
+    async def get_task(self, taskid: str) -> TaskSummary:
+        row = await self._fetchone(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (taskid,)
+        )
+        if row is None:
+            raise NotFoundError(f"no task {taskid!r}")
+        return _task_from_row(row)
+
+    async def get_job(self, jobid: str) -> list[TaskSummary]:
+        async with self._r.execute(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE job_key = ? ORDER BY started",
+            (jobid,),
+        ) as cursor:
+            return [_task_from_row(row) async for row in cursor]
+
+    async def read_results(
+        self,
+        taskid: str,
+        state: State | None,
+        after: ResultPosition | None,
+        limit: int,
+    ) -> ResultsPage:
+        await self.get_task(taskid)
+        seq, idx = after if after is not None else (-1, -1)
+        sql = (
+            "SELECT seq, idx, state, path, extra FROM results WHERE taskid = ?"
+            " AND (seq > ? OR (seq = ? AND idx > ?))"
+        )
+        args: tuple[Any, ...] = (taskid, seq, seq, idx)
+        if state is not None:
+            sql += " AND state = ?"
+            args += (state,)
+        async with self._r.execute(
+            sql + " ORDER BY seq, idx LIMIT ?", (*args, limit + 1)
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        results = [{"state": s, **_join(p, e)} for _, _, s, p, e in rows]
+        last = (rows[-1][0], rows[-1][1]) if more else None
+        return ResultsPage(results, last)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK if the block raises."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def __aenter__(self) -> None:
+        await self._conn.execute("BEGIN IMMEDIATE")
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            await self._conn.execute("COMMIT")
+        else:
+            await self._conn.execute("ROLLBACK")

@@ -1,0 +1,220 @@
+"""What the hub stores, and the small interface every store implements.
+
+The HTTP layer validates and parses; a store only persists and answers. Each store
+method is one atomic step: a batch is stored whole or not at all, and a stored batch
+is durable by the time ``add_batch`` returns (for stores that persist at all).
+
+Store errors (:class:`StoreError` and subclasses) carry what the HTTP layer needs
+to name the problem; the app maps them to status codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+from .._paths import STATES, PathObject, State
+
+# A position in a task's stored results: (batch seq, index within the batch).
+ResultPosition = tuple[int, int]
+
+
+def utc_now() -> str:
+    """The current time as timezone-aware ISO-8601, as the hub reports times."""
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class ResultBatch:
+    """One validated batch of results, as posted for ``taskid`` with number ``seq``.
+
+    ``items`` holds only the states that have items, each with its path objects in
+    the order received. ``digest`` identifies the request body: equal digests mean
+    equal batches; unequal digests are compared by content before calling it a
+    conflict (a resend may serialise the same batch with keys in another order).
+    """
+
+    taskid: str
+    seq: int
+    jobid: int | str | None
+    task: str
+    queue: str | None
+    items: dict[State, list[PathObject]]
+    digest: str
+    count: int
+
+    def same_content(self, other: ResultBatch) -> bool:
+        """True if ``other`` carries the same header and items as this batch."""
+        return (
+            self.jobid == other.jobid
+            and self.task == other.task
+            and self.queue == other.queue
+            and self.items == other.items
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What ``add_batch`` did: ``accepted`` items (0 for a duplicate)."""
+
+    accepted: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """An input stream's state: how many paths were appended, and whether it ended."""
+
+    id: str
+    count: int
+    closed: bool
+
+
+@dataclass(slots=True)
+class TaskSummary:
+    """A task as ``GET /api/tasks/{taskid}/`` reports it."""
+
+    id: str
+    jobid: int | str | None
+    task: str
+    queue: str | None
+    summary: dict[str, int]
+    batches: int
+    started: str
+    finished: str | None = None
+    payload: Any = field(default=None, repr=False)
+
+    @property
+    def state(self) -> str:
+        return "completed" if self.finished is not None else "running"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "jobid": self.jobid,
+            "task": self.task,
+            "queue": self.queue,
+            "state": self.state,
+            "summary": dict(self.summary),
+            "batches": self.batches,
+            "started": self.started,
+            "finished": self.finished,
+        }
+
+
+def empty_summary() -> dict[str, int]:
+    """A summary with every state present and zero."""
+    return dict.fromkeys(STATES, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsPage:
+    """A page of stored results; ``after`` is where the next page starts, or None."""
+
+    results: list[dict[str, Any]]
+    after: ResultPosition | None
+
+
+class StoreError(Exception):
+    """A store refused an operation; ``code`` is the wire error code."""
+
+    code = "store_error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFoundError(StoreError):
+    code = "not_found"
+
+
+class IdempotencyConflictError(StoreError):
+    code = "idempotency_conflict"
+
+
+class MissingBatchesError(StoreError):
+    code = "missing_batches"
+
+
+class StreamClosedError(StoreError):
+    code = "stream_closed"
+
+
+class TaskCompletedError(StoreError):
+    code = "task_completed"
+
+
+# Completion lists at most this many missing seqs; the count is always exact.
+MAX_LISTED_MISSING = 1000
+
+
+def missing_batches_error(
+    taskid: str, batches: int, present: set[int]
+) -> MissingBatchesError | None:
+    """The error for completing ``taskid`` with ``batches`` when ``present`` differ."""
+    missing = [seq for seq in range(batches) if seq not in present]
+    unexpected = sorted(seq for seq in present if seq >= batches)
+    if not missing and not unexpected:
+        return None
+    parts = []
+    if missing:
+        parts.append(f"missing seqs {missing[:20]}{'...' if len(missing) > 20 else ''}")
+    if unexpected:
+        parts.append(f"seqs beyond batches={batches}: {unexpected[:20]}")
+    return MissingBatchesError(
+        f"task {taskid!r} cannot complete with batches={batches}: " + "; ".join(parts),
+        missing=missing[:MAX_LISTED_MISSING],
+        missing_count=len(missing),
+        unexpected=unexpected[:MAX_LISTED_MISSING],
+    )
+
+
+@runtime_checkable
+class HubStore(Protocol):
+    """Where the hub keeps input streams and task results."""
+
+    async def open(self) -> None:
+        """Prepare the store; calling it on an open store does nothing."""
+
+    async def close(self) -> None:
+        """Release the store; a second close does nothing."""
+
+    async def create_stream(self, paths: list[PathObject]) -> StreamInfo:
+        """Create an open stream holding ``paths``."""
+
+    async def append_stream(self, stream_id: str, paths: list[PathObject]) -> StreamInfo:
+        """Append ``paths`` to an open stream (:class:`StreamClosedError` if closed)."""
+
+    async def close_stream(self, stream_id: str) -> StreamInfo:
+        """End a stream; closing a closed stream does nothing."""
+
+    async def read_stream(
+        self, stream_id: str, offset: int, limit: int
+    ) -> tuple[list[PathObject], StreamInfo]:
+        """Up to ``limit`` paths from position ``offset``, and the stream's state."""
+
+    async def add_batch(self, batch: ResultBatch) -> BatchOutcome:
+        """Store a batch atomically, or report it as a duplicate of a stored one."""
+
+    async def complete_task(
+        self, taskid: str, batches: int, payload: Any
+    ) -> TaskSummary:
+        """Mark a task finished once batches ``0..batches-1`` are all stored."""
+
+    async def get_task(self, taskid: str) -> TaskSummary:
+        """The task's summary (:class:`NotFoundError` if unknown)."""
+
+    async def get_job(self, jobid: str) -> list[TaskSummary]:
+        """Every task of the job, oldest first (empty if none)."""
+
+    async def read_results(
+        self,
+        taskid: str,
+        state: State | None,
+        after: ResultPosition | None,
+        limit: int,
+    ) -> ResultsPage:
+        """Up to ``limit`` stored results of a task after position ``after``."""

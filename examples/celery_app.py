@@ -1,0 +1,33 @@
+"""The example tasks registered on a Celery app, ready for a worker.
+
+Start a worker (the hub and broker URLs come from the environment)::
+
+    ASYNCSTREAM_HUB_URL=http://127.0.0.1:8000 ASYNCSTREAM_API_KEY=... \\
+    celery -A examples.celery_app worker --loglevel=info
+
+The tasks are registered as ``dynamo.custom.snapdiff_delete``,
+``dynamo.custom.snapdiff_move`` and ``dynamo.custom.file_sizes``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from asyncstream.celery import custom_task
+
+from .checksum import file_sizes
+from .snapdiff import delete_handler, move_handler
+
+app = Celery(
+    "asyncstream-examples",
+    broker=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
+    backend=os.environ.get("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/1"),
+)
+app.conf.task_acks_late = True
+app.conf.worker_prefetch_multiplier = 1
+
+snapdiff_delete = custom_task(app, name="snapdiff_delete")(delete_handler)
+snapdiff_move = custom_task(app, name="snapdiff_move")(move_handler)
+file_sizes_task = custom_task(app, name="file_sizes")(file_sizes)
