@@ -19,3 +19,12 @@ def main() -> None:
 @main.group()
 def hub() -> None:
     """The embedded hub server."""
+
+
+from ._hub import bench, serve  # noqa: E402
+
+hub.add_command(serve)
+hub.add_command(bench)
+from ._resend import resend  # noqa: E402
+
+main.add_command(resend)

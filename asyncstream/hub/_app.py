@@ -9,13 +9,12 @@ endpoints can drop to the raw request and parse bodies with one ``json.loads``
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Response
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -79,7 +78,11 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+            if (
+                name == b"content-length"
+                and value.isdigit()
+                and int(value) > self.limit
+            ):
                 self.metrics.reject("body_too_large")
                 response = error_response(
                     413,
@@ -138,7 +141,9 @@ def _add_fault_route(router: APIRouter, faults: FaultInjector) -> None:
         elif body.fault == "delay":
             faults.delay(body.seconds, n=body.n, path_prefix=body.path_prefix)
         elif body.n is None:
-            raise HubHTTPError(422, "invalid_request", f"{body.fault} needs n", field="n")
+            raise HubHTTPError(
+                422, "invalid_request", f"{body.fault} needs n", field="n"
+            )
         elif body.fault == "fail_next":
             faults.fail_next(
                 body.n,
@@ -215,7 +220,3 @@ def create_app(
     if faults is not None:
         app.add_middleware(FaultMiddleware, faults=faults)
     return app
-
-
-async def wait_forever() -> None:  # pragma: no cover - helper for manual runs
-    await asyncio.Event().wait()

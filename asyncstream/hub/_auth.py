@@ -27,7 +27,10 @@ authorization_header = APIKeyHeader(
 
 def _unauthorized(detail: str) -> HubHTTPError:
     return HubHTTPError(
-        401, "unauthorized", detail, headers={"WWW-Authenticate": 'Api-Key, Bearer realm="hub"'}
+        401,
+        "unauthorized",
+        detail,
+        headers={"WWW-Authenticate": 'Api-Key, Bearer realm="hub"'},
     )
 
 
@@ -52,15 +55,18 @@ class KeyChecker:
         if not self._keys:
             return
         if not header:
-            raise _unauthorized("missing Authorization header (Api-Key <key> or Bearer <token>)")
+            raise _unauthorized(
+                "missing Authorization header (Api-Key <key> or Bearer <token>)"
+            )
         scheme, _, credential = header.strip().partition(" ")
         if scheme.lower() not in _SCHEMES or not credential.strip():
             raise _unauthorized(
                 f"Authorization scheme {scheme[:20]!r} is not 'Api-Key' or 'Bearer'"
             )
         given = credential.strip().encode()
-        # Check every key so the time taken does not tell which one nearly matched.
-        if not any([hmac.compare_digest(given, key) for key in self._keys]):
+        # Compare with every key, so the time taken tells nothing about a near match.
+        matches = [hmac.compare_digest(given, key) for key in self._keys]
+        if not any(matches):
             raise _unauthorized(f"the {scheme} credential is not valid")
 
     def dependency(self) -> Callable[[str | None], Awaitable[None]]:

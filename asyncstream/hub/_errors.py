@@ -6,7 +6,7 @@ handlers, so a client never has to parse two error shapes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -59,7 +59,7 @@ def error_response(
     code: str,
     detail: str,
     *,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     """The JSON error answer every failure path uses."""
@@ -82,13 +82,15 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, list[str]]:
         loc = ".".join(str(p) for p in error.get("loc", ()))
         fields.append(loc)
         value = error.get("input")
-        shown = f" (got {value!r:.80})" if "input" in error and value is not None else ""
+        shown = (
+            f" (got {value!r:.80})" if "input" in error and value is not None else ""
+        )
         parts.append(f"{loc}: {error.get('msg', 'invalid')}{shown}")
     return "; ".join(parts) or "invalid request", fields
 
 
 def install_error_handlers(app: FastAPI, on_error: Callable[[str], None]) -> None:
-    """Route every error through :func:`error_response`; ``on_error(code)`` counts it."""
+    """Answer every error with :func:`error_response`; ``on_error(code)`` counts."""
 
     async def hub_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HubHTTPError)
@@ -101,15 +103,19 @@ def install_error_handlers(app: FastAPI, on_error: Callable[[str], None]) -> Non
         assert isinstance(exc, StarletteHTTPException)
         code = _status_code_name(exc.status_code)
         on_error(code)
-        return error_response(
-            exc.status_code, code, str(exc.detail), headers=exc.headers
-        )
+        detail = str(exc.detail)
+        if exc.status_code in (404, 405):
+            detail = f"{detail}: {request.method} {request.url.path}"
+        return error_response(exc.status_code, code, detail, headers=exc.headers)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         detail, fields = _describe_validation(exc)
         on_error("invalid_request")
-        return error_response(422, "invalid_request", detail, fields=fields)
+        field = fields[0] if fields else None
+        return error_response(
+            422, "invalid_request", detail, field=field, fields=fields
+        )
 
     async def store_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StoreError)

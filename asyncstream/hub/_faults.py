@@ -42,7 +42,9 @@ class FaultInjector:
         self.injected: Counter[str] = Counter()
 
     def __repr__(self) -> str:
-        return f"<FaultInjector rules={len(self._rules)} injected={dict(self.injected)}>"
+        return (
+            f"<FaultInjector rules={len(self._rules)} injected={dict(self.injected)}>"
+        )
 
     def fail_next(
         self,
@@ -54,11 +56,17 @@ class FaultInjector:
     ) -> None:
         """Answer the next ``n`` requests with ``status`` and ``Retry-After``."""
         self._rules.append(
-            _Rule("fail", n, path_prefix or "/api/", status=status, retry_after=retry_after)
+            _Rule(
+                "fail",
+                n,
+                path_prefix or "/api/",
+                status=status,
+                retry_after=retry_after,
+            )
         )
 
     def drop_after_commit(self, n: int, *, path_prefix: str | None = None) -> None:
-        """Process the next ``n`` requests fully, then drop the connection unanswered."""
+        """Process the next ``n`` requests fully, then drop their connection."""
         self._rules.append(_Rule("drop", n, path_prefix or "/api/"))
 
     def delay(
@@ -137,6 +145,10 @@ async def _abort_connection(send: Send) -> None:
         await asyncio.sleep(0)
         return
     await send(
-        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]}
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", b"1000")],
+        }
     )
     raise ConnectionAbortedError("fault injected: connection dropped after commit")

@@ -68,7 +68,9 @@ class MemoryStore:
         self._streams[stream_id] = stream = _Stream(list(paths))
         return self._info(stream_id, stream)
 
-    async def append_stream(self, stream_id: str, paths: list[PathObject]) -> StreamInfo:
+    async def append_stream(
+        self, stream_id: str, paths: list[PathObject]
+    ) -> StreamInfo:
         stream = self._stream(stream_id)
         if stream.closed:
             raise StreamClosedError(f"stream {stream_id!r} is closed")
@@ -103,9 +105,14 @@ class MemoryStore:
                 )
         else:
             summary = TaskSummary(
-                batch.taskid, batch.jobid, batch.task, batch.queue, empty_summary(), 0,
+                batch.taskid,
+                batch.jobid,
+                batch.task,
+                batch.queue,
+                empty_summary(),
+                0,
                 utc_now(),
-            )  # fmt: skip
+            )
             task = self._tasks[batch.taskid] = _Task(summary)
         task.batches[batch.seq] = batch
         task.summary.batches += 1
@@ -136,7 +143,9 @@ class MemoryStore:
             raise NotFoundError(f"no task {taskid!r}") from None
 
     async def get_job(self, jobid: str) -> list[TaskSummary]:
-        return [t.summary for t in self._tasks.values() if str(t.summary.jobid) == jobid]
+        return [
+            t.summary for t in self._tasks.values() if str(t.summary.jobid) == jobid
+        ]
 
     async def read_results(
         self,
@@ -149,11 +158,13 @@ class MemoryStore:
         if task is None:
             raise NotFoundError(f"no task {taskid!r}")
         results: list[dict[str, Any]] = []
+        last: ResultPosition = (-1, -1)
         for seq in sorted(task.batches):
             if after is not None and seq < after[0]:
                 continue
             flat = itertools.chain.from_iterable(
-                ((s, obj) for obj in objs) for s, objs in task.batches[seq].items.items()
+                ((s, obj) for obj in objs)
+                for s, objs in task.batches[seq].items.items()
             )
             for index, (s, obj) in enumerate(flat):
                 if after is not None and (seq, index) <= after:

@@ -27,7 +27,9 @@ class HubMetrics:
     def __init__(self) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self.batches_accepted = Counter(
-            "asyncstream_hub_batches_accepted", "Result batches stored.", registry=registry
+            "asyncstream_hub_batches_accepted",
+            "Result batches stored.",
+            registry=registry,
         )
         self.items_accepted = Counter(
             "asyncstream_hub_items_accepted", "Result items stored.", registry=registry

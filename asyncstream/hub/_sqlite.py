@@ -158,7 +158,9 @@ class SqliteStore:
 
     # -- streams -------------------------------------------------------------
 
-    async def _stream_info(self, conn: aiosqlite.Connection, stream_id: str) -> StreamInfo:
+    async def _stream_info(
+        self, conn: aiosqlite.Connection, stream_id: str
+    ) -> StreamInfo:
         async with conn.execute(
             "SELECT count, closed FROM streams WHERE id = ?", (stream_id,)
         ) as cursor:
@@ -181,7 +183,9 @@ class SqliteStore:
             await self._w.execute("INSERT INTO streams VALUES (?, 0, 0)", (stream_id,))
             return await self._append(StreamInfo(stream_id, 0, False), paths)
 
-    async def append_stream(self, stream_id: str, paths: list[PathObject]) -> StreamInfo:
+    async def append_stream(
+        self, stream_id: str, paths: list[PathObject]
+    ) -> StreamInfo:
         async with self._write_lock, self._transaction():
             info = await self._stream_info(self._w, stream_id)
             if info.closed:
@@ -191,7 +195,9 @@ class SqliteStore:
     async def close_stream(self, stream_id: str) -> StreamInfo:
         async with self._write_lock, self._transaction():
             info = await self._stream_info(self._w, stream_id)
-            await self._w.execute("UPDATE streams SET closed = 1 WHERE id = ?", (stream_id,))
+            await self._w.execute(
+                "UPDATE streams SET closed = 1 WHERE id = ?", (stream_id,)
+            )
             return StreamInfo(stream_id, info.count, True)
 
     async def read_stream(
@@ -225,9 +231,15 @@ class SqliteStore:
                 items.setdefault(state, []).append(_join(path, extra))
         count = sum(map(len, items.values()))
         return ResultBatch(
-            batch.taskid, batch.seq, task.jobid, task.task, task.queue, items, digest,
+            batch.taskid,
+            batch.seq,
+            task.jobid,
+            task.task,
+            task.queue,
+            items,
+            digest,
             count,
-        )  # fmt: skip
+        )
 
     async def add_batch(self, batch: ResultBatch) -> BatchOutcome:
         w = self._w

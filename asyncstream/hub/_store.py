@@ -185,7 +185,9 @@ class HubStore(Protocol):
     async def create_stream(self, paths: list[PathObject]) -> StreamInfo:
         """Create an open stream holding ``paths``."""
 
-    async def append_stream(self, stream_id: str, paths: list[PathObject]) -> StreamInfo:
+    async def append_stream(
+        self, stream_id: str, paths: list[PathObject]
+    ) -> StreamInfo:
         """Append ``paths`` to an open stream (:class:`StreamClosedError` if closed)."""
 
     async def close_stream(self, stream_id: str) -> StreamInfo:

@@ -1,0 +1,27 @@
+"""The embedded hub: a server speaking protocol v1, behind the ``hub`` extra.
+
+``create_app(store, ...)`` builds the ASGI app; ``asyncstream hub serve`` runs it
+under uvicorn; :mod:`asyncstream.hub.testing` runs it in tests. The client side of
+asyncstream never imports this package.
+"""
+
+from ._app import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_INGEST, create_app
+from ._auth import check_bind_allowed
+from ._faults import FaultInjector
+from ._memory import DiscardStore, MemoryStore
+from ._sqlite import SqliteStore
+from ._store import HubStore, ResultBatch, TaskSummary
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_CONCURRENT_INGEST",
+    "DiscardStore",
+    "FaultInjector",
+    "HubStore",
+    "MemoryStore",
+    "ResultBatch",
+    "SqliteStore",
+    "TaskSummary",
+    "check_bind_allowed",
+    "create_app",
+]

@@ -1,0 +1,252 @@
+"""The endpoints of protocol v1: input streams and task results."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel, Field
+
+from .._exceptions import InvalidInputError
+from .._paths import STATES, State, check_state
+from ._errors import HubHTTPError
+from ._parsing import (
+    decode_cursor,
+    decode_result_cursor,
+    encode_cursor,
+    parse_batch,
+    parse_idempotency_key,
+    parse_paths_body,
+)
+from ._store import NotFoundError, StreamInfo, empty_summary
+
+if TYPE_CHECKING:
+    from ._app import HubContext
+
+MAX_WAIT_SECONDS = 60.0
+
+_PATHS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["path"],
+        "properties": {"path": {"type": "string", "minLength": 1}},
+        "additionalProperties": True,
+    },
+}
+_STREAM_BODY = {
+    "requestBody": {
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "properties": {"paths": _PATHS_SCHEMA}}
+            }
+        }
+    }
+}
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["task", "seq", "items"],
+                    "properties": {
+                        "jobid": {"type": ["integer", "string", "null"]},
+                        "task": {"type": "string"},
+                        "queue": {"type": ["string", "null"]},
+                        "seq": {"type": "integer", "minimum": 0},
+                        "items": {
+                            "type": "object",
+                            "propertyNames": {"enum": list(STATES)},
+                            "additionalProperties": _PATHS_SCHEMA,
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+class StreamSignals:
+    """Wakes long-polling readers of a stream when it grows or closes.
+
+    A reader takes the stream's current event *before* reading the store, so an
+    append between its read and its wait still wakes it.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+        self.stopping = False
+
+    def event(self, stream_id: str) -> asyncio.Event:
+        return self._events.setdefault(stream_id, asyncio.Event())
+
+    def notify(self, stream_id: str) -> None:
+        event = self._events.pop(stream_id, None)
+        if event is not None:
+            event.set()
+
+    def wake_all(self) -> None:
+        """End every long poll now (the server is stopping): readers answer what
+        they have instead of holding the shutdown for up to their ``wait``."""
+        self.stopping = True
+        for stream_id in list(self._events):
+            self.notify(stream_id)
+
+
+def _stream_json(info: StreamInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "url": f"/api/streams/{info.id}/paths/",
+        "count": info.count,
+        "closed": info.closed,
+    }
+
+
+def add_stream_routes(router: APIRouter, hub: HubContext) -> None:
+    store, signals = hub.store, hub.signals
+
+    @router.post("/api/streams/", status_code=201, openapi_extra=_STREAM_BODY)
+    async def create_stream(request: Request) -> dict[str, Any]:
+        """Create an open input stream, optionally with its first paths."""
+        async with hub.gate.admit():
+            paths = parse_paths_body(await request.body(), required=False)
+            return _stream_json(await store.create_stream(paths))
+
+    @router.post("/api/streams/{stream_id}/paths/", openapi_extra=_STREAM_BODY)
+    async def append_paths(stream_id: str, request: Request) -> dict[str, Any]:
+        """Append a chunk of paths to an open stream; readers waiting are woken."""
+        async with hub.gate.admit():
+            paths = parse_paths_body(await request.body(), required=True)
+            info = await store.append_stream(stream_id, paths)
+        signals.notify(stream_id)
+        return _stream_json(info)
+
+    @router.post("/api/streams/{stream_id}/close")
+    async def close_stream(stream_id: str) -> dict[str, Any]:
+        """End a stream: once read to the end, its reader gets ``next: null``."""
+        info = await store.close_stream(stream_id)
+        signals.notify(stream_id)
+        return _stream_json(info)
+
+    @router.get("/api/streams/{stream_id}/")
+    async def get_stream(stream_id: str) -> dict[str, Any]:
+        """A stream's count and whether it is closed."""
+        _, info = await store.read_stream(stream_id, 0, 0)
+        return _stream_json(info)
+
+    @router.get("/api/streams/{stream_id}/paths/")
+    async def read_paths(
+        stream_id: str,
+        cursor: str | None = None,
+        page_size: int = Query(1000, ge=1, le=hub.max_page_size),
+        wait: float = Query(0.0, ge=0.0, le=MAX_WAIT_SECONDS),
+    ) -> dict[str, Any]:
+        """A page of paths. On an open stream with nothing new, wait up to ``wait``
+        seconds; an empty page then has ``next`` equal to the cursor given."""
+        offset = decode_cursor(cursor, "s", 1)[0] if cursor else 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            event = signals.event(stream_id)
+            try:
+                paths, info = await store.read_stream(stream_id, offset, page_size)
+            except NotFoundError:
+                signals.notify(stream_id)  # forget the event made for no stream
+                raise
+            remaining = deadline - loop.time()
+            if paths or info.closed or remaining <= 0 or signals.stopping:
+                break
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                deadline = loop.time()  # one last read, then answer
+        end = offset + len(paths)
+        done = info.closed and end >= info.count
+        return {
+            "results": paths,
+            "next": None if done else encode_cursor("s", end),
+            "count": info.count,
+            "closed": info.closed,
+        }
+
+
+class CompleteRequest(BaseModel):
+    """Body of ``POST /api/tasks/{taskid}/complete``."""
+
+    batches: int = Field(ge=0, description="How many batches (seqs 0..n-1) were sent")
+    payload: dict[str, Any] | None = Field(default=None, description="dump() payload")
+
+
+def _check_state_param(state: str | None) -> State | None:
+    if state is None:
+        return None
+    try:
+        return check_state(state)
+    except InvalidInputError as exc:
+        raise HubHTTPError(422, "invalid_state", str(exc), field="state") from None
+
+
+def add_result_routes(router: APIRouter, hub: HubContext) -> None:
+    store, metrics = hub.store, hub.metrics
+
+    @router.post("/api/tasks/{taskid}/results/", openapi_extra=_BATCH_BODY)
+    async def post_results(
+        taskid: str,
+        request: Request,
+        idempotency_key: str | None = Header(None, description="<taskid>:<seq>"),
+    ) -> dict[str, Any]:
+        """Store a batch of results once; a retry of it answers ``duplicate: true``."""
+        seq = parse_idempotency_key(idempotency_key, taskid)
+        async with hub.gate.admit():
+            batch = parse_batch(taskid, seq, await request.body())
+            outcome = await store.add_batch(batch)
+        if outcome.duplicate:
+            metrics.duplicates.inc()
+        else:
+            metrics.batches_accepted.inc()
+            metrics.items_accepted.inc(outcome.accepted)
+        return {"accepted": outcome.accepted, "duplicate": outcome.duplicate}
+
+    @router.post("/api/tasks/{taskid}/complete")
+    async def complete_task(taskid: str, body: CompleteRequest) -> dict[str, Any]:
+        """Finish a task; 409 listing the ``missing`` seqs unless all are stored."""
+        summary = await store.complete_task(taskid, body.batches, body.payload)
+        return summary.to_json()
+
+    @router.get("/api/tasks/{taskid}/")
+    async def get_task(taskid: str) -> dict[str, Any]:
+        """The task's state and its count per state (every state present)."""
+        return (await store.get_task(taskid)).to_json()
+
+    @router.get("/api/tasks/{taskid}/results/")
+    async def read_results(
+        taskid: str,
+        state: str | None = None,
+        cursor: str | None = None,
+        page_size: int = Query(1000, ge=1, le=hub.max_page_size),
+    ) -> dict[str, Any]:
+        """Stored results in the order received, optionally of one state."""
+        page = await store.read_results(
+            taskid, _check_state_param(state), decode_result_cursor(cursor), page_size
+        )
+        after = page.after
+        return {
+            "results": page.results,
+            "next": None if after is None else encode_cursor("r", *after),
+        }
+
+    @router.get("/api/jobs/{jobid}/")
+    async def get_job(jobid: str) -> dict[str, Any]:
+        """Every task of a job, and the sum of their summaries."""
+        tasks = await store.get_job(jobid)
+        if not tasks:
+            raise HubHTTPError(404, "not_found", f"no job {jobid!r}")
+        summary = empty_summary()
+        for task in tasks:
+            for state, n in task.summary.items():
+                summary[state] += n
+        return {"id": jobid, "tasks": [t.to_json() for t in tasks], "summary": summary}

@@ -1,0 +1,36 @@
+"""A real hub on loopback for every test that asks, and a client authorised for it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from asyncstream.hub.testing import RunningHub, running_hub
+
+
+@pytest.fixture(params=["sqlite"])
+async def hub(request: pytest.FixtureRequest) -> AsyncIterator[RunningHub]:
+    async with running_hub(store=request.param) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(hub: RunningHub) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=hub.url, headers=hub.headers, timeout=10
+    ) as c:
+        yield c
+
+
+def batch(seq: int, items: dict[str, list[Any]], **fields: Any) -> dict[str, Any]:
+    """A results body as the client sends it."""
+    body: dict[str, Any] = {"jobid": 7, "task": "my-plugin", "queue": "london.q#custom"}
+    body.update(fields, seq=seq, items=items)
+    return body
+
+
+def key(taskid: str, seq: int) -> dict[str, str]:
+    return {"Idempotency-Key": f"{taskid}:{seq}"}

@@ -1,0 +1,154 @@
+"""Input streams: create, append, close, paged reads and long polls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from asyncstream.hub.testing import RunningHub, running_hub
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def hub(request: pytest.FixtureRequest) -> AsyncIterator[RunningHub]:
+    async with running_hub(store=request.param) as running:
+        yield running
+
+
+def paths(start: int, stop: int) -> list[dict[str, Any]]:
+    return [{"path": f"/fs/f{i}", "size": i} for i in range(start, stop)]
+
+
+async def test_create_append_close_and_read_in_pages(client: httpx.AsyncClient) -> None:
+    created = await client.post("/api/streams/", json={"paths": paths(0, 3)})
+    assert created.status_code == 201
+    stream = created.json()
+    assert stream == {
+        "id": stream["id"],
+        "url": f"/api/streams/{stream['id']}/paths/",
+        "count": 3,
+        "closed": False,
+    }
+    appended = await client.post(
+        stream["url"], json={"paths": ["/fs/f3", *paths(4, 5)]}
+    )
+    assert appended.json()["count"] == 5
+    closed = await client.post(f"/api/streams/{stream['id']}/close")
+    assert closed.json()["closed"] is True
+    first = (await client.get(stream["url"], params={"page_size": 2})).json()
+    assert first["results"] == paths(0, 2)
+    assert first["count"] == 5
+    assert first["next"] is not None
+    second = (
+        await client.get(
+            stream["url"], params={"cursor": first["next"], "page_size": 3}
+        )
+    ).json()
+    assert second["results"] == [*paths(2, 3), {"path": "/fs/f3"}, *paths(4, 5)]
+    assert second["next"] is None  # closed and fully read
+
+
+async def test_open_stream_with_nothing_new_waits_and_keeps_the_cursor(
+    client: httpx.AsyncClient,
+) -> None:
+    stream = (await client.post("/api/streams/", json={"paths": paths(0, 1)})).json()
+    page = (await client.get(stream["url"])).json()
+    assert page["next"] is not None
+    start = time.monotonic()
+    empty = (
+        await client.get(stream["url"], params={"cursor": page["next"], "wait": 0.3})
+    ).json()
+    assert time.monotonic() - start >= 0.25
+    assert empty == {"results": [], "next": page["next"], "count": 1, "closed": False}
+
+
+async def test_long_poll_is_woken_by_append(client: httpx.AsyncClient) -> None:
+    stream = (await client.post("/api/streams/")).json()
+    assert stream["count"] == 0
+    reader = asyncio.create_task(client.get(stream["url"], params={"wait": 30}))
+    await asyncio.sleep(0.1)
+    assert not reader.done()
+    start = time.monotonic()
+    await client.post(stream["url"], json={"paths": paths(0, 2)})
+    page = (await reader).json()
+    assert time.monotonic() - start < 5
+    assert page["results"] == paths(0, 2)
+
+
+async def test_long_poll_is_woken_by_close(client: httpx.AsyncClient) -> None:
+    stream = (await client.post("/api/streams/")).json()
+    reader = asyncio.create_task(client.get(stream["url"], params={"wait": 30}))
+    await asyncio.sleep(0.1)
+    await client.post(f"/api/streams/{stream['id']}/close")
+    page = (await asyncio.wait_for(reader, 5)).json()
+    assert page == {"results": [], "next": None, "count": 0, "closed": True}
+
+
+async def test_read_while_producer_appends_sees_every_path_once_in_order(
+    client: httpx.AsyncClient,
+) -> None:
+    stream = (await client.post("/api/streams/")).json()
+    total, chunk = 2000, 137
+
+    async def produce() -> None:
+        for start in range(0, total, chunk):
+            await client.post(
+                stream["url"], json={"paths": paths(start, min(start + chunk, total))}
+            )
+            await asyncio.sleep(0)
+        await client.post(f"/api/streams/{stream['id']}/close")
+
+    async def consume() -> list[dict[str, Any]]:
+        seen: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"page_size": 100, "wait": 5}
+            if cursor:
+                params["cursor"] = cursor
+            page = (await client.get(stream["url"], params=params)).json()
+            seen += page["results"]
+            if page["next"] is None:
+                return seen
+            cursor = page["next"]
+
+    seen, _ = await asyncio.gather(consume(), produce())
+    assert seen == paths(0, total)
+
+
+async def test_stream_errors_name_the_problem(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/api/streams/nope/paths/")
+    assert missing.status_code == 404
+    assert "'nope'" in missing.json()["detail"]
+    stream = (await client.post("/api/streams/")).json()
+    await client.post(f"/api/streams/{stream['id']}/close")
+    late = await client.post(stream["url"], json={"paths": ["/fs/x"]})
+    assert late.status_code == 409
+    assert late.json()["error"] == "stream_closed"
+    assert (await client.get(f"/api/streams/{stream['id']}/")).json()["count"] == 0
+    bad_cursor = await client.get(stream["url"], params={"cursor": "garbage!"})
+    assert bad_cursor.status_code == 400
+    assert bad_cursor.json()["field"] == "cursor"
+    too_big = await client.get(stream["url"], params={"page_size": 10_001})
+    assert too_big.status_code == 422
+    assert too_big.json()["field"] == "query.page_size"
+    no_path = await client.post("/api/streams/", json={"paths": [{"size": 1}]})
+    assert no_path.status_code == 422
+    assert no_path.json()["field"] == "paths[0]"
+
+
+async def test_stopping_the_hub_ends_pending_long_polls() -> None:
+    async with running_hub(store="memory") as hub:
+        client = httpx.AsyncClient(base_url=hub.url, headers=hub.headers)
+        stream = (await client.post("/api/streams/")).json()
+        reader = asyncio.create_task(client.get(stream["url"], params={"wait": 30}))
+        await asyncio.sleep(0.1)
+        start = time.monotonic()
+    page = (await reader).json()  # the hub answered before it stopped
+    await client.aclose()
+    assert time.monotonic() - start < 2
+    assert page["results"] == []
+    assert page["next"] is not None
