@@ -1,0 +1,180 @@
+"""``asyncstream demo``: the snapshot-diff handlers of ``examples/`` on real files.
+
+A scratch tree gets a source and an identical replica. Files of the source are
+then deleted (one whole directory among them) and moved; a snapshot diff by inode
+finds what changed, as a file system's snapshot diff would; the example delete
+and move handlers replay it on the replica through an embedded hub with streamed
+results; and the replica is checked to match the source again.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from ._exceptions import AsyncStreamError
+from ._paths import PathObject
+
+FILES_PER_DIR = 100
+DELETE_FRACTION = 0.2
+MOVE_FRACTION = 0.2
+
+# Snapshot: (device, inode) -> path relative to the root.
+Snapshot = dict[tuple[int, int], str]
+
+
+class DemoUnavailableError(AsyncStreamError):
+    """The example handlers are not there (the package was installed, not cloned)."""
+
+
+def examples_dir() -> Path:
+    """``examples/`` of the source checkout this package was imported from."""
+    return Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_snapdiff() -> ModuleType:
+    """The example module ``examples/snapdiff.py``, loaded from the checkout."""
+    path = examples_dir() / "snapdiff.py"
+    if not path.is_file():
+        raise DemoUnavailableError(
+            f"the demo runs examples/snapdiff.py of a source checkout, and there is"
+            f" none at {path}: clone the repository and run scripts/demo there"
+        )
+    spec = importlib.util.spec_from_file_location("asyncstream_demo_snapdiff", path)
+    if spec is None or spec.loader is None:
+        raise DemoUnavailableError(f"cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(slots=True)
+class DemoTree:
+    """A source tree, its replica, and what was done to the source."""
+
+    root: Path
+    files: int
+    deleted_files: int = 0
+    deleted_dirs: int = 0
+    moved_files: int = 0
+
+    @property
+    def source(self) -> Path:
+        return self.root / "source"
+
+    @property
+    def replica(self) -> Path:
+        return self.root / "replica"
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotDiff:
+    """Paths of the source deleted, and moved (each with its old path ``from``)."""
+
+    deleted: list[PathObject] = field(default_factory=list)
+    moved: list[PathObject] = field(default_factory=list)
+
+
+def build_tree(root: Path, files: int) -> DemoTree:
+    """Write ``files`` small files under ``source/`` and the same under ``replica/``."""
+    tree = DemoTree(root, files)
+    for index in range(files):
+        relative = f"d{index // FILES_PER_DIR:03d}/f{index:06d}.txt"
+        content = f"file {index}\n".encode() * (1 + index % 7)
+        for side in (tree.source, tree.replica):
+            target = side / relative
+            if index % FILES_PER_DIR == 0:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+    return tree
+
+
+def take_snapshot(root: Path) -> Snapshot:
+    """Every file and directory below ``root`` by inode."""
+    snapshot: Snapshot = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            info = os.lstat(path)
+            snapshot[(info.st_dev, info.st_ino)] = os.path.relpath(path, root)
+    return snapshot
+
+
+def change_source(tree: DemoTree, rng: random.Random) -> None:
+    """Delete one directory and some files of the source; move some others.
+
+    Moves never touch the deleted directory: replaying a delete of a directory
+    whose files moved out later would need the diff's ordering rules, which
+    are not what the demo shows.
+    """
+    dirs = sorted(p for p in tree.source.iterdir() if p.is_dir())
+    doomed = dirs[0] if len(dirs) > 2 else None
+    if doomed is not None:
+        tree.deleted_dirs = 1
+        tree.deleted_files += sum(1 for _ in doomed.iterdir())
+        shutil.rmtree(doomed)
+        dirs = dirs[1:]
+    candidates = sorted(f for d in dirs for f in d.iterdir())
+    rng.shuffle(candidates)
+    n_delete = int(len(candidates) * DELETE_FRACTION)
+    n_move = int(len(candidates) * MOVE_FRACTION)
+    for path in candidates[:n_delete]:
+        path.unlink()
+    for path in candidates[n_delete : n_delete + n_move]:
+        path.rename(rng.choice(dirs) / f"moved-{path.name}")
+    tree.deleted_files += n_delete
+    tree.moved_files = n_move
+
+
+def snapshot_diff(before: Snapshot, after: Snapshot, root: Path) -> SnapshotDiff:
+    """What changed between two snapshots, as paths of the source.
+
+    Deleted paths are sorted, so a deleted directory comes before its files (they
+    are then already gone from the replica: "skipped").
+    """
+    diff = SnapshotDiff()
+    for inode, old in sorted(before.items(), key=lambda item: item[1]):
+        new = after.get(inode)
+        if new is None:
+            diff.deleted.append({"path": str(root / old)})
+        elif new != old:
+            diff.moved.append({"path": str(root / new), "from": str(root / old)})
+    return diff
+
+
+def tree_differences(source: Path, replica: Path, limit: int = 5) -> list[str]:
+    """Up to ``limit`` differences between two trees (names, then contents)."""
+    src, rep = take_listing(source), take_listing(replica)
+    problems = [f"only in the source: {p}" for p in sorted(src - rep)]
+    problems += [f"only in the replica: {p}" for p in sorted(rep - src)]
+    for relative in sorted(src & rep):
+        a, b = source / relative, replica / relative
+        if a.is_file() and a.read_bytes() != b.read_bytes():
+            problems.append(f"contents differ: {relative}")
+        if len(problems) >= limit:
+            break
+    return problems[:limit]
+
+
+def take_listing(root: Path) -> set[str]:
+    """Relative paths of everything below ``root``."""
+    return set(take_snapshot(root).values())
+
+
+def count_files(root: Path) -> int:
+    """How many files are below ``root``."""
+    return sum(len(files) for _, _, files in os.walk(root))
+
+
+def iter_objects(objects: list[PathObject]) -> Iterator[PathObject]:
+    """The diff's path objects one by one, as the runner feeds them."""
+    return iter(objects)
+
+
+Echo = Callable[[str], None]

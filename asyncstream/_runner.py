@@ -1,0 +1,293 @@
+"""Run a custom task locally, end to end, as a worker of the hub would.
+
+:func:`run_task` creates an input stream at the hub, feeds it from an iterator of
+path objects while the task already reads it, calls the task with a stream
+reference as its ``paths`` (in a worker thread, see :mod:`._run_task`), and polls
+the hub's task summary for progress. Results the task streamed are at the hub
+already; a payload returned in memory (``stream_results=False``) is stored at the
+hub afterwards, as a hub does with a worker's return value, so the results of a
+run are always read in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+
+from ._batching import BatchHeader, BatchPolicy
+from ._config import ENV_API_KEY, ENV_HUB_URL
+from ._exceptions import AsyncStreamError, HubError
+from ._hub_client import HubClient
+from ._paths import STATES, PathObject, State, check_state
+from ._run_hub import HubLocation
+from ._run_task import TaskCall, TaskRaisedError, TaskTarget, call_task
+
+DEFAULT_QUEUE = "local.default#custom"
+REQUEST_DEADLINE = 60.0
+STORE_BATCH_SIZE = 1000
+
+
+class TaskResultError(AsyncStreamError):
+    """The task returned without a payload and streamed nothing."""
+
+
+class RunObserver(Protocol):
+    """Told how the run goes, e.g. to draw a progress bar. Called on the loop."""
+
+    def fed(self, total: int) -> None:
+        """``total`` paths are in the input stream so far."""
+
+    def feed_done(self, total: int) -> None:
+        """The input stream is complete with ``total`` paths."""
+
+    def acknowledged(self, total: int) -> None:
+        """The hub holds ``total`` results of the task so far."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """What a run did: counts per state at the hub, time taken, where to look."""
+
+    target: TaskTarget
+    hub: HubLocation
+    taskid: str
+    jobid: Any
+    queue_name: str
+    stream_results: bool
+    fed: int
+    summary: dict[State, int]
+    batches: int
+    seconds: float
+    payload: Any = field(repr=False, default=None)
+
+    @property
+    def total(self) -> int:
+        """Results stored at the hub, all states together."""
+        return sum(self.summary.values())
+
+    @property
+    def not_done(self) -> int:
+        """Results in a state other than processed or skipped."""
+        return self.total - self.summary["processed"] - self.summary["skipped"]
+
+    @property
+    def unreported(self) -> int:
+        """Paths fed that got no result at all."""
+        return max(0, self.fed - self.total)
+
+    @property
+    def ok(self) -> bool:
+        """True when every path fed was processed or skipped."""
+        return self.not_done == 0 and self.unreported == 0
+
+    @property
+    def rate(self) -> float:
+        """Results per second over the whole run."""
+        return self.total / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def results_url(self) -> str:
+        """Where the hub serves this task's results."""
+        return self.hub.results_url(self.taskid)
+
+
+def new_jobid() -> int:
+    """A numeric job id, as the hub gives, unlikely to repeat between runs."""
+    return uuid.uuid4().int % 10**9
+
+
+@contextlib.contextmanager
+def hub_environment(location: HubLocation) -> Iterator[None]:
+    """Point the configuration at the run's hub while the task runs.
+
+    A task reads its input with ``expand_paths(paths)`` and the Celery glue makes
+    its status object, both from the configuration, as on a worker.
+    """
+    saved = {name: os.environ.get(name) for name in (ENV_HUB_URL, ENV_API_KEY)}
+    os.environ[ENV_HUB_URL] = location.url
+    os.environ.pop(ENV_API_KEY, None)
+    if location.api_key:
+        os.environ[ENV_API_KEY] = location.api_key
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _summary_of(task: Mapping[str, Any]) -> dict[State, int]:
+    counts = task.get("summary") or {}
+    return {state: int(counts.get(state, 0)) for state in STATES}
+
+
+async def _task_or_none(client: HubClient, taskid: str) -> dict[str, Any] | None:
+    try:
+        return await client.get_task(taskid)
+    except HubError as exc:
+        if exc.status_code == 404:
+            return None
+        raise
+
+
+async def store_payload(
+    client: HubClient, header: BatchHeader, payload: Mapping[str, Any]
+) -> None:
+    """Post the ``details`` of an in-memory payload as result batches, complete."""
+    details = payload["status"]["details"]
+    policy = BatchPolicy(header, batch_size=STORE_BATCH_SIZE, linger=0)
+    deadline = time.monotonic() + REQUEST_DEADLINE
+    for key, items in details.items():
+        state = check_state(key)
+        for start in range(0, len(items), STORE_BATCH_SIZE):
+            chunk = items[start : start + STORE_BATCH_SIZE]
+            batch = policy.cut_items({state: chunk}, len(chunk))
+            await client.post_results(
+                header.taskid, batch.seq, batch.body, deadline=deadline
+            )
+    await client.complete_task(
+        header.taskid, policy.batches_cut, dict(payload), deadline=deadline
+    )
+
+
+def _has_details(payload: Any) -> bool:
+    status = payload.get("status") if isinstance(payload, dict) else None
+    return isinstance(status, dict) and isinstance(status.get("details"), dict)
+
+
+@contextlib.contextmanager
+def _first_error() -> Iterator[None]:
+    """Raise the one error that explains a failed run, not a group of them.
+
+    The task's own exception wins over a feed error it may have caused.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        chosen = next((e for e in leaves if isinstance(e, TaskRaisedError)), None)
+        raise chosen or leaves[0]  # noqa: B904 (keep the error's own cause)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+async def _poll(
+    client: HubClient, taskid: str, observer: RunObserver, interval: float
+) -> None:
+    while True:
+        await anyio.sleep(interval)
+        # Progress is best effort: a slow answer must not fail the run.
+        with contextlib.suppress(HubError):
+            task = await _task_or_none(client, taskid)
+            if task is not None:
+                observer.acknowledged(sum(_summary_of(task).values()))
+
+
+async def run_task(
+    target: TaskTarget,
+    sources: Iterator[PathObject],
+    hub: HubLocation,
+    *,
+    jobid: Any,
+    stream_results: bool = True,
+    fields: Mapping[str, Any] | None = None,
+    queue_name: str = DEFAULT_QUEUE,
+    taskid: str | None = None,
+    observer: RunObserver | None = None,
+    poll_interval: float = 0.25,
+) -> RunReport:
+    """Feed ``sources`` to the task through a hub stream, run it, report.
+
+    Raises :class:`~._run_task.TaskRaisedError` when the task raised, and errors
+    of the asyncstream tree when the hub fails.
+    """
+    from ._feed import feed_stream
+
+    taskid = taskid or str(uuid.uuid4())
+    fed = 0
+
+    def on_chunk(n: int) -> None:
+        nonlocal fed
+        fed += n
+        if observer is not None:
+            observer.fed(fed)
+
+    def deadline() -> float:
+        return time.monotonic() + REQUEST_DEADLINE
+
+    async with HubClient(hub.settings) as client:
+        stream = await client.create_stream(deadline=deadline())
+        call = TaskCall(
+            taskid=taskid,
+            jobid=jobid,
+            queue_name=queue_name,
+            paths=[{"stream": stream["url"]}],
+            stream_results=stream_results,
+            fields=dict(fields or {}),
+            hub_url=hub.url,
+            api_key=hub.api_key,
+        )
+        started = time.monotonic()
+
+        async def feed() -> None:
+            total = await feed_stream(
+                client, stream["id"], sources, deadline=deadline, on_chunk=on_chunk
+            )
+            if observer is not None:
+                observer.feed_done(total)
+
+        payload: Any = None
+        with hub_environment(hub), _first_error():
+            async with anyio.create_task_group() as group:
+                group.start_soon(feed)
+                if observer is not None:
+                    group.start_soon(_poll, client, taskid, observer, poll_interval)
+                try:
+                    payload = await anyio.to_thread.run_sync(call_task, target, call)
+                finally:
+                    # Whether it returned or raised, the task reads no more: stop
+                    # polling; a feed still running has no reader left.
+                    group.cancel_scope.cancel()
+        task = await _task_or_none(client, taskid)
+        if task is None or not task.get("finished"):
+            if not _has_details(payload):
+                raise TaskResultError(
+                    f"task {target.name!r} returned {type(payload).__name__} and"
+                    " streamed no results: end it with 'return status.dump()'"
+                )
+            header = BatchHeader(taskid, jobid, target.name, queue_name)
+            await store_payload(client, header, payload)
+            task = await client.get_task(taskid)
+        # Until every result is at the hub, as a streaming task is measured.
+        seconds = time.monotonic() - started
+    summary = _summary_of(task)
+    if observer is not None:
+        observer.acknowledged(sum(summary.values()))
+    return RunReport(
+        target=target,
+        hub=hub,
+        taskid=taskid,
+        jobid=jobid,
+        queue_name=queue_name,
+        stream_results=stream_results,
+        fed=fed,
+        summary=summary,
+        batches=int(task.get("batches", 0)),
+        seconds=seconds,
+        payload=payload,
+    )

@@ -1,0 +1,63 @@
+"""``asyncstream demo``: the snapshot-diff example on the embedded hub."""
+
+from __future__ import annotations
+
+import click
+
+from .._exceptions import AsyncStreamError
+from .._run_output import EXIT_ERROR, EXIT_OK, EXIT_PATHS_FAILED, EXIT_USAGE
+from .._run_task import TaskRaisedError
+
+DEMO_EXIT_HELP = (
+    "\b\nExit status:\n"
+    f"  {EXIT_OK}  every path was processed or skipped and the replica matches\n"
+    f"  {EXIT_PATHS_FAILED}  some paths failed, or the replica does not match\n"
+    f"  {EXIT_USAGE}  usage error\n"
+    f"  {EXIT_ERROR}  a handler raised, the hub did not start, or examples/ is"
+    " missing"
+)
+
+
+class DemoError(click.ClickException):
+    """A handler raised, the hub did not start, or the examples are missing."""
+
+    exit_code = EXIT_ERROR
+
+
+@click.command(epilog=DEMO_EXIT_HELP)
+@click.option(
+    "--files",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="How many files the scratch source tree holds.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    help="SQLite database of the embedded hub (kept after the run)."
+    " [default: hub.sqlite3 in a new temporary directory]",
+)
+@click.option("--keep", is_flag=True, help="Keep the scratch tree afterwards.")
+@click.option("--traceback", is_flag=True, help="Show the traceback of a failure.")
+def demo(files: int, db_path: str | None, keep: bool, traceback: bool) -> None:
+    """Replay a snapshot diff on a replica with the example handlers.
+
+    Creates a scratch tree of real files (a source and its replica), deletes and
+    moves files of the source, computes the snapshot diff, runs the delete and
+    move handlers of examples/snapdiff.py on it through an embedded hub with
+    streamed results, and checks that the replica matches the source again.
+    Runs from a source checkout (scripts/demo).
+    """
+    from .._demo_run import run_demo
+
+    try:
+        outcome = run_demo(files, echo=click.echo, db_path=db_path, keep=keep)
+    except (TaskRaisedError, AsyncStreamError) as exc:
+        if traceback:
+            import traceback as tb
+
+            tb.print_exception(exc.__cause__ or exc)
+        raise DemoError(str(exc)) from exc
+    click.get_current_context().exit(EXIT_OK if outcome.ok else EXIT_PATHS_FAILED)

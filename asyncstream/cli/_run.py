@@ -1,0 +1,228 @@
+"""``asyncstream run MODULE:FUNCTION PATHS...``: run a custom task locally.
+
+A thin layer over :mod:`asyncstream._runner`: parse and check the arguments (all
+usage errors before a hub is started), start or reach the hub, run, print.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import anyio
+import click
+
+from .._config import ENV_API_KEY
+from .._exceptions import AsyncStreamError
+from .._run_output import (
+    EXIT_ERROR,
+    EXIT_STATUS_HELP,
+    EXIT_USAGE,
+    exit_status,
+    headline,
+    report_lines,
+)
+from .._run_task import TaskLoadError, TaskRaisedError, TaskTarget, load_task
+from .._runner import DEFAULT_QUEUE, RunReport, new_jobid, run_task
+
+# Above this many paths named one by one, results are streamed by default.
+STREAM_THRESHOLD = 1000
+RESERVED_FIELDS = frozenset({"jobid", "paths", "stream_results"})
+
+
+class RunUsageError(click.ClickException):
+    """A usage error in one line (click's own UsageError adds the usage text)."""
+
+    exit_code = EXIT_USAGE
+
+
+class RunError(click.ClickException):
+    """The task raised, or the hub could not be started or reached."""
+
+    exit_code = EXIT_ERROR
+
+
+def parse_fields(specs: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a value that is valid JSON is decoded, else a string."""
+    fields: dict[str, Any] = {}
+    for spec in specs:
+        key, sep, raw = spec.partition("=")
+        if not sep or not key.isidentifier():
+            raise RunUsageError(
+                f"--field {spec!r} is not KEY=VALUE with KEY a Python identifier:"
+                " write e.g. --field source_root=/data"
+            )
+        if key in RESERVED_FIELDS:
+            raise RunUsageError(
+                f"--field {key}=... is set by the runner: use --jobid or --no-stream"
+            )
+        try:
+            fields[key] = json.loads(raw)
+        except ValueError:
+            fields[key] = raw
+    return fields
+
+
+def stream_by_default(paths: tuple[str, ...]) -> bool:
+    """Stream when the input's size is unknown (a tree, stdin) or large."""
+    return len(paths) > STREAM_THRESHOLD or any(
+        p == "-" or (os.path.isdir(p) and not os.path.islink(p)) for p in paths
+    )
+
+
+def load_target(spec: str) -> TaskTarget:
+    """Load the task, with the working directory importable as for ``python -m``."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return load_task(spec)
+    except TaskLoadError as exc:
+        raise RunUsageError(str(exc)) from exc
+
+
+def execute(
+    target: TaskTarget,
+    args: list[str],
+    *,
+    hub_url: str | None,
+    api_key: str | None,
+    db_path: str | None,
+    progress: bool,
+    **options: Any,
+) -> RunReport:
+    """Start or check the hub, then run; errors of the tree come out as is."""
+    from .._feed import as_path_objects, iter_paths
+    from .._run_hub import HubLocation, check_hub, embedded_hub
+
+    def on_walk_error(exc: OSError) -> None:
+        click.echo(f"warning: skipped unreadable directory: {exc}", err=True)
+
+    sources = as_path_objects(iter_paths(args, sys.stdin, on_walk_error))
+
+    async def main(location: HubLocation) -> RunReport:
+        if not location.embedded:
+            await check_hub(location)
+        if not progress:
+            return await run_task(target, sources, location, **options)
+        from .._run_progress import RunProgress
+
+        label = f"running {target.spec} ({target.kind}) on {location.url}"
+        with RunProgress(label) as bars:
+            return await run_task(target, sources, location, observer=bars, **options)
+
+    if hub_url is not None:
+        return anyio.run(main, HubLocation(hub_url.rstrip("/"), api_key))
+    with embedded_hub(db_path) as location:
+        return anyio.run(main, location)
+
+
+@click.command(epilog=EXIT_STATUS_HELP)
+@click.argument("task_spec", metavar="MODULE:FUNCTION")
+@click.argument("paths", nargs=-1, required=True, metavar="PATHS...")
+@click.option(
+    "--field",
+    "field_specs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A workflow field passed to the task; repeatable. VALUE is decoded as"
+    " JSON when it is valid JSON (42, true, [1,2]), else taken as a string.",
+)
+@click.option("--jobid", help="The job id passed to the task. [default: generated]")
+@click.option(
+    "--queue",
+    "queue_name",
+    default=DEFAULT_QUEUE,
+    show_default=True,
+    help="The celery queue name the task sees (get_current_task_queue_name).",
+)
+@click.option(
+    "--stream/--no-stream",
+    "stream",
+    default=None,
+    help="Pass stream_results=True (results go to the hub in batches) or False"
+    " (results returned in memory). [default: stream for directories, stdin or"
+    f" more than {STREAM_THRESHOLD} paths]",
+)
+@click.option(
+    "--hub",
+    "hub_url",
+    metavar="URL",
+    help="Use this running hub instead of starting an embedded one.",
+)
+@click.option(
+    "--api-key",
+    metavar="KEY",
+    envvar=ENV_API_KEY,
+    help=f"API key of the --hub (default: ${ENV_API_KEY}).",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    help="SQLite database of the embedded hub (kept after the run)."
+    " [default: hub.sqlite3 in a new temporary directory]",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar. [default: when stdout is a terminal]",
+)
+@click.option("--traceback", is_flag=True, help="Show the traceback of a failure.")
+def run(
+    task_spec: str,
+    paths: tuple[str, ...],
+    field_specs: tuple[str, ...],
+    jobid: str | None,
+    queue_name: str,
+    stream: bool | None,
+    hub_url: str | None,
+    api_key: str | None,
+    db_path: str | None,
+    progress: bool | None,
+    traceback: bool,
+) -> None:
+    """Run the custom task MODULE:FUNCTION on PATHS, as a worker of the hub would.
+
+    PATHS are files, directories (walked lazily, files only) or - for paths on
+    stdin, one per line. They are fed to a hub input stream while the task reads
+    it. The task is a plain or async function fn(status, *, jobid, paths,
+    **fields), or a Celery task (run eagerly, no broker needed). Without --hub, an
+    embedded hub is started and its database kept for browsing afterwards.
+    """
+    from .._feed import check_inputs
+
+    if hub_url is not None and db_path is not None:
+        raise RunUsageError("--db is for the embedded hub: leave it out with --hub")
+    fields = parse_fields(field_specs)
+    try:
+        args = check_inputs(paths)
+    except AsyncStreamError as exc:
+        raise RunUsageError(f"{exc}: give existing files or directories, or -") from exc
+    target = load_target(task_spec)
+    try:
+        report = execute(
+            target,
+            args,
+            hub_url=hub_url,
+            api_key=api_key,
+            db_path=db_path,
+            progress=sys.stdout.isatty() if progress is None else progress,
+            jobid=(int(jobid) if jobid.isdigit() else jobid) if jobid else new_jobid(),
+            stream_results=stream_by_default(paths) if stream is None else stream,
+            fields=fields,
+            queue_name=queue_name,
+        )
+    except (TaskRaisedError, AsyncStreamError) as exc:
+        if traceback:
+            import traceback as tb
+
+            tb.print_exception(exc.__cause__ or exc)
+        raise RunError(str(exc)) from exc
+    for line in report_lines(report):
+        click.echo(line)
+    click.get_current_context().exit(exit_status(report))
+
+
+__all__ = ["headline", "run"]
