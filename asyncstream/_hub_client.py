@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self
@@ -27,7 +28,7 @@ from ._exceptions import (
     HubUnavailableError,
     UsageError,
 )
-from ._retry import OnRetry, RetryPolicy, Sleep, retry_call
+from ._retry import Clock, OnRetry, RetryPolicy, Sleep, retry_call
 
 logger = logging.getLogger("asyncstream.hub_client")
 
@@ -95,7 +96,8 @@ class HubClient:
     """An open connection pool to one hub, speaking protocol v1.
 
     Pass ``client`` to share an ``httpx.AsyncClient`` (it is then not closed here),
-    or ``transport`` to run against an in-process app or a mock.
+    or ``transport`` to run against an in-process app or a mock. ``clock``, ``sleep``
+    and ``rand`` drive deadlines and backoff; tests inject fakes.
     """
 
     def __init__(
@@ -107,10 +109,14 @@ class HubClient:
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         retry_policy: RetryPolicy | None = None,
         sleep: Sleep = anyio.sleep,
+        clock: Clock = time.monotonic,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
         self.retry_policy = retry_policy or RetryPolicy()
         self._sleep = sleep
+        self._clock = clock
+        self._rand = rand
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
             base_url=settings.url,
@@ -161,7 +167,8 @@ class HubClient:
     ) -> Any:
         """Send one request, retrying transient failures until ``deadline``.
 
-        ``deadline`` is a ``time.monotonic()`` value; ``None`` means one attempt.
+        ``deadline`` is a value of the client's ``clock`` (``time.monotonic()`` by
+        default); ``None`` means one attempt.
         """
         if self._closed:
             raise UsageError(f"{self!r} is closed")
@@ -191,7 +198,9 @@ class HubClient:
             attempt,
             policy=self.retry_policy,
             deadline=deadline,
+            clock=self._clock,
             sleep=self._sleep,
+            rand=self._rand,
             on_retry=log_retry,
         )
 

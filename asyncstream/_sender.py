@@ -1,0 +1,438 @@
+"""``BatchSender``: the async engine that streams result batches to the hub.
+
+Results are accumulated by a :class:`~._batching.BatchPolicy`, cut into batches by
+size or linger time, and posted concurrently (at most ``max_inflight_batches`` at
+once) under the idempotency key ``<taskid>:<seq>``. A :class:`~._batching.SendBudget`
+bounds the results queued or in flight: when it is full, :meth:`BatchSender.add`
+waits — optionally up to ``add_timeout``, then :class:`BackpressureTimeout` — so
+memory stays bounded and nothing is dropped.
+
+Every batch must be acknowledged within ``delivery_timeout`` of being cut; retries
+(through :class:`~._hub_client.HubClient`) stop at that deadline, which also cuts
+a backoff short. A batch that misses it, or that the hub rejects, puts the sender
+in the *failed* state: the next ``add``/``drain`` raises that hub error, and
+:meth:`BatchSender.undelivered` hands the caller every unacknowledged batch, body
+and all, to spool. Nothing here writes files: that is the caller's decision.
+
+Lifecycle: unopened → open (``async with``: a task group hosts the linger timer and
+the sends) → closed. A second close does nothing; use after close is a UsageError.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+from ._batching import Batch, BatchHeader, BatchPolicy, Clock, SendBudget
+from ._exceptions import (
+    BackpressureTimeout,
+    HubError,
+    HubProtocolError,
+    HubUnavailableError,
+    UsageError,
+)
+from ._hub_client import HubClient
+from ._paths import PathObject, State
+from ._retry import Sleep
+
+logger = logging.getLogger("asyncstream.sender")
+
+
+class SenderState(enum.Enum):
+    """Where a sender is in its lifecycle."""
+
+    UNOPENED = "unopened"
+    OPEN = "open"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class SenderStatistics:
+    """A snapshot of a sender's counters and bounded buffers."""
+
+    state: str
+    items_added: int
+    items_acked: int
+    items_pending: int
+    items_outstanding: int
+    max_pending_items: int
+    batches_cut: int
+    batches_queued: int
+    batches_in_flight: int
+    max_inflight_batches: int
+    batches_acked: int
+    duplicates: int
+    retries: int
+    adds_waiting: int
+
+
+class BatchSender:
+    """Stream result batches of one task to the hub, bounded and retried.
+
+    ``client`` is an open :class:`HubClient` (not closed here). ``clock`` and
+    ``sleep`` drive linger timing, deadlines and backoff; tests inject fakes.
+    """
+
+    def __init__(
+        self,
+        client: HubClient,
+        header: BatchHeader,
+        *,
+        batch_size: int = 500,
+        linger: float = 1.0,
+        max_pending_items: int = 10_000,
+        max_inflight_batches: int = 4,
+        delivery_timeout: float = 300.0,
+        add_timeout: float | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+    ) -> None:
+        if max_pending_items < batch_size:
+            raise ValueError(
+                f"max_pending_items ({max_pending_items}) must be at least"
+                f" batch_size ({batch_size})"
+            )
+        if not delivery_timeout > 0:
+            raise ValueError(f"delivery_timeout must be > 0, got {delivery_timeout!r}")
+        if add_timeout is not None and add_timeout < 0:
+            raise ValueError(f"add_timeout must not be negative, got {add_timeout!r}")
+        self._client = client
+        self._taskid = header.taskid
+        self._policy = BatchPolicy(
+            header, batch_size=batch_size, linger=linger, clock=clock
+        )
+        self._budget = SendBudget(max_pending_items, max_inflight_batches)
+        self.delivery_timeout = delivery_timeout
+        self.add_timeout = add_timeout
+        self._clock = clock
+        self._sleep = sleep
+        self._state = SenderState.UNOPENED
+        self._stack = AsyncExitStack()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._changed: anyio.Event | None = None
+        self._ready: deque[Batch] = deque()  # cut, waiting for a send slot
+        self._unacked: dict[int, Batch] = {}  # cut and not acknowledged
+        self._failure: HubError | None = None
+        self._items_added = self._items_acked = 0
+        self._batches_acked = self._duplicates = self._retries = 0
+        self._adds_waiting = 0
+        self._cut_since_yield = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @property
+    def state(self) -> SenderState:
+        """Unopened, open, failed (a batch was lost or rejected) or closed."""
+        return self._state
+
+    async def __aenter__(self) -> Self:
+        if self._state is not SenderState.UNOPENED:
+            raise UsageError(f"{self!r} can only be opened once")
+        self._changed = anyio.Event()
+        self._tg = await self._stack.enter_async_context(anyio.create_task_group())
+        self._state = SenderState.OPEN
+        self._tg.start_soon(self._linger_loop, name=f"linger {self._taskid}")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the linger timer and cancel sends still running; idempotent.
+
+        Batches not acknowledged by then stay available from :meth:`undelivered`.
+        """
+        if self._state in (SenderState.CLOSED, SenderState.UNOPENED):
+            self._state = SenderState.CLOSED
+            return
+        self._state = SenderState.CLOSED
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        await self._stack.aclose()
+
+    def abort(self) -> None:
+        """Stop sending now: cancel the sends under way, start no more.
+
+        Unacknowledged batches stay available from :meth:`undelivered`; the hub
+        deduplicates any of them that did reach it when they are re-sent.
+        """
+        if self._state in (SenderState.OPEN, SenderState.FAILED):
+            if self._failure is None:
+                self._failure = HubUnavailableError("sending was aborted")
+            self._state = SenderState.FAILED
+            assert self._tg is not None
+            self._tg.cancel_scope.cancel()
+            self._notify()
+
+    def _check_usable(self) -> None:
+        if self._state is SenderState.OPEN:
+            return
+        if self._state is SenderState.FAILED:
+            assert self._failure is not None
+            raise self._failure
+        if self._state is SenderState.UNOPENED:
+            raise UsageError(f"{self!r} is not open: use 'async with' first")
+        raise UsageError(f"{self!r} is closed")
+
+    # -- adding ------------------------------------------------------------------
+
+    async def add(self, state: State, obj: PathObject) -> None:
+        """Queue one validated result, waiting while the budget is full.
+
+        If it raises (a timeout, a cancellation, a hub error) the result was not
+        taken: nothing awaits after the budget counts it.
+        """
+        await self._yield_to_sends()
+        self._check_usable()
+        if not self._budget.has_room(1):
+            await self._wait_for_room(1)
+        self._budget.take(1)
+        self._items_added += 1
+        was_empty = not self._policy.pending
+        self._policy.add(state, obj)
+        if self._policy.full:
+            self._cut()
+        elif was_empty:
+            self._notify()  # wake the linger timer for the new first item
+
+    async def add_batch(
+        self,
+        items: Mapping[State, list[PathObject]],
+        count: int,
+        *,
+        wait: bool = True,
+    ) -> None:
+        """Queue ``count`` validated results as a batch of their own.
+
+        The sync shim hands over a whole batch at once this way. ``wait=False``
+        takes the results even over budget (used at exit, bounded by one batch).
+        Like :meth:`add`, it either takes the whole batch or raises.
+        """
+        if wait:
+            await self._yield_to_sends()
+        self._check_usable()
+        if count <= 0:
+            return
+        if wait and not self._budget.has_room(count):
+            await self._wait_for_room(count)
+        self._budget.take(count)
+        self._items_added += count
+        self._cut()  # whatever async add()s left pending goes first
+        self._enqueue(self._policy.cut_items(items, count))
+
+    def keep_for_spool(
+        self, items: Mapping[State, list[PathObject]], count: int
+    ) -> None:
+        """Cut results the failed sender could not take, so they are spooled too."""
+        self._cut_pending_for_spool()
+        batch = self._policy.cut_items(items, count)
+        self._unacked[batch.seq] = batch
+
+    async def _yield_to_sends(self) -> None:
+        # A producer that never awaits would starve the sends it just started;
+        # yield once after each cut, before taking anything (cancel-safe).
+        if self._cut_since_yield:
+            self._cut_since_yield = False
+            await anyio.lowlevel.checkpoint()
+
+    async def _wait_for_room(self, n: int) -> None:
+        timeout = math.inf if self.add_timeout is None else self.add_timeout
+        self._adds_waiting += 1
+        try:
+            with anyio.fail_after(timeout):
+                while not self._budget.has_room(n):
+                    self._check_usable()
+                    # Blocked: send what is pending now rather than after linger.
+                    self._cut()
+                    await self._wait_changed()
+        except TimeoutError:
+            raise BackpressureTimeout(
+                f"add() waited {self.add_timeout}s for room in the send budget"
+                f" ({self._budget.items}/{self._budget.max_items} results queued or"
+                f" in flight): the hub is not keeping up"
+            ) from None
+        finally:
+            self._adds_waiting -= 1
+        self._check_usable()
+
+    # -- cutting and sending -----------------------------------------------------
+
+    def _cut(self) -> None:
+        batch = self._policy.cut()
+        if batch is not None:
+            self._enqueue(batch)
+
+    def _enqueue(self, batch: Batch) -> None:
+        self._cut_since_yield = True
+        self._unacked[batch.seq] = batch
+        self._ready.append(batch)
+        self._pump()
+
+    def _pump(self) -> None:
+        while (
+            self._ready
+            and self._budget.can_start_batch
+            and self._state is SenderState.OPEN
+        ):
+            batch = self._ready.popleft()
+            self._budget.start_batch()
+            assert self._tg is not None
+            self._tg.start_soon(
+                self._send, batch, name=f"send {batch.key(self._taskid)}"
+            )
+
+    async def _send(self, batch: Batch) -> None:
+        deadline = batch.cut_at + self.delivery_timeout
+        try:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise HubUnavailableError(
+                    f"batch {batch.seq} waited past its delivery deadline for a slot"
+                )
+            # A hard stop on the loop's own clock, so that a request already on
+            # the wire cannot outlive the deadline either.
+            with anyio.move_on_after(remaining) as scope:
+                answer = await self._client.post_results(
+                    self._taskid,
+                    batch.seq,
+                    batch.body,
+                    deadline=deadline,
+                    on_retry=self._count_retry,
+                )
+            if scope.cancelled_caught:
+                raise HubUnavailableError(
+                    f"batch {batch.seq} not acknowledged in {self.delivery_timeout}s"
+                )
+        except HubError as exc:
+            self._fail(batch, exc)
+        except Exception as exc:  # a bug must not tear down the task group
+            logger.exception("sending batch %s failed unexpectedly", batch.seq)
+            self._fail(batch, HubProtocolError(f"batch {batch.seq}: {exc!r}"))
+        else:
+            self._acked(batch, duplicate=answer.get("duplicate") is True)
+        finally:
+            self._budget.finish_batch()
+            self._pump()
+            self._notify()
+
+    def _count_retry(self, exc: HubUnavailableError, delay: float) -> None:
+        self._retries += 1
+
+    def _acked(self, batch: Batch, *, duplicate: bool) -> None:
+        del self._unacked[batch.seq]
+        self._budget.release(batch.count)
+        self._items_acked += batch.count
+        self._batches_acked += 1
+        if duplicate:
+            self._duplicates += 1
+            logger.debug("batch %s was already at the hub", batch.seq)
+
+    def _fail(self, batch: Batch, exc: HubError) -> None:
+        logger.warning(
+            "batch %s of task %s not delivered: %s", batch.seq, self._taskid, exc
+        )
+        if self._failure is None:
+            self._failure = exc
+            if self._state is SenderState.OPEN:
+                self._state = SenderState.FAILED
+
+    async def _linger_loop(self) -> None:
+        while True:
+            remaining = self._policy.linger_remaining(self._clock())
+            if remaining is None:
+                await self._wait_changed()
+            elif remaining > 0:
+                await self._sleep(remaining)
+            else:
+                self._cut()
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = anyio.Event()
+
+    async def _wait_changed(self) -> None:
+        assert self._changed is not None
+        await self._changed.wait()
+
+    # -- finishing ---------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Send what is pending and wait until every batch is acknowledged.
+
+        Returns within the delivery deadline of the last batch; raises the hub
+        error that failed the sender if a batch missed it or was rejected.
+        """
+        self._check_usable()
+        self._cut()
+        while self._unacked:
+            self._check_usable()
+            await self._wait_changed()
+        self._check_usable()
+
+    def undelivered(self) -> list[Batch]:
+        """Every batch not acknowledged, pending results cut into a last one."""
+        self._cut_pending_for_spool()
+        return sorted(self._unacked.values(), key=lambda b: b.seq)
+
+    def _cut_pending_for_spool(self) -> None:
+        batch = self._policy.cut()
+        if batch is not None:
+            self._unacked[batch.seq] = batch
+
+    @property
+    def batches_cut(self) -> int:
+        """How many batches (seqs ``0..n-1``) were cut so far."""
+        return self._policy.batches_cut
+
+    @property
+    def retries(self) -> int:
+        """How many requests were retried so far."""
+        return self._retries
+
+    def statistics(self) -> SenderStatistics:
+        """A snapshot of the counters and the bounded buffers."""
+        return SenderStatistics(
+            state=self._state.value,
+            items_added=self._items_added,
+            items_acked=self._items_acked,
+            items_pending=self._policy.pending,
+            items_outstanding=self._budget.items,
+            max_pending_items=self._budget.max_items,
+            batches_cut=self._policy.batches_cut,
+            batches_queued=len(self._ready),
+            batches_in_flight=self._budget.batches_in_flight,
+            max_inflight_batches=self._budget.max_batches,
+            batches_acked=self._batches_acked,
+            duplicates=self._duplicates,
+            retries=self._retries,
+            adds_waiting=self._adds_waiting,
+        )
+
+    def __repr__(self) -> str:
+        b = self._budget
+        return (
+            f"<BatchSender task={self._taskid!r} {self._state.value}"
+            f" acked={self._items_acked}/{self._items_added}"
+            f" outstanding={b.items}/{b.max_items}"
+            f" in_flight={b.batches_in_flight}/{b.max_batches}"
+            f" retries={self._retries}>"
+        )

@@ -1,0 +1,217 @@
+"""Spool files: undelivered result batches kept on disk, and re-sending them.
+
+When a task's batches are not acknowledged in time, they are written — with their
+``seq`` and exact request bodies — to a JSON-lines file named after the task id,
+so that ``asyncstream resend FILE`` delivers them later under the same idempotency
+keys (the hub counts a batch it already has once) and then completes the task.
+
+Line 1 is the header::
+
+    {"format": "asyncstream-spool", "version": 1, "taskid": ..., "jobid": ...,
+     "task": ..., "queue": ..., "hub_url": ..., "batches": <seqs cut>,
+     "payload": <dump payload, or null when the task did not finish>}
+
+each further line one batch: ``{"seq": n, "count": items, "body": "<exact JSON>"}``.
+The hub URL is kept to say where the batches belong; credentials never are.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from ._batching import Batch, BatchHeader
+from ._exceptions import DeliveryError, HubRejectedError, InvalidInputError
+from ._hub_client import HubClient
+
+logger = logging.getLogger("asyncstream.spool")
+
+ENV_SPOOL_DIR: Final = "ASYNCSTREAM_SPOOL_DIR"
+SPOOL_FORMAT: Final = "asyncstream-spool"
+SPOOL_VERSION: Final = 1
+
+
+def default_spool_dir() -> Path:
+    """``$ASYNCSTREAM_SPOOL_DIR``, else the user's cache directory, else tmp."""
+    configured = os.environ.get(ENV_SPOOL_DIR)
+    if configured:
+        return Path(configured)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
+    if os.path.isdir(cache) and os.access(cache, os.W_OK):
+        return Path(cache) / "asyncstream" / "spool"
+    return Path(tempfile.gettempdir()) / f"asyncstream-spool-{os.getuid()}"
+
+
+def _safe_name(taskid: str) -> str:
+    # A Celery task id is a UUID, but nothing stops a caller passing "../x".
+    return re.sub(r"[^A-Za-z0-9._-]", "_", taskid).lstrip(".") or "task"
+
+
+def write_spool(
+    directory: str | os.PathLike[str] | None,
+    header: BatchHeader,
+    batches: Iterable[Batch],
+    *,
+    batches_cut: int,
+    payload: dict[str, Any] | None,
+    hub_url: str,
+) -> Path:
+    """Write ``batches`` to a new spool file for the task and return its path.
+
+    The file is written under a temporary name and linked into place, so a spool
+    file is always complete; an existing spool of the same task is never
+    overwritten (the new one gets a numbered name).
+    """
+    folder = Path(directory) if directory is not None else default_spool_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    first = {
+        "format": SPOOL_FORMAT,
+        "version": SPOOL_VERSION,
+        "taskid": header.taskid,
+        "jobid": header.jobid,
+        "task": header.task,
+        "queue": header.queue,
+        "hub_url": hub_url,
+        "batches": batches_cut,
+        "payload": payload,
+        "written": time.time(),
+    }
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".spool-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(json.dumps(first) + "\n")
+            for batch in batches:
+                line = {
+                    "seq": batch.seq,
+                    "count": batch.count,
+                    "body": batch.body.decode(),
+                }
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        base = _safe_name(header.taskid)
+        for n in range(10_000):
+            target = folder / (f"{base}.jsonl" if n == 0 else f"{base}.{n}.jsonl")
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                continue
+            return target
+        raise OSError(f"too many spool files for task {header.taskid!r} in {folder}")
+    finally:
+        os.unlink(tmp)
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolFile:
+    """The content of a spool file: where the batches go, and the batches."""
+
+    taskid: str
+    hub_url: str | None
+    batches_cut: int
+    payload: dict[str, Any] | None
+    batches: list[Batch]
+
+    @property
+    def items(self) -> int:
+        """How many results the spooled batches hold."""
+        return sum(b.count for b in self.batches)
+
+
+def read_spool(path: str | os.PathLike[str]) -> SpoolFile:
+    """Parse a spool file, naming the line that is not right."""
+    batches: list[Batch] = []
+    with open(path, encoding="utf-8") as lines:
+        try:
+            first = json.loads(next(lines))
+        except (StopIteration, ValueError) as exc:
+            raise InvalidInputError(f"{path}: not a spool file ({exc})") from None
+        if not isinstance(first, dict) or first.get("format") != SPOOL_FORMAT:
+            raise InvalidInputError(f"{path}: not an asyncstream spool file")
+        for number, text in enumerate(lines, start=2):
+            try:
+                line = json.loads(text)
+                batch = Batch(
+                    seq=int(line["seq"]),
+                    count=int(line["count"]),
+                    body=str(line["body"]).encode(),
+                    cut_at=0.0,
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InvalidInputError(
+                    f"{path}:{number}: bad batch line: {exc!r}"
+                ) from None
+            batches.append(batch)
+    return SpoolFile(
+        taskid=str(first["taskid"]),
+        hub_url=first.get("hub_url"),
+        batches_cut=int(first["batches"]),
+        payload=first.get("payload"),
+        batches=batches,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ResendReport:
+    """What a resend did: batches posted, how many the hub already had, completion."""
+
+    batches: int
+    items: int
+    duplicates: int
+    completed: bool
+
+
+async def resend_spool(
+    spool: SpoolFile, client: HubClient, *, delivery_timeout: float = 300.0
+) -> ResendReport:
+    """Post every spooled batch under its original key, then complete the task.
+
+    The completion is posted only when the spool holds the task's payload (the
+    task reached ``dump()``). Raises :class:`DeliveryError` if the hub says
+    batches are still missing.
+    """
+    deadline = time.monotonic() + delivery_timeout
+    duplicates = 0
+    for batch in spool.batches:
+        answer = await client.post_results(
+            spool.taskid, batch.seq, batch.body, deadline=deadline
+        )
+        duplicates += answer.get("duplicate") is True
+        logger.info("resent batch %s of task %s", batch.seq, spool.taskid)
+    completed = False
+    if spool.payload is not None:
+        try:
+            await client.complete_task(
+                spool.taskid, spool.batches_cut, spool.payload, deadline=deadline
+            )
+        except HubRejectedError as exc:
+            missing = missing_seqs(exc)
+            if exc.status_code != 409 or not missing:
+                raise
+            raise DeliveryError(
+                f"task {spool.taskid!r}: the hub still misses batches {missing}"
+                " that this spool file does not hold",
+                undelivered_seqs=missing,
+            ) from exc
+        completed = True
+    return ResendReport(len(spool.batches), spool.items, duplicates, completed)
+
+
+def missing_seqs(exc: HubRejectedError) -> list[int]:
+    """The seqs a 409 answer to a completion lists as missing (protocol v1)."""
+    detail = exc.detail
+    if isinstance(detail, dict):
+        missing = detail.get("missing")
+        if isinstance(missing, list):
+            return [int(s) for s in missing if isinstance(s, int)]
+    return []

@@ -1,0 +1,481 @@
+"""``AsyncStreamTaskResults``: the async core behind ``StreamTaskResults``.
+
+It validates and counts results, hands them to a :class:`~._sender.BatchSender`,
+and at ``dump()`` waits for every acknowledgement, completes the task at the hub
+and returns the contract payload. When delivery fails it spools what the hub did
+not acknowledge (:mod:`._spool`) and raises, so nothing is ever discarded.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import httpx
+
+from ._batching import BatchHeader, Clock
+from ._config import HubSettings
+from ._detached import DetachedContext
+from ._exceptions import (
+    AsyncStreamError,
+    DeliveryError,
+    HubError,
+    HubRejectedError,
+    HubUnavailableError,
+    InvalidInputError,
+    UsageError,
+)
+from ._hub_client import HubClient
+from ._paths import PathObject, State, check_state, to_path_object
+from ._payload import TaskHeader, build_payload, empty_summary
+from ._retry import RetryPolicy, Sleep
+from ._sender import BatchSender, SenderStatistics
+from ._spool import missing_seqs, write_spool
+
+logger = logging.getLogger("asyncstream.streamstatus")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """How a task's results were streamed: results, batches, retried requests.
+
+    ``duplicates`` counts batches the hub already held (a retry after a lost
+    acknowledgement); they were counted once.
+    """
+
+    items: int
+    batches: int
+    retries: int
+    duplicates: int = 0
+
+    def as_status(self) -> dict[str, int]:
+        """The ``status["streamed"]`` entry of the payload."""
+        return {"items": self.items, "batches": self.batches, "retries": self.retries}
+
+
+def _public_url(url: str) -> str:
+    # A URL may carry user:password; errors and spool files must not.
+    return str(httpx.URL(url).copy_with(username=None, password=None))
+
+
+def _short(seqs: list[int]) -> str:
+    return f"{seqs[:10]}{'...' if len(seqs) > 10 else ''}"
+
+
+class AsyncStreamTaskResults:
+    """Stream a task's per-path results to the hub in bounded, retried batches.
+
+    Use it as ``async with AsyncStreamTaskResults(...) as status:`` then
+    ``await status.add(state, path)`` per path and ``return await status.dump()``.
+
+    Leaving the block without ``dump()`` after an error still delivers what was
+    added (results of a failed task are facts about files), without completing
+    the task; whatever cannot be delivered is spooled. Leaving it normally without
+    ``dump()`` dumps with a logged warning, since the payload is then lost to the
+    caller.
+    """
+
+    def __init__(
+        self,
+        taskname: str,
+        input_paths: list[Any],
+        jobid: Any,
+        queue_name: str | None,
+        taskid: str,
+        *,
+        hub_url: str | None = None,
+        api_key: str | None = None,
+        verify_tls: bool | None = None,
+        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        batch_size: int = 500,
+        linger: float = 1.0,
+        max_pending_items: int = 10_000,
+        max_inflight_batches: int = 4,
+        delivery_timeout: float = 300.0,
+        add_timeout: float | None = None,
+        request_timeout: float = 30.0,
+        spool_dir: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+        started: datetime | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+    ) -> None:
+        self._header = TaskHeader.build(
+            taskname, input_paths, jobid, queue_name, started=started
+        )
+        if not isinstance(taskid, str) or not taskid:
+            raise InvalidInputError(
+                f"taskid must be a non-empty string, got {taskid!r}"
+            )
+        if hub_url is None and client is not None and str(client.base_url):
+            hub_url = str(client.base_url)
+        self._settings = HubSettings.resolve(
+            hub_url=hub_url, api_key=api_key, verify_tls=verify_tls
+        )
+        self._batch_header = BatchHeader(taskid, jobid, taskname, queue_name)
+        self._client = HubClient(
+            self._settings,
+            client=client,
+            transport=transport,
+            timeout=httpx.Timeout(request_timeout, connect=min(5.0, request_timeout)),
+            retry_policy=retry_policy,
+            sleep=sleep,
+            clock=clock,
+        )
+        self._sender = BatchSender(
+            self._client,
+            self._batch_header,
+            batch_size=batch_size,
+            linger=linger,
+            max_pending_items=max_pending_items,
+            max_inflight_batches=max_inflight_batches,
+            delivery_timeout=delivery_timeout,
+            add_timeout=add_timeout,
+            clock=clock,
+            sleep=sleep,
+        )
+        self.batch_size, self.linger = batch_size, linger
+        self.delivery_timeout = delivery_timeout
+        self._spool_dir = spool_dir
+        self._clock = clock
+        self._lifecycle = "unopened"
+        self._summary = empty_summary()
+        self._dumping = False
+        self._payload: dict[str, Any] | None = None
+        self._error: AsyncStreamError | None = None
+        # The last whole batch a sync shim handed over (exactly once across threads).
+        self._last_handover = -1
+        # Opened by 'async with' (managed) or, used without, by a host task.
+        self._managed: AbstractAsyncContextManager[None] | None = None
+        self._detached: DetachedContext | None = None
+
+    @property
+    def taskid(self) -> str:
+        """The hub's id of this task; batches are keyed ``<taskid>:<seq>``."""
+        return self._batch_header.taskid
+
+    @property
+    def header(self) -> TaskHeader:
+        """What the task was called with."""
+        return self._header
+
+    @property
+    def error(self) -> AsyncStreamError | None:
+        """The delivery error that ended this object, if one did."""
+        return self._error
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @property
+    def dumped(self) -> bool:
+        """True once ``dump()`` has returned the payload."""
+        return self._payload is not None
+
+    async def __aenter__(self) -> Self:
+        if self._lifecycle != "unopened":
+            raise UsageError(f"{self!r} can only be opened once")
+        self._managed = self._connected()
+        await self._managed.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._lifecycle == "open" and self._payload is None and not self._error:
+                if exc is None:
+                    logger.warning(
+                        "%r left its block without dump(): dumping now; return"
+                        " 'await status.dump()' from the task to keep the payload",
+                        self,
+                    )
+                    await self.dump()
+                else:
+                    await self._deliver_after_error()
+        finally:
+            assert self._managed is not None
+            await self._managed.__aexit__(None, None, None)
+
+    async def aclose(self) -> None:
+        """Finish without completing the task: deliver what was added, then close.
+
+        For a task that failed: its results are still facts about files. What
+        cannot be delivered in time is spooled. After ``dump()`` it only closes.
+        """
+        if self._lifecycle == "open" and self._payload is None and not self._error:
+            await self._deliver_after_error()
+        await self._shutdown()
+
+    async def aabort(
+        self,
+        leftover: Mapping[State, list[PathObject]] | None = None,
+        count: int = 0,
+    ) -> None:
+        """Stop sending at once and spool every unacknowledged result; no waiting.
+
+        For a task out of time (a Celery soft time limit). ``leftover`` are
+        results a sync shim had not handed over yet; they are spooled too.
+        """
+        if self._payload is None and self._error is None:
+            self._sender.abort()
+            if leftover and count:
+                self._sender.keep_for_spool(leftover, count)
+                self._count(leftover)
+            if self._sender.undelivered():
+                self._delivery_failed(HubUnavailableError("the task was aborted"))
+        await self._shutdown()
+
+    @asynccontextmanager
+    async def _connected(self) -> AsyncIterator[None]:
+        async with self._client, self._sender:
+            self._lifecycle = "open"
+            try:
+                yield
+            finally:
+                self._lifecycle = "closed"
+
+    async def _shutdown(self) -> None:
+        """Close now if opened without 'async with' (else __aexit__ closes)."""
+        if self._detached is not None:
+            await self._detached.close()
+        elif self._managed is None:
+            self._lifecycle = "closed"
+
+    async def _deliver_after_error(self) -> None:
+        try:
+            await self._sender.drain()
+        except HubError as exc:
+            self._delivery_failed(exc)
+        except BaseException:
+            self._delivery_failed(HubUnavailableError("interrupted"))
+            raise
+        else:
+            logger.info("%r: delivered the results of a failed task", self)
+
+    async def _ensure_open(self, what: str) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._payload is not None or self._dumping:
+            raise UsageError(f"{what} after dump(): {self!r} is already complete")
+        if self._lifecycle == "unopened":
+            await self._open_detached()
+        if self._lifecycle != "open":
+            raise UsageError(f"{what} on {self!r}: it is closed")
+
+    async def _open_detached(self) -> None:
+        # Used without 'async with' (the seed's style): the sender's task group
+        # lives in a host task until dump(), aclose() or aabort().
+        self._lifecycle = "opening"
+        self._detached = DetachedContext(self._connected(), f"{self!r}")
+        await self._detached.open()
+
+    # -- adding ------------------------------------------------------------------
+
+    async def add(
+        self, key: str, path: str | PathObject, *, message: Any = None
+    ) -> None:
+        """Record that ``path`` ended in state ``key``; wait while the budget is full.
+
+        Raises :class:`BackpressureTimeout` (nothing recorded) when ``add_timeout``
+        passes first, and :class:`DeliveryError` once delivery has failed.
+        """
+        if self._lifecycle != "open" or self._dumping or self._error:
+            await self._ensure_open(f"add({key!r}, {path!r})")
+        state = check_state(key)
+        obj = to_path_object(path, message=message)
+        try:
+            await self._sender.add(state, obj)
+        except HubError as exc:
+            err = self._delivery_failed(exc)
+            await self._shutdown()
+            if err is exc:
+                raise
+            raise err from exc
+        self._summary[state] += 1
+
+    async def _add_batch(
+        self,
+        items: Mapping[State, list[PathObject]],
+        count: int,
+        handover: int,
+        wait: bool = True,
+    ) -> None:
+        """Take a whole validated batch from a sync shim, once per ``handover``."""
+        if handover <= self._last_handover:
+            return  # an interrupted call that had in fact gone through
+        if wait:
+            await self._ensure_open("add()")
+        elif self._lifecycle == "unopened":
+            await self._open_detached()
+
+        try:
+            await self._sender.add_batch(items, count, wait=wait)
+        except HubError as exc:
+            self._sender.keep_for_spool(items, count)
+            self._last_handover = handover
+            self._count(items)
+            err = self._delivery_failed(exc)
+            await self._shutdown()
+            if err is exc:
+                raise
+            raise err from exc
+        # No await between the sender taking the batch and this line.
+        self._last_handover = handover
+        self._count(items)
+
+    def _count(self, items: Mapping[State, list[PathObject]]) -> None:
+        for state, objs in items.items():
+            self._summary[state] += len(objs)
+
+    # -- finishing ---------------------------------------------------------------
+
+    async def dump(self) -> dict[str, Any]:
+        """Flush, wait for every acknowledgement, complete the task, return payload.
+
+        ``summary`` is complete; ``details`` and ``paths`` are empty (the results
+        are at the hub); ``status["streamed"]`` reports items, batches and retries.
+        A second call returns an equal payload.
+        """
+        if self._payload is not None:
+            return copy.deepcopy(self._payload)
+        await self._ensure_open("dump()")
+        self._dumping = True
+        try:
+            payload = await self._deliver_and_complete()
+        except BaseException:
+            if self._error is None:
+                self._dumping = False  # interrupted, not failed: may be retried
+            else:
+                await self._shutdown()
+            raise
+        self._payload = payload
+        logger.info("%r: delivered and completed", self)
+        await self._shutdown()
+        return copy.deepcopy(payload)
+
+    async def _deliver_and_complete(self) -> dict[str, Any]:
+        deadline = self._clock() + self.delivery_timeout
+        try:
+            await self._sender.drain()
+        except HubError as exc:
+            err = self._delivery_failed(exc, payload=self._build_payload())
+            if err is exc:
+                raise
+            raise err from exc
+        payload = self._build_payload()
+        await self._complete(payload, deadline)
+        return payload
+
+    async def _complete(self, payload: dict[str, Any], deadline: float) -> None:
+        batches = self._sender.batches_cut
+        try:
+            await self._client.complete_task(
+                self.taskid, batches, payload, deadline=deadline
+            )
+        except HubUnavailableError as exc:
+            # Every batch is in: spool just the completion, for resend to post.
+            raise self._delivery_failed(exc, payload=payload) from exc
+        except HubRejectedError as exc:
+            missing = missing_seqs(exc)
+            if exc.status_code != 409 or not missing:
+                raise
+            self._error = DeliveryError(
+                f"task {self.taskid!r}: the hub acknowledged but no longer holds"
+                f" batches {_short(missing)}; they cannot be re-sent from here",
+                undelivered_seqs=missing,
+            )
+            raise self._error from exc
+
+    def _build_payload(self) -> dict[str, Any]:
+        return build_payload(
+            self._header,
+            summary=self._summary,
+            details={},
+            paths=[],
+            extra_status={"streamed": self.report.as_status()},
+        )
+
+    def _delivery_failed(
+        self, exc: HubError, *, payload: dict[str, Any] | None = None
+    ) -> AsyncStreamError:
+        """Spool every unacknowledged batch; return the error to raise."""
+        if self._error is not None:
+            return self._error
+        batches = self._sender.undelivered()
+        seqs = [b.seq for b in batches]
+        items = sum(b.count for b in batches)
+        url = _public_url(self._settings.url)
+        try:
+            path: str | None = str(
+                write_spool(
+                    self._spool_dir,
+                    self._batch_header,
+                    batches,
+                    batches_cut=self._sender.batches_cut,
+                    payload=payload,
+                    hub_url=url,
+                )
+            )
+            kept = f"spooled to {path}: re-send with 'asyncstream resend {path}'"
+        except OSError as spool_exc:
+            path = None
+            kept = f"and could not be spooled ({spool_exc})"
+        what = f"{len(seqs)} batches ({items} results, seqs {_short(seqs)})"
+        logger.error(
+            "task %s: %s not delivered to %s, %s", self.taskid, what, url, kept
+        )
+        if isinstance(exc, HubUnavailableError):
+            self._error = DeliveryError(
+                f"task {self.taskid!r}: {what} not acknowledged by the hub at {url}"
+                f" within {self.delivery_timeout}s ({exc}); {kept}",
+                undelivered_seqs=seqs,
+                undelivered_items=items,
+                spool_path=path,
+            )
+        else:
+            exc.add_note(f"undelivered: {what}, {kept}")
+            self._error = exc
+        return self._error
+
+    # -- inspection --------------------------------------------------------------
+
+    @property
+    def summary(self) -> dict[State, int]:
+        """How many results were accepted per state so far."""
+        return dict(self._summary)
+
+    @property
+    def report(self) -> DeliveryReport:
+        """Items, batches and retries so far (final once ``dump()`` returned)."""
+        stats = self._sender.statistics()
+        return DeliveryReport(
+            items=stats.items_added,
+            batches=stats.batches_cut,
+            retries=stats.retries,
+            duplicates=stats.duplicates,
+        )
+
+    def statistics(self) -> SenderStatistics:
+        """A snapshot of the sender's counters and bounded buffers."""
+        return self._sender.statistics()
+
+    def __repr__(self) -> str:
+        state = "dumped" if self._payload is not None else self._lifecycle
+        if self._error is not None:
+            state = "failed"
+        return (
+            f"<{type(self).__name__} task={self._header.taskname!r}"
+            f" taskid={self.taskid!r} {state} {self._sender!r}>"
+        )

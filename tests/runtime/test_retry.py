@@ -1,0 +1,110 @@
+"""RetryPolicy and retry_call: exact backoff through an injected clock and sleep."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncstream._exceptions import HubRejectedError, HubUnavailableError
+from asyncstream._retry import RetryPolicy, retry_call
+from tests.runtime._sender_fakes import FakeTime
+
+
+def test_delay_is_capped_exponential_with_jitter_taken_off() -> None:
+    policy = RetryPolicy(initial=0.1, multiplier=3.0, maximum=1.0, jitter=0.5)
+    no_jitter = [policy.delay(n, rand=lambda: 0.0) for n in range(1, 5)]
+    assert no_jitter == pytest.approx([0.1, 0.3, 0.9, 1.0])
+    full_jitter = [policy.delay(n, rand=lambda: 1.0) for n in range(1, 5)]
+    assert full_jitter == pytest.approx([0.05, 0.15, 0.45, 0.5])
+    assert policy.delay(7, retry_after=2.5) == 2.5  # the hub's word wins
+    assert policy.delay(1, retry_after=-1.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"initial": -1.0},
+        {"initial": 2.0, "maximum": 1.0},
+        {"multiplier": 0.5},
+        {"jitter": 1.5},
+    ],
+)
+def test_inconsistent_settings_are_refused(settings: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=r"jitter|inconsistent"):
+        RetryPolicy(**settings)  # type: ignore[arg-type]
+
+
+async def test_retry_call_retries_until_success_and_reports_each_retry() -> None:
+    time = FakeTime()
+    calls: list[float] = []
+    seen: list[tuple[int | None, float]] = []
+
+    async def flaky() -> str:
+        calls.append(time.now)
+        if len(calls) < 4:
+            raise HubUnavailableError("busy", status_code=503)
+        return "ok"
+
+    result = await retry_call(
+        flaky,
+        policy=RetryPolicy(initial=1.0, multiplier=2.0, maximum=3.0, jitter=0.0),
+        deadline=time.now + 100,
+        clock=time.clock,
+        sleep=time.sleep,
+        on_retry=lambda exc, delay: seen.append((exc.status_code, delay)),
+    )
+    assert result == "ok"
+    assert time.sleeps == [1.0, 2.0, 3.0]
+    assert seen == [(503, 1.0), (503, 2.0), (503, 3.0)]
+    assert [c - calls[0] for c in calls] == [0.0, 1.0, 3.0, 6.0]
+
+
+async def test_retry_after_is_honoured_and_the_deadline_cuts_it_short() -> None:
+    time = FakeTime()
+    start = time.now
+
+    async def overloaded() -> None:
+        raise HubUnavailableError("busy", status_code=429, retry_after=4.0)
+
+    with pytest.raises(HubUnavailableError, match="busy"):
+        await retry_call(
+            overloaded,
+            policy=RetryPolicy(),
+            deadline=start + 10.0,
+            clock=time.clock,
+            sleep=time.sleep,
+        )
+    assert time.sleeps == [4.0, 4.0, 2.0]  # the third wait cut to the deadline
+    assert time.now == start + 10.0
+
+
+async def test_rejections_are_not_retried_and_max_attempts_stops() -> None:
+    time = FakeTime()
+    attempts = 0
+
+    async def rejected() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise HubRejectedError("no", status_code=422)
+
+    with pytest.raises(HubRejectedError):
+        await retry_call(
+            rejected, policy=RetryPolicy(), deadline=time.now + 60, sleep=time.sleep
+        )
+    assert attempts == 1
+    assert time.sleeps == []
+
+    async def down() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise HubUnavailableError("down")
+
+    attempts = 0
+    with pytest.raises(HubUnavailableError):
+        await retry_call(
+            down,
+            policy=RetryPolicy(max_attempts=3, jitter=0.0),
+            deadline=time.now + 60,
+            clock=time.clock,
+            sleep=time.sleep,
+        )
+    assert attempts == 3

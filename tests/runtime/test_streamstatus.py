@@ -1,0 +1,484 @@
+"""StreamTaskResults and AsyncStreamTaskResults over a fake hub (MockTransport)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import tracemalloc
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from asyncstream import _portal
+from asyncstream._async_status import (
+    AsyncFileActionStatus,
+    async_status_for_task,
+    status_for_task,
+)
+from asyncstream._exceptions import (
+    BackpressureTimeout,
+    DeliveryError,
+    InvalidInputError,
+    InvalidStateError,
+    PathTypeError,
+    UsageError,
+)
+from asyncstream._paths import STATES
+from asyncstream._retry import RetryPolicy
+from asyncstream._spool import read_spool, resend_spool
+from asyncstream.status import FileActionStatus
+from asyncstream.streamstatus import (
+    AsyncStreamTaskResults,
+    DeliveryReport,
+    StreamTaskResults,
+)
+from tests.runtime._sender_fakes import API_KEY, HUB_URL, FakeHub, status_503
+
+
+def read_text(path: str | Path) -> str:
+    return Path(path).read_text()
+
+
+STARTED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+INPUTS: list[Any] = [
+    {"path": "/data/a"},
+    {"stream": "/api/streams/s1/paths/", "count": 1000},
+]
+
+
+def options(hub: FakeHub, **more: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "hub_url": HUB_URL,
+        "api_key": API_KEY,
+        "transport": hub.transport(),
+        "batch_size": 10,
+        "linger": 60.0,
+        "retry_policy": RetryPolicy(initial=0.001, maximum=0.005),
+        "started": STARTED,
+    }
+    return base | more
+
+
+def results(n: int) -> list[tuple[str, Any, Any]]:
+    """n results: every 7th a failure with a message, every 5th skipped."""
+    out: list[tuple[str, Any, Any]] = []
+    for i in range(n):
+        if i % 7 == 3:
+            out.append(("failures", f"/data/f{i}", f"error {i}"))
+        elif i % 5 == 0:
+            out.append(("skipped", {"path": f"/data/f{i}", "size": i}, None))
+        else:
+            out.append(("processed", f"/data/f{i}", None))
+    return out
+
+
+def expected_summary(n: int) -> dict[str, int]:
+    summary = dict.fromkeys(STATES, 0)
+    for state, _, _ in results(n):
+        summary[state] += 1
+    return summary
+
+
+async def test_dump_returns_the_contract_payload_with_a_delivery_report() -> None:
+    hub = FakeHub()
+    async with AsyncStreamTaskResults(
+        "my-plugin", INPUTS, 100, "london.q#custom", "t1", **options(hub)
+    ) as status:
+        for state, path, message in results(25):
+            await status.add(state, path, message=message)
+        payload = await status.dump()
+    assert payload == {
+        "jobid": 100,
+        "paths": [],
+        "status": {
+            "task": "my-plugin",
+            "input_paths": INPUTS,  # the stream reference is kept, not expanded
+            "input_total": 1001,
+            "summary": expected_summary(25),
+            "details": {state: [] for state in STATES},
+            "started": "2024-05-01T12:00:00+00:00",
+            "streamed": {"items": 25, "batches": 3, "retries": 0},
+        },
+    }
+    assert json.loads(json.dumps(payload)) == payload
+    assert status.report == DeliveryReport(items=25, batches=3, retries=0)
+    assert hub.summary("t1") == expected_summary(25)
+    assert hub.completions == [{"taskid": "t1", "batches": 3, "payload": payload}]
+    first_failure = json.loads(hub.batches["t1"][0])["items"]["failures"][0]
+    assert first_failure == {"path": "/data/f3", "message": ["error 3"]}
+
+
+async def test_async_usage_without_async_with_opens_and_closes_itself() -> None:
+    hub = FakeHub()
+    status = AsyncStreamTaskResults("p", [], 1, None, "t2", **options(hub))
+    for state, path, message in results(15):
+        await status.add(state, path, message=message)
+    payload = await status.dump()
+    assert status.dumped
+    assert payload["status"]["summary"] == expected_summary(15)
+    assert status._detached is not None
+    assert status._detached.closed  # nothing left behind
+    assert "closed" in repr(status) or "dumped" in repr(status)
+    assert await status.dump() == payload  # a second dump: the same payload
+    assert len(hub.completions) == 1
+    with pytest.raises(UsageError, match="after dump"):
+        await status.add("processed", "/data/late")
+
+
+async def test_a_clean_exit_without_dump_dumps_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub = FakeHub()
+    async with AsyncStreamTaskResults("p", [], 1, None, "t3", **options(hub)) as status:
+        await status.add("processed", "/data/a")
+    assert "without dump()" in caplog.text
+    assert status.dumped
+    assert hub.completions[0]["batches"] == 1
+
+
+async def test_an_error_exit_delivers_what_was_added_but_does_not_complete() -> None:
+    hub = FakeHub()
+    status = AsyncStreamTaskResults("p", [], 1, None, "t4", **options(hub))
+
+    async def failing_task() -> None:
+        async with status:
+            for i in range(13):
+                await status.add("processed", f"/data/f{i}")
+            raise RuntimeError("task broke")
+
+    with pytest.raises(RuntimeError, match="task broke"):
+        await failing_task()
+    assert hub.summary("t4")["processed"] == 13
+    assert hub.completions == []
+
+
+def test_sync_add_validates_at_once_naming_the_bad_value() -> None:
+    hub = FakeHub()
+    status = StreamTaskResults("p", [], 1, None, "t5", **options(hub))
+    with pytest.raises(InvalidStateError, match="'finished'"):
+        status.add("finished", "/data/a")
+    with pytest.raises(PathTypeError, match="42"):
+        status.add("processed", 42)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="non-empty string 'path'"):
+        status.add("processed", {"size": 3})
+    status.add("processed", "/data/a")
+    assert status.dump()["status"]["summary"]["processed"] == 1
+
+
+def test_sync_add_crosses_threads_once_per_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hub = FakeHub()
+    crossings: list[str] = []
+    real_call = _portal.call
+
+    def counting_call(fn: Any, *args: Any) -> Any:
+        crossings.append(fn.__name__)
+        return real_call(fn, *args)
+
+    monkeypatch.setattr(_portal, "call", counting_call)
+    status = StreamTaskResults("p", [], 1, None, "t6", **options(hub))
+    for state, path, message in results(25):
+        status.add(state, path, message=message)
+    assert crossings == ["_add_batch", "_add_batch"]  # 10 + 10; 5 still buffered
+    payload = status.dump()
+    assert crossings == ["_add_batch", "_add_batch", "_add_batch", "dump"]
+    assert payload["status"]["streamed"] == {"items": 25, "batches": 3, "retries": 0}
+    assert sorted(
+        len(json.loads(b)["items"].get("processed", [])) >= 0 for b in hub.bodies
+    )
+    assert hub.summary("t6") == expected_summary(25)
+    with pytest.raises(UsageError, match="after dump"):
+        status.add("processed", "/data/late")
+    assert status.dump() == payload
+
+
+async def test_sync_and_async_give_the_same_payload_and_hub_state() -> None:
+    hub = FakeHub()
+
+    def run_sync() -> dict[str, Any]:
+        status = StreamTaskResults("p", INPUTS, 9, "q", "sync", **options(hub))
+        for state, path, message in results(47):
+            status.add(state, path, message=message)
+        return status.dump()
+
+    sync_payload = await anyio.to_thread.run_sync(run_sync)
+    async with AsyncStreamTaskResults(
+        "p", INPUTS, 9, "q", "async", **options(hub)
+    ) as s:
+        for state, path, message in results(47):
+            await s.add(state, path, message=message)
+        async_payload = await s.dump()
+    assert sync_payload == async_payload
+    assert hub.paths("sync") == hub.paths("async")
+    assert hub.batches["sync"] == hub.batches["async"]  # byte for byte
+    assert [c["payload"] for c in hub.completions] == [sync_payload, async_payload]
+
+
+def test_sync_add_blocks_while_the_budget_is_full() -> None:
+    hub = FakeHub()
+    stall = threading.Event()
+
+    async def stalled(request: httpx.Request, number: int) -> None:
+        await anyio.to_thread.run_sync(stall.wait)
+
+    hub.intercept = stalled
+    status = StreamTaskResults(
+        "p",
+        [],
+        1,
+        None,
+        "t7",
+        **options(hub, max_pending_items=20, max_inflight_batches=1),
+    )
+    done = threading.Event()
+
+    def produce() -> None:
+        for i in range(60):
+            status.add("processed", f"/data/f{i}")
+        done.set()
+
+    worker = threading.Thread(target=produce)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while status.statistics().adds_waiting == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    # Blocked: 20 results in the budget (one batch in flight, one queued) and
+    # 10 in the calling thread's buffer; the 31st add() waits for the hub.
+    assert status.statistics().adds_waiting == 1
+    assert sum(status.summary.values()) == 30
+    assert not done.is_set()
+    stall.set()
+    worker.join(10)
+    assert done.is_set()
+    assert status.dump()["status"]["summary"]["processed"] == 60
+    assert hub.summary("t7")["processed"] == 60
+
+
+def test_sync_add_timeout_raises_and_keeps_the_buffered_results() -> None:
+    hub = FakeHub()
+    stall = threading.Event()
+
+    async def stalled(request: httpx.Request, number: int) -> None:
+        await anyio.to_thread.run_sync(stall.wait)
+
+    hub.intercept = stalled
+    status = StreamTaskResults(
+        "p",
+        [],
+        1,
+        None,
+        "t8",
+        **options(hub, batch_size=5, max_pending_items=5, add_timeout=0.05),
+    )
+    for i in range(10):
+        status.add("processed", f"/data/f{i}")  # 5 handed over, 5 buffered
+    with pytest.raises(BackpressureTimeout):
+        status.add("processed", "/data/f10")  # not recorded
+    stall.set()
+    status.add("processed", "/data/f10")
+    payload = status.dump()
+    assert payload["status"]["summary"]["processed"] == 11
+    assert sorted(p for _, p in hub.paths("t8")) == sorted(
+        f"/data/f{i}" for i in range(11)
+    )
+
+
+async def test_a_repeated_handover_is_taken_once() -> None:
+    hub = FakeHub()
+    status = AsyncStreamTaskResults("p", [], 1, None, "t9", **options(hub))
+    batch: dict[str, Any] = {"processed": [{"path": "/data/a"}, {"path": "/data/b"}]}
+    await status._add_batch(batch, 2, 0)
+    await status._add_batch(batch, 2, 0)  # an interrupted call, repeated
+    payload = await status.dump()
+    assert payload["status"]["summary"]["processed"] == 2
+    assert hub.summary("t9")["processed"] == 2
+
+
+async def test_undelivered_batches_are_spooled_and_resend_delivers_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    hub = FakeHub()
+    down = True
+
+    async def maybe_down(request: httpx.Request, number: int) -> httpx.Response | None:
+        return status_503() if down else None
+
+    hub.intercept = maybe_down
+    status = AsyncStreamTaskResults(
+        "p",
+        INPUTS,
+        5,
+        "q",
+        "t10",
+        **options(hub, delivery_timeout=0.2, spool_dir=str(tmp_path)),
+    )
+    for state, path, message in results(25):
+        await status.add(state, path, message=message)
+    with pytest.raises(DeliveryError) as info:
+        await status.dump()
+    error = info.value
+    assert error.undelivered_seqs == (0, 1, 2)
+    assert error.undelivered_items == 25
+    assert error.spool_path == str(tmp_path / "t10.jsonl")
+    assert "3 batches (25 results, seqs [0, 1, 2])" in str(error)
+    assert f"asyncstream resend {error.spool_path}" in str(error)
+    with pytest.raises(DeliveryError):
+        await status.add("processed", "/data/late")  # failed: says so again
+
+    spool_text = read_text(error.spool_path)
+    lines = spool_text.splitlines()
+    header = json.loads(lines[0])
+    assert header["taskid"] == "t10"
+    assert header["batches"] == 3
+    assert header["payload"]["status"]["summary"] == expected_summary(25)
+    spooled = [json.loads(line) for line in lines[1:]]
+    assert [b["seq"] for b in spooled] == [0, 1, 2]
+    # exactly the bytes that were sent, so the hub sees the same key and body
+    sent = {json.loads(b)["seq"]: b for b in hub.bodies}
+    assert [b["body"].encode() for b in spooled] == [sent[s] for s in range(3)]
+    assert API_KEY not in spool_text
+    assert API_KEY not in caplog.text
+    assert API_KEY not in repr(status)
+
+    down = False
+    hub.batches["t10"] = {1: sent[1]}  # one batch had in fact reached the hub
+    spool = read_spool(error.spool_path)
+    report = await resend_spool(spool, hub.client())
+    assert (report.batches, report.items, report.duplicates) == (3, 25, 1)
+    assert report.completed
+    assert hub.summary("t10") == expected_summary(25)
+    assert hub.completions[0]["payload"] == header["payload"]
+
+
+async def test_a_completion_answered_409_names_the_missing_seqs() -> None:
+    hub = FakeHub()
+
+    async def lose_batch_1(request: httpx.Request, number: int) -> None:
+        if request.url.path.endswith("/complete"):
+            hub.batches["t11"].pop(1)
+
+    hub.intercept = lose_batch_1
+    async with AsyncStreamTaskResults("p", [], 1, None, "t11", **options(hub)) as s:
+        for i in range(25):
+            await s.add("processed", f"/data/f{i}")
+        with pytest.raises(
+            DeliveryError, match=r"no longer holds batches \[1\]"
+        ) as info:
+            await s.dump()
+    assert info.value.undelivered_seqs == (1,)
+
+
+async def test_credentials_stay_out_of_errors_and_reprs(tmp_path: Path) -> None:
+    hub = FakeHub()
+
+    async def down(request: httpx.Request, number: int) -> httpx.Response:
+        return status_503()
+
+    hub.intercept = down
+    status = AsyncStreamTaskResults(
+        "p",
+        [],
+        1,
+        None,
+        "t12",
+        **options(
+            hub,
+            hub_url="http://user:pa55word@hub.test",
+            delivery_timeout=0.05,
+            spool_dir=str(tmp_path),
+        ),
+    )
+    await status.add("processed", "/data/a")
+    with pytest.raises(DeliveryError) as info:
+        await status.dump()
+    for text in (
+        str(info.value),
+        repr(status),
+        read_text(tmp_path / "t12.jsonl"),
+    ):
+        assert "pa55word" not in text
+        assert API_KEY not in text
+
+
+async def test_aabort_spools_without_waiting_for_the_hub(tmp_path: Path) -> None:
+    hub = FakeHub()
+
+    async def never(request: httpx.Request, number: int) -> None:
+        await anyio.sleep_forever()
+
+    hub.intercept = never
+    status = AsyncStreamTaskResults(
+        "p", [], 1, None, "t13", **options(hub, spool_dir=str(tmp_path))
+    )
+    for i in range(15):
+        await status.add("processed", f"/data/f{i}")
+    await status.aabort()
+    assert isinstance(status.error, DeliveryError)
+    spool = read_spool(tmp_path / "t13.jsonl")
+    assert spool.items == 15
+    assert spool.payload is None  # the task did not finish: resend won't complete it
+
+
+def test_choice_helpers_pick_the_class_the_seed_would() -> None:
+    hub = FakeHub()
+    assert isinstance(status_for_task(False, "p", [], 1, None), FileActionStatus)
+    streamed = status_for_task(True, "p", [], 1, None, taskid="t14", **options(hub))
+    assert isinstance(streamed, StreamTaskResults)
+    streamed.close()
+    with pytest.raises(InvalidInputError, match="bind=True"):
+        status_for_task(True, "p", [], 1, None)
+    with pytest.raises(InvalidInputError, match="taskid"):
+        async_status_for_task(True, "p", [], 1, None, taskid="")
+
+
+async def test_async_file_action_status_has_the_async_interface() -> None:
+    status = async_status_for_task(False, "p", ["/data/a"], 1, "q")
+    assert isinstance(status, AsyncFileActionStatus)
+    async with status:
+        await status.add("failures", "/data/a", message="broken")
+        payload = await status.dump()
+    assert status.dumped
+    assert payload["status"]["details"]["failures"] == [
+        {"path": "/data/a", "message": ["broken"]}
+    ]
+    assert payload["status"]["input_total"] == 1
+
+
+async def _stream_n(n: int) -> int:
+    """Stream n results through a hub that acknowledges and forgets; peak bytes."""
+
+    async def ack(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"accepted": 0, "duplicate": False})
+
+    knobs = options(FakeHub(), batch_size=500, max_pending_items=2000, linger=1.0)
+    knobs["transport"] = httpx.MockTransport(ack)
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    async with AsyncStreamTaskResults("p", [], 1, None, f"mem{n}", **knobs) as status:
+        for i in range(n):
+            await status.add("processed", f"/data/dir{i % 97}/file{i:09d}")
+        payload = await status.dump()
+    assert payload["status"]["streamed"]["items"] == n
+    return tracemalloc.get_traced_memory()[1] - base
+
+
+async def test_memory_does_not_grow_with_the_number_of_results() -> None:
+    tracemalloc.start()
+    try:
+        await _stream_n(2_000)  # warm up: imports, pools, caches
+        small = await _stream_n(20_000)
+        large = await _stream_n(200_000)
+    finally:
+        tracemalloc.stop()
+    print(f"peak: 20k results {small / 1e6:.2f} MB, 200k results {large / 1e6:.2f} MB")
+    # 10x the results within a small constant of the same peak (O(budget), not O(N))
+    assert large < small * 1.5 + 200_000
+    assert large < 5_000_000
