@@ -1,12 +1,17 @@
 """The example tasks registered on a Celery app, ready for a worker.
 
-Start a worker (the hub and broker URLs come from the environment)::
+Start a worker from the repository's root (the hub and broker URLs come from the
+environment; ``CELERY_BROKER_URL`` defaults to the local Redis)::
 
     ASYNCSTREAM_HUB_URL=http://127.0.0.1:8000 ASYNCSTREAM_API_KEY=... \\
-    celery -A examples.celery_app worker --loglevel=info
+    celery -A examples.celery_app worker -Q 'london.default#custom' --loglevel=info
 
 The tasks are registered as ``dynamo.custom.snapdiff_delete``,
-``dynamo.custom.snapdiff_move`` and ``dynamo.custom.file_sizes``.
+``dynamo.custom.snapdiff_move`` and ``dynamo.custom.file_sizes``; send one with
+``snapdiff_delete.apply_async(kwargs={...}, queue="london.default#custom")``.
+Messages are acknowledged late, so a task whose worker dies is run again; the
+glue makes that re-run count each result once at the hub. ``tests/celery/
+test_examples.py`` runs all three on a real worker over a scratch tree.
 """
 
 from __future__ import annotations

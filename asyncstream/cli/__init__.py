@@ -28,3 +28,9 @@ hub.add_command(bench)
 from ._resend import resend  # noqa: E402
 
 main.add_command(resend)
+from ._run import run  # noqa: E402
+
+main.add_command(run)
+from ._demo import demo  # noqa: E402
+
+main.add_command(demo)

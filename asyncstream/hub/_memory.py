@@ -136,6 +136,15 @@ class MemoryStore:
             task.summary.payload = payload
         return task.summary
 
+    async def reset_task(self, taskid: str) -> int:
+        task = self._tasks.get(taskid)
+        if task is None:
+            return 0
+        if task.summary.finished is not None:
+            raise TaskCompletedError(f"task {taskid!r} is completed; cannot reset it")
+        del self._tasks[taskid]
+        return len(task.batches)
+
     async def get_task(self, taskid: str) -> TaskSummary:
         try:
             return self._tasks[taskid].summary

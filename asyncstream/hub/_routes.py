@@ -217,10 +217,32 @@ def add_result_routes(router: APIRouter, hub: HubContext) -> None:
         summary = await store.complete_task(taskid, body.batches, body.payload)
         return summary.to_json()
 
+    @router.post(
+        "/api/tasks/{taskid}/reset",
+        summary="Drop an incomplete task's results (v1 extension)",
+        responses={
+            409: {"description": "The task is complete: its results stay."},
+        },
+    )
+    async def reset_task(taskid: str) -> dict[str, Any]:
+        """Forget every batch, result and count of an *incomplete* task, at once.
+
+        For a task that runs again from the start (a Celery message redelivered
+        after its worker died): its batch boundaries may differ from the first
+        run's, so the old ``<taskid>:<seq>`` keys must not survive it. Answers
+        ``{"dropped": <batches>}`` (0 for an unknown task); a complete task is
+        never reset (409 ``task_completed``).
+        """
+        return {"dropped": await store.reset_task(taskid)}
+
     @router.get("/api/tasks/{taskid}/")
     async def get_task(taskid: str) -> dict[str, Any]:
-        """The task's state and its count per state (every state present)."""
-        return (await store.get_task(taskid)).to_json()
+        """The task's state and its count per state (every state present).
+
+        ``payload`` is the completion payload once the task is complete, else
+        ``null`` (v1 extension), so a re-run of a complete task can return it.
+        """
+        return (await store.get_task(taskid)).to_json(with_payload=True)
 
     @router.get("/api/tasks/{taskid}/results/")
     async def read_results(

@@ -319,6 +319,24 @@ class SqliteStore:
                 )
         return await self.get_task(taskid)
 
+    async def reset_task(self, taskid: str) -> int:
+        w = self._w
+        async with self._write_lock, self._transaction():
+            async with w.execute(
+                "SELECT finished, batches FROM tasks WHERE id = ?", (taskid,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return 0
+            if row[0] is not None:
+                raise TaskCompletedError(
+                    f"task {taskid!r} is completed; cannot reset it"
+                )
+            await w.execute("DELETE FROM results WHERE taskid = ?", (taskid,))
+            await w.execute("DELETE FROM batches WHERE taskid = ?", (taskid,))
+            await w.execute("DELETE FROM tasks WHERE id = ?", (taskid,))
+            return int(row[1])
+
     async def get_task(self, taskid: str) -> TaskSummary:
         row = await self._fetchone(
             f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (taskid,)

@@ -89,8 +89,10 @@ class TaskSummary:
     def state(self) -> str:
         return "completed" if self.finished is not None else "running"
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, *, with_payload: bool = False) -> dict[str, Any]:
+        """The task as the wire shows it; ``with_payload`` adds the completion
+        payload (``null`` until the task is complete)."""
+        body = {
             "id": self.id,
             "jobid": self.jobid,
             "task": self.task,
@@ -101,6 +103,9 @@ class TaskSummary:
             "started": self.started,
             "finished": self.finished,
         }
+        if with_payload:
+            body["payload"] = self.payload if self.finished is not None else None
+        return body
 
 
 def empty_summary() -> dict[str, int]:
@@ -205,6 +210,15 @@ class HubStore(Protocol):
         self, taskid: str, batches: int, payload: Any
     ) -> TaskSummary:
         """Mark a task finished once batches ``0..batches-1`` are all stored."""
+
+    async def reset_task(self, taskid: str) -> int:
+        """Drop an incomplete task's batches, results and summary in one step.
+
+        Returns how many batches were dropped (0 for an unknown task); raises
+        :class:`TaskCompletedError` if the task is complete. For a task that is
+        run again from the start (a redelivered Celery message): its batch
+        boundaries may differ, so its old ``<taskid>:<seq>`` keys must go.
+        """
 
     async def get_task(self, taskid: str) -> TaskSummary:
         """The task's summary (:class:`NotFoundError` if unknown)."""
