@@ -43,7 +43,9 @@ def test_key_never_shows_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "s3cret-value" not in str(settings)
 
 
-@pytest.mark.parametrize(("flag", "verify"), [("0", False), ("false", False), ("1", True)])
+@pytest.mark.parametrize(
+    ("flag", "verify"), [("0", False), ("false", False), ("1", True)]
+)
 def test_tls_verification_is_on_unless_turned_off(
     monkeypatch: pytest.MonkeyPatch, flag: str, verify: bool
 ) -> None:

@@ -49,7 +49,9 @@ def test_dump_equals_seed_example_but_started() -> None:
                 "inprogress": 0,
             },
             "details": {
-                "failures": [{"path": FILE2, "message": ["Reason xyz for the failure"]}],
+                "failures": [
+                    {"path": FILE2, "message": ["Reason xyz for the failure"]}
+                ],
                 "processed": [{"path": FILE1}],
                 "skipped": [],
                 "aborted": [],
