@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, TypeVar
 
 import anyio
@@ -21,6 +22,10 @@ from anyio.from_thread import BlockingPortal
 from ._exceptions import UsageError
 
 T = TypeVar("T")
+
+# How long a waiting thread interrupted by an exception waits for the loop side to
+# unwind before it lets the exception propagate anyway.
+CANCEL_GRACE = 10.0
 
 _lock = threading.Lock()
 _portal: BlockingPortal | None = None
@@ -68,20 +73,78 @@ def in_loop_thread() -> bool:
     return _thread is not None and threading.current_thread() is _thread
 
 
+def _refuse_on_loop_thread(what: object) -> None:
+    if in_loop_thread():
+        raise UsageError(
+            f"sync call of {getattr(what, '__qualname__', what)!r} on the asyncstream"
+            " event loop thread would deadlock: await the async API instead"
+        )
+
+
+class _Abandoned(Exception):
+    """Ends the loop side of a call whose caller stopped waiting."""
+
+
+class _CallHandle:
+    """What the waiting thread needs to cancel the loop side of one call.
+
+    The waiting thread may be interrupted even before the portal hands it a
+    future (the task can start first), so cancellation goes through this handle
+    rather than the future: ``scope`` is set by the task when it starts, and a
+    task that starts after the caller gave up cancels itself.
+    """
+
+    def __init__(self) -> None:
+        self.scope: anyio.CancelScope | None = None
+        self.abandoned = False
+        self.unwound = threading.Event()
+
+    def abandon(self, portal: BlockingPortal) -> None:
+        self.abandoned = True
+        scope = self.scope
+        if scope is None:  # not started yet: it will see `abandoned` and stop
+            return
+        if not self.unwound.is_set():
+            portal.start_task_soon(scope.cancel)
+        # Wait for the loop side to stop, so that what the caller does next
+        # (close, retry) never races the work it abandoned.
+        self.unwound.wait(CANCEL_GRACE)
+
+
 def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     """Run ``fn(*args)`` on the loop thread and block until it returns.
 
     An exception raised in the waiting thread while it blocks (a Celery soft time
-    limit, a KeyboardInterrupt) cancels the work it was waiting for, then propagates.
+    limit, a KeyboardInterrupt) cancels the work it was waiting for and, once that
+    work has unwound (or after ``CANCEL_GRACE`` seconds), propagates.
     """
-    if in_loop_thread():
-        raise UsageError(
-            f"sync call of {getattr(fn, '__qualname__', fn)!r} on the asyncstream event"
-            " loop thread would deadlock: await the async API instead"
-        )
-    future = loop_portal().start_task_soon(fn, *args)
+    _refuse_on_loop_thread(fn)
+    portal = loop_portal()
+    handle = _CallHandle()
+
+    async def run() -> T:
+        try:
+            with anyio.CancelScope() as scope:
+                handle.scope = scope
+                if handle.abandoned:
+                    scope.cancel()
+                return await fn(*args)
+            raise _Abandoned
+        finally:
+            handle.unwound.set()
+
     try:
-        return future.result()
+        return portal.start_task_soon(run).result()
     except BaseException:
-        future.cancel()
+        handle.abandon(portal)
         raise
+
+
+def wrap_async_context(cm: AbstractAsyncContextManager[T]) -> AbstractContextManager[T]:
+    """Use an async context manager from sync code, through the loop thread.
+
+    Its ``__aenter__`` and ``__aexit__`` run in one task on the loop thread, so
+    task groups and cancel scopes inside it are entered and left by the same task.
+    """
+    _refuse_on_loop_thread(cm)
+    return loop_portal().wrap_async_context_manager(cm)

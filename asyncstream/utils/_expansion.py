@@ -1,0 +1,163 @@
+"""The engine behind ``expand_paths``: a task's inputs as a flat sequence of pages.
+
+:class:`PathExpansion` chains the task's inline path objects and its input streams
+(each read by a :class:`PagePrefetcher`) with aiostream, whose stream context closes
+every source deterministically. It is an async context manager because the
+prefetchers run in a task group that must be entered and left by one task: the
+consumer's own task (``async with``), a host task of its own (bare ``async for``),
+or a task on the process's loop thread (sync iteration, through the portal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+from aiostream import operator, stream
+from anyio.abc import TaskGroup
+
+from .._exceptions import UsageError
+from .._hub_client import HubClient
+from .._pager import PagePrefetcher, PrefetchStatistics
+from .._paths import PathObject
+
+# A run of inline path objects, already normalised, or one stream reference.
+Segment = list[PathObject] | dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PrefetchOptions:
+    """How each input stream is read; see :func:`expand_paths`."""
+
+    page_size: int = 1000
+    prefetch: int = 2
+    wait: float = 5.0
+    idle_timeout: float = 300.0
+
+
+@operator
+async def _stream_pages(
+    expansion: PathExpansion, reference: dict[str, Any]
+) -> AsyncIterator[list[PathObject]]:
+    prefetcher = await expansion.open_stream(reference)
+    try:
+        async for page in prefetcher:
+            yield page
+    finally:
+        await prefetcher.aclose()
+
+
+class PathExpansion:
+    """The pages of a task's ``paths``, inline runs and streams, in order.
+
+    ``client_factory`` is called once, on entry, and only if there is a stream;
+    ``owns_client`` says whether the client is closed on exit.
+    """
+
+    def __init__(
+        self,
+        segments: Sequence[Segment],
+        *,
+        client_factory: Callable[[], HubClient] | None,
+        owns_client: bool,
+        options: PrefetchOptions,
+    ) -> None:
+        self._segments = list(segments)
+        self._client_factory = client_factory
+        self._owns_client = owns_client
+        self.options = options
+        self._client: HubClient | None = None
+        self._task_group: TaskGroup | None = None
+        self._stack: AsyncExitStack | None = None
+        self.current: PagePrefetcher | None = None
+        self.streams_read = 0
+
+    @property
+    def has_streams(self) -> bool:
+        """True if any segment is a stream reference (a hub client is needed)."""
+        return any(isinstance(s, dict) for s in self._segments)
+
+    def inline_segments(self) -> Iterator[list[PathObject]]:
+        """The runs of inline path objects, when there is no stream to read."""
+        for segment in self._segments:
+            if not isinstance(segment, list):
+                raise UsageError("this expansion reads streams: enter it first")
+            yield segment
+
+    async def __aenter__(self) -> Self:
+        async with AsyncExitStack() as stack:
+            if self.has_streams and self._client_factory is not None:
+                self._client = self._client_factory()
+                if self._owns_client:
+                    stack.push_async_callback(_close_shielded, self._client)
+            self._task_group = await stack.enter_async_context(
+                anyio.create_task_group()
+            )
+            # Streams close themselves when the chain is closed; cancelling the
+            # group as well covers a prefetcher that was started but never read.
+            stack.callback(self._task_group.cancel_scope.cancel)
+            sources = [
+                stream.just(s) if isinstance(s, list) else _stream_pages(self, s)
+                for s in self._segments
+            ]
+            self._pages = await stack.enter_async_context(
+                stream.chain(*sources).stream()
+            )
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # The consumer's exception is not ours to handle: just close everything.
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the open stream (cancelling its prefetch) and an owned client."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def next_page(self) -> list[PathObject] | None:
+        """The next page of path objects, or ``None`` at the end."""
+        if self._stack is None:
+            return None
+        try:
+            return await anext(self._pages)
+        except StopAsyncIteration:
+            return None
+
+    async def open_stream(self, reference: dict[str, Any]) -> PagePrefetcher:
+        """Start prefetching the stream ``reference`` points to."""
+        assert self._client is not None
+        assert self._task_group is not None
+        options = self.options
+        prefetcher = PagePrefetcher(
+            self._client,
+            reference["stream"],
+            page_size=options.page_size,
+            prefetch=options.prefetch,
+            wait=options.wait,
+            idle_timeout=options.idle_timeout,
+        )
+        await prefetcher.start(self._task_group)
+        self.current = prefetcher
+        self.streams_read += 1
+        return prefetcher
+
+    def statistics(self) -> PrefetchStatistics | None:
+        """The statistics of the stream read last, if any."""
+        return None if self.current is None else self.current.statistics()
+
+
+async def _close_shielded(client: HubClient) -> None:
+    # Closing runs while the consumer may be cancelled; the pool must still close.
+    with anyio.CancelScope(shield=True):
+        await client.aclose()

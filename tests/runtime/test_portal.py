@@ -1,0 +1,123 @@
+"""The per-process loop thread: calls, misuse on the loop thread, interrupts, fork."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import select
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import anyio
+import pytest
+
+from asyncstream import _portal
+from asyncstream._exceptions import UsageError
+from asyncstream.utils.inputs import expand_paths
+
+# --import-mode=importlib keeps test modules from importing each other.
+_fakes = runpy.run_path(str(Path(__file__).with_name("test_pager_fakes.py")))
+
+
+async def _loop_thread_id() -> int:
+    return threading.get_native_id()
+
+
+def test_call_runs_the_coroutine_on_the_one_loop_thread() -> None:
+    first = _portal.call(_loop_thread_id)
+    assert first == _portal.call(_loop_thread_id)
+    assert first != threading.get_native_id()
+    assert _portal.loop_portal() is _portal.loop_portal()
+
+
+def test_sync_shim_on_the_loop_thread_is_a_usage_error_not_a_deadlock() -> None:
+    ref = {"stream": "/api/streams/x/paths/", "count": 1}
+
+    def shims_on_loop_thread() -> list[str]:
+        assert _portal.in_loop_thread()
+        errors = []
+        for shim in (
+            lambda: _portal.call(_loop_thread_id),
+            lambda: list(expand_paths([ref], hub_url="http://hub.test")),
+        ):
+            try:
+                shim()
+            except UsageError as exc:
+                errors.append(str(exc))
+        return errors
+
+    errors = _portal.loop_portal().call(shims_on_loop_thread)
+    assert len(errors) == 2
+    assert all("would deadlock" in e for e in errors)
+
+
+def test_exception_in_the_waiting_thread_cancels_the_loop_side_work() -> None:
+    class TimeLimit(Exception):
+        pass
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        raise TimeLimit
+
+    outcome: list[str] = []
+
+    async def slow_work() -> None:
+        # The signal interrupts the main thread, blocked waiting for this.
+        await _fakes["main_thread_waits_on_a_future"]()
+        os.kill(os.getpid(), signal.SIGALRM)
+        try:
+            await anyio.sleep(30)
+            outcome.append("finished")
+        except anyio.get_cancelled_exc_class():
+            outcome.append("cancelled")
+            raise
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeLimit):
+            _portal.call(slow_work)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    # Cancelled, and unwound before the exception reached the caller.
+    assert outcome == ["cancelled"]
+    assert time.monotonic() - started < 5
+
+
+def test_forked_child_gets_a_fresh_working_loop_thread() -> None:
+    parent_loop = _portal.call(_loop_thread_id)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        code = 1
+        try:
+            forgotten = _portal._thread is None and _portal._portal is None
+            child_loop = _portal.call(_loop_thread_id)
+            paths = list(expand_paths(["/a", {"path": "/b"}]))
+            report = {
+                "forgotten": forgotten,
+                "fresh": child_loop not in (parent_loop, threading.get_native_id()),
+                "paths": paths,
+            }
+            os.write(write_end, json.dumps(report).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], 20)
+        assert ready, "the forked child did not answer within 20s"
+        report = json.loads(os.read(read_end, 65536))
+    finally:
+        os.close(read_end)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert report == {
+        "forgotten": True,
+        "fresh": True,
+        "paths": [{"path": "/a"}, {"path": "/b"}],
+    }
+    assert _portal.call(_loop_thread_id) == parent_loop  # the parent's is untouched
