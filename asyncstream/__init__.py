@@ -5,6 +5,7 @@ path. ``FileActionStatus`` collects results in memory; ``StreamTaskResults`` sen
 them to the hub in bounded batches; ``expand_paths`` streams the input page by page.
 """
 
+from ._async_status import AsyncFileActionStatus, async_status_for_task, status_for_task
 from ._context import TaskContext, current_task_context, task_context
 from ._exceptions import (
     AsyncStreamError,
@@ -25,6 +26,7 @@ from ._exceptions import (
     StreamIdleTimeout,
     UsageError,
 )
+from ._pager import PagePrefetcher, PrefetchStatistics
 from ._paths import STATES, PathObject, State
 from ._queue_names import (
     ParsedQueueName,
@@ -32,16 +34,23 @@ from ._queue_names import (
     get_current_task_queue_name,
     get_formatted_queue_name,
 )
+from ._sender import SenderStatistics
 from .status import FileActionStatus
+from .streamstatus import AsyncStreamTaskResults, DeliveryReport, StreamTaskResults
+from .utils.inputs import ExpandedPaths, expand_paths
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncFileActionStatus",
     "AsyncStreamError",
+    "AsyncStreamTaskResults",
     "AsyncStreamTimeout",
     "BackpressureTimeout",
     "ConfigurationError",
     "DeliveryError",
+    "DeliveryReport",
+    "ExpandedPaths",
     "FileActionStatus",
     "HubError",
     "HubProtocolError",
@@ -50,19 +59,26 @@ __all__ = [
     "InvalidInputError",
     "InvalidPathError",
     "InvalidStateError",
+    "PagePrefetcher",
     "ParsedQueueName",
     "PathObject",
     "PathTypeError",
+    "PrefetchStatistics",
     "QueueNameError",
     "STATES",
+    "SenderStatistics",
     "State",
     "StreamError",
     "StreamIdleTimeout",
+    "StreamTaskResults",
     "TaskContext",
     "UsageError",
+    "async_status_for_task",
     "current_task_context",
+    "expand_paths",
     "get_current_site",
     "get_current_task_queue_name",
     "get_formatted_queue_name",
+    "status_for_task",
     "task_context",
 ]

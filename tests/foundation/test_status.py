@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -109,7 +109,7 @@ def test_input_strings_are_normalised_and_stream_refs_counted() -> None:
 
 
 def test_started_can_be_injected_and_must_be_aware() -> None:
-    when = datetime(2023, 4, 25, 14, 56, 31, 253043, tzinfo=timezone.utc)
+    when = datetime(2023, 4, 25, 14, 56, 31, 253043, tzinfo=UTC)
     payload = FileActionStatus("t", [], 1, None, started=when).dump()
     assert payload["status"]["started"] == "2023-04-25T14:56:31.253043+00:00"
     with pytest.raises(InvalidInputError, match="timezone-aware"):

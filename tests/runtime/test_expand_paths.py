@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import runpy
 import signal
 import threading
 import tracemalloc
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -25,11 +23,14 @@ from asyncstream._exceptions import (
     UsageError,
 )
 from asyncstream.utils.inputs import expand_paths
+from tests.runtime._pager_fakes import (
+    HUB_URL,
+    FakeStreams,
+    main_thread_waits_on_a_future,
+    stream_path,
+)
 
 # --import-mode=importlib keeps test modules from importing each other.
-_fakes = runpy.run_path(str(Path(__file__).with_name("test_pager_fakes.py")))
-FakeStreams, HUB_URL = _fakes["FakeStreams"], _fakes["HUB_URL"]
-stream_path = _fakes["stream_path"]
 
 
 def expand(fake: Any, paths: list[Any], **options: Any) -> Any:
@@ -252,7 +253,7 @@ def test_exception_in_waiting_thread_cancels_the_loop_side_fetch() -> None:
 
     async def stall_then_signal(request: httpx.Request, n: int) -> None:
         if n == 2:
-            await _fakes["main_thread_waits_on_a_future"]()
+            await main_thread_waits_on_a_future()
             os.kill(os.getpid(), signal.SIGALRM)
             await anyio.sleep_forever()
 

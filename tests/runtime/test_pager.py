@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import runpy
-from pathlib import Path
 
 import anyio
 import httpx
@@ -17,11 +15,9 @@ from asyncstream._exceptions import (
     UsageError,
 )
 from asyncstream._pager import Page, PagePrefetcher, PrefetchPolicy, parse_page
+from tests.runtime._pager_fakes import HUB_URL, FakeStreams, stream_path
 
 # --import-mode=importlib keeps test modules from importing each other.
-_fakes = runpy.run_path(str(Path(__file__).with_name("test_pager_fakes.py")))
-FakeStreams, HUB_URL = _fakes["FakeStreams"], _fakes["HUB_URL"]
-stream_path = _fakes["stream_path"]
 URL = "/api/streams/s1/paths/"
 
 

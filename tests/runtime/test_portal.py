@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import runpy
 import select
 import signal
 import threading
 import time
-from pathlib import Path
 from types import FrameType
 
 import anyio
@@ -18,9 +16,9 @@ import pytest
 from asyncstream import _portal
 from asyncstream._exceptions import UsageError
 from asyncstream.utils.inputs import expand_paths
+from tests.runtime._pager_fakes import main_thread_waits_on_a_future
 
 # --import-mode=importlib keeps test modules from importing each other.
-_fakes = runpy.run_path(str(Path(__file__).with_name("test_pager_fakes.py")))
 
 
 async def _loop_thread_id() -> int:
@@ -66,7 +64,7 @@ def test_exception_in_the_waiting_thread_cancels_the_loop_side_work() -> None:
 
     async def slow_work() -> None:
         # The signal interrupts the main thread, blocked waiting for this.
-        await _fakes["main_thread_waits_on_a_future"]()
+        await main_thread_waits_on_a_future()
         os.kill(os.getpid(), signal.SIGALRM)
         try:
             await anyio.sleep(30)
