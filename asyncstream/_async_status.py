@@ -14,8 +14,9 @@ async twin), so a task body is the same whichever way the hub calls it.
 from __future__ import annotations
 
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import Any, Unpack
+
+from anyio.abc import AsyncResource
 
 from ._exceptions import InvalidInputError
 from ._paths import PathObject, State
@@ -26,7 +27,7 @@ from .streamstatus import AsyncStreamTaskResults, StreamOptions, StreamTaskResul
 __all__ = ["AsyncFileActionStatus", "async_status_for_task", "status_for_task"]
 
 
-class AsyncFileActionStatus:
+class AsyncFileActionStatus(AsyncResource):
     """:class:`FileActionStatus` with the async interface of the stream classes.
 
     Results stay in memory, so nothing here waits; the methods are coroutines so
@@ -45,7 +46,6 @@ class AsyncFileActionStatus:
         self._status = FileActionStatus(
             taskname, input_paths, jobid, queue_name, started=started
         )
-        self._dumped = False
 
     @property
     def header(self) -> TaskHeader:
@@ -60,7 +60,7 @@ class AsyncFileActionStatus:
     @property
     def dumped(self) -> bool:
         """True once ``dump()`` has been called."""
-        return self._dumped
+        return self._status.dumped
 
     async def add(
         self, key: str, path: str | PathObject, *, message: Any = None
@@ -70,7 +70,6 @@ class AsyncFileActionStatus:
 
     async def dump(self) -> dict[str, Any]:
         """Return the contract payload. Later calls return an equal payload."""
-        self._dumped = True
         return self._status.dump()
 
     async def aclose(self) -> None:
@@ -78,17 +77,6 @@ class AsyncFileActionStatus:
 
     async def aabort(self) -> None:
         """Nothing to stop: results live in memory (interface parity)."""
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
 
     def __repr__(self) -> str:
         return f"<AsyncFileActionStatus {self._status!r}>"

@@ -11,14 +11,14 @@ asks them what to do and only does the waiting and the I/O.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._exceptions import InvalidInputError
 from ._hub_client import encode_json
 from ._paths import STATES, PathObject, State
-
-Clock = Callable[[], float]
+from ._retry import Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +66,11 @@ class BatchPolicy:
         clock: Clock = time.monotonic,
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
+            raise InvalidInputError(
+                f"batch_size must be at least 1, got {batch_size!r}"
+            )
         if linger < 0:
-            raise ValueError(f"linger must not be negative, got {linger!r}")
+            raise InvalidInputError(f"linger must not be negative, got {linger!r}")
         self.header = header
         self.batch_size = batch_size
         self.linger = linger
@@ -154,9 +156,11 @@ class SendBudget:
 
     def __init__(self, max_items: int, max_batches: int) -> None:
         if max_items < 1:
-            raise ValueError(f"max_pending_items must be at least 1, got {max_items!r}")
+            raise InvalidInputError(
+                f"max_pending_items must be at least 1, got {max_items!r}"
+            )
         if max_batches < 1:
-            raise ValueError(
+            raise InvalidInputError(
                 f"max_inflight_batches must be at least 1, got {max_batches!r}"
             )
         self.max_items = max_items

@@ -13,7 +13,7 @@ import importlib.util
 import os
 import random
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -170,11 +170,6 @@ def take_listing(root: Path) -> set[str]:
 def count_files(root: Path) -> int:
     """How many files are below ``root``."""
     return sum(len(files) for _, _, files in os.walk(root))
-
-
-def iter_objects(objects: list[PathObject]) -> Iterator[PathObject]:
-    """The diff's path objects one by one, as the runner feeds them."""
-    return iter(objects)
 
 
 Echo = Callable[[str], None]

@@ -14,12 +14,12 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urljoin
 
 import anyio
 import httpx
+from anyio.abc import AsyncResource
 
 from ._config import HubSettings
 from ._exceptions import (
@@ -92,7 +92,7 @@ def check_response(response: httpx.Response) -> Any:
         ) from exc
 
 
-class HubClient:
+class HubClient(AsyncResource):
     """An open connection pool to one hub, speaking protocol v1.
 
     Pass ``client`` to share an ``httpx.AsyncClient`` (it is then not closed here),
@@ -131,17 +131,6 @@ class HubClient:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<HubClient {self.settings.url} {state}>"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the connection pool; a second call does nothing."""

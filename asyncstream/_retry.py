@@ -17,7 +17,7 @@ from typing import TypeVar
 import anyio
 import tenacity
 
-from ._exceptions import HubUnavailableError
+from ._exceptions import HubUnavailableError, InvalidInputError
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -43,9 +43,11 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.initial < 0 or self.maximum < self.initial or self.multiplier < 1:
-            raise ValueError(f"inconsistent backoff settings in {self!r}")
+            raise InvalidInputError(f"inconsistent backoff settings in {self!r}")
         if not 0 <= self.jitter <= 1:
-            raise ValueError(f"jitter must be between 0 and 1, got {self.jitter!r}")
+            raise InvalidInputError(
+                f"jitter must be between 0 and 1, got {self.jitter!r}"
+            )
 
     def delay(
         self,

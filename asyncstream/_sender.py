@@ -28,24 +28,24 @@ from collections import deque
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Self
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from ._batching import Batch, BatchHeader, BatchPolicy, Clock, SendBudget
+from ._batching import Batch, BatchHeader, BatchPolicy, SendBudget
 from ._exceptions import (
     BackpressureTimeout,
     HubError,
     HubProtocolError,
     HubUnavailableError,
+    InvalidInputError,
     UsageError,
 )
 from ._hub_client import HubClient
 from ._paths import PathObject, State
-from ._retry import Sleep
+from ._retry import Clock, Sleep
 
 logger = logging.getLogger("asyncstream.sender")
 
@@ -79,7 +79,7 @@ class SenderStatistics:
     adds_waiting: int
 
 
-class BatchSender:
+class BatchSender(anyio.abc.AsyncResource):
     """Stream result batches of one task to the hub, bounded and retried.
 
     ``client`` is an open :class:`HubClient` (not closed here). ``clock`` and
@@ -101,14 +101,18 @@ class BatchSender:
         sleep: Sleep = anyio.sleep,
     ) -> None:
         if max_pending_items < batch_size:
-            raise ValueError(
+            raise InvalidInputError(
                 f"max_pending_items ({max_pending_items}) must be at least"
                 f" batch_size ({batch_size})"
             )
         if not delivery_timeout > 0:
-            raise ValueError(f"delivery_timeout must be > 0, got {delivery_timeout!r}")
+            raise InvalidInputError(
+                f"delivery_timeout must be > 0, got {delivery_timeout!r}"
+            )
         if add_timeout is not None and add_timeout < 0:
-            raise ValueError(f"add_timeout must not be negative, got {add_timeout!r}")
+            raise InvalidInputError(
+                f"add_timeout must not be negative, got {add_timeout!r}"
+            )
         self._client = client
         self._taskid = header.taskid
         self._policy = BatchPolicy(
@@ -146,14 +150,6 @@ class BatchSender:
         self._state = SenderState.OPEN
         self._tg.start_soon(self._linger_loop, name=f"linger {self._taskid}")
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop the linger timer and cancel sends still running; idempotent.
@@ -402,11 +398,6 @@ class BatchSender:
     def batches_cut(self) -> int:
         """How many batches (seqs ``0..n-1``) were cut so far."""
         return self._policy.batches_cut
-
-    @property
-    def retries(self) -> int:
-        """How many requests were retried so far."""
-        return self._retries
 
     def statistics(self) -> SenderStatistics:
         """A snapshot of the counters and the bounded buffers."""

@@ -28,8 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import httpx
+
 from ._batching import Batch, BatchHeader
-from ._exceptions import DeliveryError, HubRejectedError, InvalidInputError
+from ._exceptions import (
+    AsyncStreamError,
+    DeliveryError,
+    HubError,
+    HubRejectedError,
+    HubUnavailableError,
+    InvalidInputError,
+)
 from ._hub_client import HubClient
 
 logger = logging.getLogger("asyncstream.spool")
@@ -110,6 +119,65 @@ def write_spool(
         raise OSError(f"too many spool files for task {header.taskid!r} in {folder}")
     finally:
         os.unlink(tmp)
+
+
+def short_seqs(seqs: list[int]) -> str:
+    """At most ten seqs of a list, for a message."""
+    return f"{seqs[:10]}{'...' if len(seqs) > 10 else ''}"
+
+
+def _public_url(url: str) -> str:
+    # A URL may carry user:password; errors and spool files must not.
+    return str(httpx.URL(url).copy_with(username=None, password=None))
+
+
+def spool_undelivered(
+    exc: HubError,
+    batches: list[Batch],
+    *,
+    header: BatchHeader,
+    batches_cut: int,
+    payload: dict[str, Any] | None,
+    spool_dir: str | os.PathLike[str] | None,
+    hub_url: str,
+    delivery_timeout: float,
+) -> AsyncStreamError:
+    """Spool the batches ``exc`` left unacknowledged; return the error to raise.
+
+    An unavailable hub becomes a :class:`DeliveryError` saying what was kept where;
+    a rejection stays itself, with that said in a note. A spool that cannot be
+    written is said too: the error must still reach the caller.
+    """
+    seqs = [b.seq for b in batches]
+    items = sum(b.count for b in batches)
+    url = _public_url(hub_url)
+    try:
+        path: str | None = str(
+            write_spool(
+                spool_dir,
+                header,
+                batches,
+                batches_cut=batches_cut,
+                payload=payload,
+                hub_url=url,
+            )
+        )
+        kept = f"spooled to {path}: re-send with 'asyncstream resend {path}'"
+    except OSError as spool_exc:
+        path = None
+        kept = f"and could not be spooled ({spool_exc})"
+    what = f"{len(seqs)} batches ({items} results, seqs {short_seqs(seqs)})"
+    logger.error("task %s: %s not delivered to %s, %s", header.taskid, what, url, kept)
+    if isinstance(exc, HubUnavailableError):
+        return DeliveryError(
+            f"task {header.taskid!r}: {what} not acknowledged by the hub at {url}"
+            f" within {delivery_timeout}s ({exc}); {kept}",
+            undelivered_seqs=seqs,
+            undelivered_items=items,
+            spool_path=path,
+        )
+    exc.add_note(f"undelivered: {what}, {kept}")
+    return exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +264,7 @@ async def resend_spool(
             )
         except HubRejectedError as exc:
             missing = missing_seqs(exc)
-            if exc.status_code != 409 or not missing:
+            if not missing:
                 raise
             raise DeliveryError(
                 f"task {spool.taskid!r}: the hub still misses batches {missing}"
@@ -208,9 +276,10 @@ async def resend_spool(
 
 
 def missing_seqs(exc: HubRejectedError) -> list[int]:
-    """The seqs a 409 answer to a completion lists as missing (protocol v1)."""
+    """The seqs a 409 answer to a completion lists as missing (protocol v1); empty
+    for any other rejection."""
     detail = exc.detail
-    if isinstance(detail, dict):
+    if exc.status_code == 409 and isinstance(detail, dict):
         missing = detail.get("missing")
         if isinstance(missing, list):
             return [int(s) for s in missing if isinstance(s, int)]

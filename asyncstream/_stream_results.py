@@ -16,12 +16,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 import anyio
 import httpx
 
-from ._batching import BatchHeader, Clock
+from ._batching import BatchHeader
 from ._config import HubSettings
 from ._detached import DetachedContext
 from ._exceptions import (
@@ -36,9 +36,9 @@ from ._exceptions import (
 from ._hub_client import HubClient
 from ._paths import PathObject, State, check_state, to_path_object
 from ._payload import TaskHeader, build_payload, empty_summary
-from ._retry import RetryPolicy, Sleep
+from ._retry import Clock, RetryPolicy, Sleep
 from ._sender import BatchSender, SenderStatistics
-from ._spool import missing_seqs, write_spool
+from ._spool import missing_seqs, short_seqs, spool_undelivered
 
 logger = logging.getLogger("asyncstream.streamstatus")
 
@@ -61,13 +61,12 @@ class DeliveryReport:
         return {"items": self.items, "batches": self.batches, "retries": self.retries}
 
 
-def _public_url(url: str) -> str:
-    # A URL may carry user:password; errors and spool files must not.
-    return str(httpx.URL(url).copy_with(username=None, password=None))
-
-
-def _short(seqs: list[int]) -> str:
-    return f"{seqs[:10]}{'...' if len(seqs) > 10 else ''}"
+def _reraise(err: AsyncStreamError, exc: HubError) -> NoReturn:
+    # Called in the handler of ``exc``: a hub rejection is raised as itself (with
+    # a note), an unavailable hub as the DeliveryError it became.
+    if err is exc:
+        raise exc
+    raise err from exc
 
 
 class AsyncStreamTaskResults:
@@ -300,9 +299,7 @@ class AsyncStreamTaskResults:
         except HubError as exc:
             err = self._delivery_failed(exc)
             await self._shutdown()
-            if err is exc:
-                raise
-            raise err from exc
+            _reraise(err, exc)
         self._summary[state] += 1
 
     async def _add_batch(
@@ -328,9 +325,7 @@ class AsyncStreamTaskResults:
             self._count(items)
             err = self._delivery_failed(exc)
             await self._shutdown()
-            if err is exc:
-                raise
-            raise err from exc
+            _reraise(err, exc)
         # No await between the sender taking the batch and this line.
         self._last_handover = handover
         self._count(items)
@@ -370,10 +365,7 @@ class AsyncStreamTaskResults:
         try:
             await self._sender.drain()
         except HubError as exc:
-            err = self._delivery_failed(exc, payload=self._build_payload())
-            if err is exc:
-                raise
-            raise err from exc
+            _reraise(self._delivery_failed(exc, payload=self._build_payload()), exc)
         payload = self._build_payload()
         await self._complete(payload, deadline)
         return payload
@@ -389,11 +381,11 @@ class AsyncStreamTaskResults:
             raise self._delivery_failed(exc, payload=payload) from exc
         except HubRejectedError as exc:
             missing = missing_seqs(exc)
-            if exc.status_code != 409 or not missing:
+            if not missing:
                 raise
             self._error = DeliveryError(
                 f"task {self.taskid!r}: the hub acknowledged but no longer holds"
-                f" batches {_short(missing)}; they cannot be re-sent from here",
+                f" batches {short_seqs(missing)}; they cannot be re-sent from here",
                 undelivered_seqs=missing,
             )
             raise self._error from exc
@@ -411,42 +403,17 @@ class AsyncStreamTaskResults:
         self, exc: HubError, *, payload: dict[str, Any] | None = None
     ) -> AsyncStreamError:
         """Spool every unacknowledged batch; return the error to raise."""
-        if self._error is not None:
-            return self._error
-        batches = self._sender.undelivered()
-        seqs = [b.seq for b in batches]
-        items = sum(b.count for b in batches)
-        url = _public_url(self._settings.url)
-        try:
-            path: str | None = str(
-                write_spool(
-                    self._spool_dir,
-                    self._batch_header,
-                    batches,
-                    batches_cut=self._sender.batches_cut,
-                    payload=payload,
-                    hub_url=url,
-                )
+        if self._error is None:
+            self._error = spool_undelivered(
+                exc,
+                self._sender.undelivered(),
+                header=self._batch_header,
+                batches_cut=self._sender.batches_cut,
+                payload=payload,
+                spool_dir=self._spool_dir,
+                hub_url=self._settings.url,
+                delivery_timeout=self.delivery_timeout,
             )
-            kept = f"spooled to {path}: re-send with 'asyncstream resend {path}'"
-        except OSError as spool_exc:
-            path = None
-            kept = f"and could not be spooled ({spool_exc})"
-        what = f"{len(seqs)} batches ({items} results, seqs {_short(seqs)})"
-        logger.error(
-            "task %s: %s not delivered to %s, %s", self.taskid, what, url, kept
-        )
-        if isinstance(exc, HubUnavailableError):
-            self._error = DeliveryError(
-                f"task {self.taskid!r}: {what} not acknowledged by the hub at {url}"
-                f" within {self.delivery_timeout}s ({exc}); {kept}",
-                undelivered_seqs=seqs,
-                undelivered_items=items,
-                spool_path=path,
-            )
-        else:
-            exc.add_note(f"undelivered: {what}, {kept}")
-            self._error = exc
         return self._error
 
     # -- inspection --------------------------------------------------------------

@@ -33,10 +33,9 @@ from typing import Any, Self, TypedDict, Unpack
 import httpx
 
 from . import _portal
-from ._batching import Clock
 from ._exceptions import UsageError
 from ._paths import PathObject, State, check_state, to_path_object
-from ._retry import RetryPolicy, Sleep
+from ._retry import Clock, RetryPolicy, Sleep
 from ._sender import SenderStatistics
 from ._stream_results import AsyncStreamTaskResults, DeliveryReport
 
@@ -116,7 +115,7 @@ class StreamTaskResults:
         ``add_timeout`` and ``DeliveryError`` once delivery failed. When it raises,
         this result was not recorded.
         """
-        if self._payload is not None or self._closed:
+        if self._closed:  # also after dump()
             raise UsageError(
                 f"add({key!r}, {path!r}) after dump() or close(): {self!r} is finished"
             )

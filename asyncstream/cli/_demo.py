@@ -7,6 +7,7 @@ import click
 from .._exceptions import AsyncStreamError
 from .._run_output import EXIT_ERROR, EXIT_OK, EXIT_PATHS_FAILED, EXIT_USAGE
 from .._run_task import TaskRaisedError
+from ._run import embedded_db_option, task_failure, traceback_option
 
 DEMO_EXIT_HELP = (
     "\b\nExit status:\n"
@@ -32,15 +33,9 @@ class DemoError(click.ClickException):
     show_default=True,
     help="How many files the scratch source tree holds.",
 )
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False),
-    help="SQLite database of the embedded hub (kept after the run)."
-    " [default: hub.sqlite3 in a new temporary directory]",
-)
+@embedded_db_option
 @click.option("--keep", is_flag=True, help="Keep the scratch tree afterwards.")
-@click.option("--traceback", is_flag=True, help="Show the traceback of a failure.")
+@traceback_option
 def demo(files: int, db_path: str | None, keep: bool, traceback: bool) -> None:
     """Replay a snapshot diff on a replica with the example handlers.
 
@@ -55,9 +50,5 @@ def demo(files: int, db_path: str | None, keep: bool, traceback: bool) -> None:
     try:
         outcome = run_demo(files, echo=click.echo, db_path=db_path, keep=keep)
     except (TaskRaisedError, AsyncStreamError) as exc:
-        if traceback:
-            import traceback as tb
-
-            tb.print_exception(exc.__cause__ or exc)
-        raise DemoError(str(exc)) from exc
+        raise task_failure(exc, DemoError, traceback=traceback) from exc
     click.get_current_context().exit(EXIT_OK if outcome.ok else EXIT_PATHS_FAILED)

@@ -44,6 +44,30 @@ class RunError(click.ClickException):
     exit_code = EXIT_ERROR
 
 
+# Options and failure reporting that ``run`` and ``demo`` share.
+embedded_db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    help="SQLite database of the embedded hub (kept after the run)."
+    " [default: hub.sqlite3 in a new temporary directory]",
+)
+traceback_option = click.option(
+    "--traceback", is_flag=True, help="Show the traceback of a failure."
+)
+
+
+def task_failure(
+    exc: Exception, error: type[click.ClickException], *, traceback: bool
+) -> click.ClickException:
+    """The one-line error to exit with, after the traceback if it was asked for."""
+    if traceback:
+        import traceback as tb
+
+        tb.print_exception(exc.__cause__ or exc)
+    return error(str(exc))
+
+
 def parse_fields(specs: tuple[str, ...]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs; a value that is valid JSON is decoded, else a string."""
     fields: dict[str, Any] = {}
@@ -157,19 +181,13 @@ def execute(
     envvar=ENV_API_KEY,
     help=f"API key of the --hub (default: ${ENV_API_KEY}).",
 )
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False),
-    help="SQLite database of the embedded hub (kept after the run)."
-    " [default: hub.sqlite3 in a new temporary directory]",
-)
+@embedded_db_option
 @click.option(
     "--progress/--no-progress",
     default=None,
     help="Show a progress bar. [default: when stdout is a terminal]",
 )
-@click.option("--traceback", is_flag=True, help="Show the traceback of a failure.")
+@traceback_option
 def run(
     task_spec: str,
     paths: tuple[str, ...],
@@ -215,11 +233,7 @@ def run(
             queue_name=queue_name,
         )
     except (TaskRaisedError, AsyncStreamError) as exc:
-        if traceback:
-            import traceback as tb
-
-            tb.print_exception(exc.__cause__ or exc)
-        raise RunError(str(exc)) from exc
+        raise task_failure(exc, RunError, traceback=traceback) from exc
     for line in report_lines(report):
         click.echo(line)
     click.get_current_context().exit(exit_status(report))

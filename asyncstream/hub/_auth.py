@@ -47,10 +47,6 @@ class KeyChecker:
     def __repr__(self) -> str:
         return f"<KeyChecker keys={len(self._keys)}>"
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._keys)
-
     def check(self, header: str | None) -> None:
         if not self._keys:
             return

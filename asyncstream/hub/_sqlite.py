@@ -7,8 +7,7 @@ the writer and that never sees an uncommitted batch. ``synchronous=FULL`` makes
 each commit durable before ``add_batch`` returns, so a 200 survives a power cut and
 not only a killed process.
 
-Path objects are stored as their ``path`` plus, only when there are other keys, a
-JSON text of the rest: the common bare ``{"path": ...}`` costs no serialisation.
+The tables and the conversion of rows are in :mod:`._sqlite_rows`.
 """
 
 from __future__ import annotations
@@ -16,13 +15,21 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterable, Iterator
 from os import PathLike
 from typing import Any
 
 import aiosqlite
 
 from .._paths import STATES, PathObject, State
+from ._sqlite_rows import (
+    SCHEMA,
+    TASK_COLUMNS,
+    Transaction,
+    join_path_object,
+    result_rows,
+    split_path_object,
+    task_from_row,
+)
 from ._store import (
     BatchOutcome,
     IdempotencyConflictError,
@@ -37,75 +44,6 @@ from ._store import (
     missing_batches_error,
     utc_now,
 )
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS streams (
-    id TEXT PRIMARY KEY, count INTEGER NOT NULL, closed INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS stream_paths (
-    stream TEXT NOT NULL, pos INTEGER NOT NULL, path TEXT NOT NULL, extra TEXT,
-    PRIMARY KEY (stream, pos)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS tasks (
-    id TEXT PRIMARY KEY, jobid TEXT, job_key TEXT, task TEXT NOT NULL, queue TEXT,
-    batches INTEGER NOT NULL DEFAULT 0,
-    {", ".join(f"{s} INTEGER NOT NULL DEFAULT 0" for s in STATES)},
-    started TEXT NOT NULL, finished TEXT, payload TEXT
-);
-CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks (job_key);
-CREATE TABLE IF NOT EXISTS batches (
-    taskid TEXT NOT NULL, seq INTEGER NOT NULL, digest TEXT NOT NULL,
-    PRIMARY KEY (taskid, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS results (
-    taskid TEXT NOT NULL, seq INTEGER NOT NULL, idx INTEGER NOT NULL,
-    state TEXT NOT NULL, path TEXT NOT NULL, extra TEXT,
-    PRIMARY KEY (taskid, seq, idx)
-) WITHOUT ROWID;
-"""
-
-_TASK_COLUMNS = (
-    "id, jobid, task, queue, batches, "
-    + ", ".join(STATES)
-    + ", started, finished, payload"
-)
-
-
-def _split(obj: PathObject) -> tuple[str, str | None]:
-    if len(obj) == 1:
-        return obj["path"], None
-    rest = {k: v for k, v in obj.items() if k != "path"}
-    return obj["path"], json.dumps(rest, separators=(",", ":"))
-
-
-def _join(path: str, extra: str | None) -> PathObject:
-    return {"path": path} if extra is None else {"path": path, **json.loads(extra)}
-
-
-def _result_rows(batch: ResultBatch) -> Iterator[tuple[Any, ...]]:
-    index = 0
-    for state, objs in batch.items.items():
-        for obj in objs:
-            yield (batch.taskid, batch.seq, index, state, *_split(obj))
-            index += 1
-
-
-def _task_from_row(row: Iterable[Any]) -> TaskSummary:
-    values = list(row)
-    taskid, jobid, task, queue, batches = values[:5]
-    counts = values[5 : 5 + len(STATES)]
-    started, finished, payload = values[5 + len(STATES) :]
-    return TaskSummary(
-        taskid,
-        None if jobid is None else json.loads(jobid),
-        task,
-        queue,
-        dict(zip(STATES, counts, strict=True)),
-        batches,
-        started,
-        finished,
-        None if payload is None else json.loads(payload),
-    )
 
 
 class SqliteStore:
@@ -129,7 +67,7 @@ class SqliteStore:
         writer = await aiosqlite.connect(self.path, isolation_level=None)
         await writer.execute("PRAGMA journal_mode=WAL")
         await writer.execute(f"PRAGMA synchronous={self._synchronous}")
-        await writer.executescript(_SCHEMA)
+        await writer.executescript(SCHEMA)
         self._writer = writer
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
 
@@ -171,7 +109,10 @@ class SqliteStore:
 
     async def _append(self, info: StreamInfo, paths: list[PathObject]) -> StreamInfo:
         w = self._w
-        rows = ((info.id, info.count + i, *_split(p)) for i, p in enumerate(paths))
+        rows = (
+            (info.id, info.count + i, *split_path_object(p))
+            for i, p in enumerate(paths)
+        )
         await w.executemany("INSERT INTO stream_paths VALUES (?, ?, ?, ?)", rows)
         count = info.count + len(paths)
         await w.execute("UPDATE streams SET count = ? WHERE id = ?", (count, info.id))
@@ -212,12 +153,12 @@ class SqliteStore:
             (stream_id, offset, min(offset + limit, info.count)),
         ) as cursor:
             rows = await cursor.fetchall()
-        return [_join(p, e) for p, e in rows], info
+        return [join_path_object(p, e) for p, e in rows], info
 
     # -- results -------------------------------------------------------------
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._w)
+    def _transaction(self) -> Transaction:
+        return Transaction(self._w)
 
     async def _stored_batch(self, batch: ResultBatch, digest: str) -> ResultBatch:
         task = await self.get_task(batch.taskid)
@@ -228,7 +169,7 @@ class SqliteStore:
             (batch.taskid, batch.seq),
         ) as cursor:
             async for state, path, extra in cursor:
-                items.setdefault(state, []).append(_join(path, extra))
+                items.setdefault(state, []).append(join_path_object(path, extra))
         count = sum(map(len, items.values()))
         return ResultBatch(
             batch.taskid,
@@ -284,7 +225,7 @@ class SqliteStore:
                     (batch.taskid, batch.seq, batch.digest),
                 )
                 await w.executemany(
-                    "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", _result_rows(batch)
+                    "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", result_rows(batch)
                 )
                 await w.execute(
                     "UPDATE tasks SET batches = batches + 1, "
@@ -339,18 +280,18 @@ class SqliteStore:
 
     async def get_task(self, taskid: str) -> TaskSummary:
         row = await self._fetchone(
-            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (taskid,)
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (taskid,)
         )
         if row is None:
             raise NotFoundError(f"no task {taskid!r}")
-        return _task_from_row(row)
+        return task_from_row(row)
 
     async def get_job(self, jobid: str) -> list[TaskSummary]:
         async with self._r.execute(
-            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE job_key = ? ORDER BY started",
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE job_key = ? ORDER BY started",
             (jobid,),
         ) as cursor:
-            return [_task_from_row(row) async for row in cursor]
+            return [task_from_row(row) async for row in cursor]
 
     async def read_results(
         self,
@@ -375,22 +316,6 @@ class SqliteStore:
             rows = list(await cursor.fetchall())
         more = len(rows) > limit
         rows = rows[:limit]
-        results = [{"state": s, **_join(p, e)} for _, _, s, p, e in rows]
+        results = [{"state": s, **join_path_object(p, e)} for _, _, s, p, e in rows]
         last = (rows[-1][0], rows[-1][1]) if more else None
         return ResultsPage(results, last)
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK if the block raises."""
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-
-    async def __aenter__(self) -> None:
-        await self._conn.execute("BEGIN IMMEDIATE")
-
-    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            await self._conn.execute("COMMIT")
-        else:
-            await self._conn.execute("ROLLBACK")

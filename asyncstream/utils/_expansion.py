@@ -12,31 +12,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Self
 
 import anyio
 from aiostream import operator, stream
-from anyio.abc import TaskGroup
+from anyio.abc import AsyncResource, TaskGroup
 
 from .._exceptions import UsageError
 from .._hub_client import HubClient
 from .._pager import PagePrefetcher, PrefetchStatistics
 from .._paths import PathObject
+from .._prefetch_policy import PrefetchOptions
 
 # A run of inline path objects, already normalised, or one stream reference.
 Segment = list[PathObject] | dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class PrefetchOptions:
-    """How each input stream is read; see :func:`expand_paths`."""
-
-    page_size: int = 1000
-    prefetch: int = 2
-    wait: float = 5.0
-    idle_timeout: float = 300.0
 
 
 @operator
@@ -51,7 +40,7 @@ async def _stream_pages(
         await prefetcher.aclose()
 
 
-class PathExpansion:
+class PathExpansion(AsyncResource):
     """The pages of a task's ``paths``, inline runs and streams, in order.
 
     ``client_factory`` is called once, on entry, and only if there is a stream;
@@ -109,15 +98,6 @@ class PathExpansion:
             )
             self._stack = stack.pop_all()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        # The consumer's exception is not ours to handle: just close everything.
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the open stream (cancelling its prefetch) and an owned client."""

@@ -14,31 +14,31 @@ of pages ahead, so memory never grows with the length of a stream::
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractContextManager
-from types import TracebackType
 from typing import Any, Literal, Self
 
-import anyio
 import httpx
+from anyio.abc import AsyncResource
 
 from .. import _portal
 from .._config import HubSettings
-from .._exceptions import InvalidInputError, InvalidPathError, PathTypeError, UsageError
+from .._detached import DetachedContext
+from .._exceptions import InvalidPathError, PathTypeError, UsageError
 from .._hub_client import HubClient
 from .._pager import PrefetchStatistics
 from .._paths import PathObject, check_stream_reference, is_stream_reference
 from .._paths import to_path_object as _to_path_object
+from .._prefetch_policy import PrefetchOptions
 from .._retry import RetryPolicy
-from ._expansion import PathExpansion, PrefetchOptions, Segment
+from ._expansion import PathExpansion, Segment
 
 __all__ = ["ExpandedPaths", "expand_paths"]
 
 _Mode = Literal["unopened", "async", "detached", "sync", "closed"]
 
 
-class ExpandedPaths:
+class ExpandedPaths(AsyncResource):
     """The path objects of a task's inputs, for ``async for`` or plain ``for``.
 
     Use it as ``async with``/``with`` to close it deterministically; a bare loop
@@ -51,7 +51,7 @@ class ExpandedPaths:
         self._expansion = expansion
         self._mode: _Mode = "unopened"
         self._sync_cm: AbstractContextManager[PathExpansion] | None = None
-        self._host: asyncio.Task[None] | None = None
+        self._detached: DetachedContext | None = None
 
     def __repr__(self) -> str:
         stats = self._expansion.statistics()
@@ -76,23 +76,13 @@ class ExpandedPaths:
         self._mode = "async"
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     async def aclose(self) -> None:
         """Stop reading: cancel the prefetch, close connections. Idempotent."""
         mode, self._mode = self._mode, "closed"
         if mode == "async":
             await self._expansion.aclose()
-        elif mode == "detached" and self._host is not None:
-            self._stop.set()
-            with anyio.CancelScope(shield=True):
-                await self._host_done.wait()
+        elif mode == "detached" and self._detached is not None:
+            await self._detached.close()
         elif mode == "sync":
             self._mode = mode
             raise UsageError(f"{self!r} was opened for sync iteration: use close()")
@@ -119,25 +109,8 @@ class ExpandedPaths:
         # its iterator may be finalised by another task: the group lives in a host
         # task of its own, which aclose() stops and waits for.
         self._mode = "detached"
-        self._stop, self._host_done = anyio.Event(), anyio.Event()
-        opened = anyio.Event()
-        failure: list[BaseException] = []
-
-        async def host() -> None:
-            try:
-                async with self._expansion:
-                    opened.set()
-                    await self._stop.wait()
-            except BaseException as exc:
-                failure.append(exc)
-            finally:
-                opened.set()
-                self._host_done.set()
-
-        self._host = asyncio.get_running_loop().create_task(host(), name=repr(self))
-        await opened.wait()
-        if failure:
-            raise failure[0]
+        self._detached = DetachedContext(self._expansion, repr(self))
+        await self._detached.open()
 
     # -- sync ----------------------------------------------------------------------
 
@@ -150,12 +123,7 @@ class ExpandedPaths:
         self._mode = "sync"
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -246,11 +214,7 @@ def expand_paths(
             "paths must be a list of paths, path objects or stream references,"
             f" got {type(paths).__name__} {paths!r:.200}"
         )
-    if page_size < 1 or prefetch < 1 or wait < 0 or idle_timeout <= 0:
-        raise InvalidInputError(
-            "need page_size >= 1, prefetch >= 1, wait >= 0 and idle_timeout > 0,"
-            f" got {page_size=}, {prefetch=}, {wait=}, {idle_timeout=}"
-        )
+    options = PrefetchOptions(page_size, prefetch, wait, idle_timeout)
     segments = _segments(paths, page_size)
     factory = None
     if client is not None:
@@ -260,7 +224,6 @@ def expand_paths(
         factory = lambda: HubClient(  # noqa: E731
             settings, transport=transport, retry_policy=retry_policy
         )
-    options = PrefetchOptions(page_size, prefetch, wait, idle_timeout)
     expansion = PathExpansion(
         segments, client_factory=factory, owns_client=client is None, options=options
     )

@@ -14,7 +14,8 @@ from asyncstream._exceptions import (
     StreamIdleTimeout,
     UsageError,
 )
-from asyncstream._pager import Page, PagePrefetcher, PrefetchPolicy, parse_page
+from asyncstream._pager import PagePrefetcher
+from asyncstream._prefetch_policy import Page, PrefetchPolicy, parse_page
 from tests.runtime._pager_fakes import HUB_URL, FakeStreams, stream_path
 
 # --import-mode=importlib keeps test modules from importing each other.

@@ -24,6 +24,7 @@ from asyncstream._async_status import (
 from asyncstream._exceptions import (
     BackpressureTimeout,
     DeliveryError,
+    HubRejectedError,
     InvalidInputError,
     InvalidStateError,
     PathTypeError,
@@ -288,6 +289,25 @@ def test_sync_add_timeout_raises_and_keeps_the_buffered_results() -> None:
     assert sorted(p for _, p in hub.paths("t8")) == sorted(
         f"/data/f{i}" for i in range(11)
     )
+
+
+def test_sync_add_after_a_failed_delivery_raises_it_again(tmp_path: Path) -> None:
+    hub = FakeHub()
+
+    async def rejected(request: httpx.Request, number: int) -> httpx.Response:
+        return httpx.Response(400, json={"detail": "no"})
+
+    hub.intercept = rejected
+    status = StreamTaskResults(
+        "p", [], 1, None, "t11", **options(hub, spool_dir=str(tmp_path))
+    )
+    for i in range(15):
+        status.add("processed", f"/data/f{i}")
+    with pytest.raises(HubRejectedError) as failed:
+        status.dump()
+    with pytest.raises(HubRejectedError) as again:
+        status.add("processed", "/data/late")  # with nothing due to hand over
+    assert again.value is failed.value
 
 
 async def test_a_repeated_handover_is_taken_once() -> None:
