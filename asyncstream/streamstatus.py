@@ -145,12 +145,21 @@ class StreamTaskResults:
     def _hand_over(self, *, wait: bool = True) -> None:
         # The buffer stays ours until the core has taken it: if the call raises
         # (a timeout, a time limit) the next attempt repeats it under the same
-        # number, and the core ignores a repeat of one that did go through.
-        _portal.call(
-            self._core._add_batch, self._buffer, self._buffered, self._handover, wait
-        )
-        self._buffer, self._buffered = {}, 0
-        self._handover += 1
+        # number, and the core ignores a repeat of one that did go through. The
+        # core may also take a batch and then fail its delivery: the results are
+        # then the core's (counted, spooled), and must leave our buffer.
+        try:
+            _portal.call(
+                self._core._add_batch,
+                self._buffer,
+                self._buffered,
+                self._handover,
+                wait,
+            )
+        finally:
+            if self._core._last_handover >= self._handover:
+                self._buffer, self._buffered = {}, 0
+                self._handover += 1
 
     def dump(self) -> dict[str, Any]:
         """Flush, wait for every acknowledgement, complete the task, return payload.
