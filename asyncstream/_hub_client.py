@@ -173,6 +173,12 @@ class HubClient(AsyncResource):
                 raise HubUnavailableError(
                     f"{method} {httpx.URL(target).path}: {type(exc).__name__}: {exc}"
                 ) from exc
+            except httpx.HTTPError as exc:
+                # Not a passing fault (an undecodable body, a redirect loop):
+                # retrying would get the same answer.
+                raise HubProtocolError(
+                    f"{method} {httpx.URL(target).path}: {type(exc).__name__}: {exc}"
+                ) from exc
             return check_response(response)
 
         if deadline is None:

@@ -152,3 +152,20 @@ async def test_stream_urls_join_relative_and_keep_absolute() -> None:
             c.resolve("/api/streams/1/paths/") == "http://hub.test/api/streams/1/paths/"
         )
         assert c.resolve("http://other/x") == "http://other/x"
+
+
+async def test_undecodable_body_is_a_protocol_error_not_retried() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        # Claims gzip, is not: httpx cannot decode it.
+        return httpx.Response(
+            200, content=b"not gzip", headers={"Content-Encoding": "gzip"}
+        )
+
+    async with client_for(httpx.MockTransport(handler)) as client:
+        with pytest.raises(HubProtocolError, match="DecodingError"):
+            await client.request("GET", "/api/tasks/t1/", deadline=1e12)
+    assert calls == 1
