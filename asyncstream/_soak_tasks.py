@@ -1,0 +1,363 @@
+"""The soak's workload: a producer appending to a stream, and tasks reading it.
+
+The producer creates an input stream and appends chunks while the tasks already
+read it. Appends carry no idempotency key in protocol v1, so the producer never
+blindly retries one whose answer was lost: it asks the stream's count and only
+re-appends if the chunk is not there.
+
+Each task ``expand_paths`` its inputs (a few inline paths, then the stream) and
+adds a state chosen from the path alone (:func:`decide`), some of them failures
+with messages: as the sync shim in a thread of its own, or as the async core in
+the soak's event loop (with ``async with`` or the seed's detached style). What
+it did is kept in a :class:`TaskOutcome` for the checker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+import httpx
+
+from ._paths import PathObject, State
+from ._retry import RetryPolicy
+from ._soak_chaos import DumpGate
+from ._soak_check import Added
+from ._stream_results import DeliveryReport
+from .streamstatus import AsyncStreamTaskResults, StreamTaskResults
+from .utils.inputs import expand_paths
+
+TaskMode = Literal["sync", "async", "detached"]
+FAST_RETRY = RetryPolicy(initial=0.02, maximum=0.5)
+
+
+def decide(task_index: int, path: str) -> tuple[State, list[str] | None]:
+    """The state (and failure messages) task ``task_index`` gives ``path``."""
+    h = zlib.crc32(f"{task_index}:{path}".encode())
+    r = h % 100
+    if r < 8:
+        messages = [f"E{h % 997}: cannot act on {path}"]
+        if r < 2:
+            messages.append("retry later")
+        return "failures", messages
+    if r < 18:
+        return "skipped", None
+    if r < 21:
+        return "aborted", None
+    if r < 23:
+        return "inprogress", None
+    return "processed", None
+
+
+def expected_object(obj: PathObject, messages: list[str] | None) -> PathObject:
+    """The path object the hub must store for ``obj`` added with ``messages``."""
+    out = dict(obj)
+    if messages is not None:
+        out["message"] = list(out.get("message", [])) + messages
+    return out
+
+
+def input_paths(round_no: int, count: int, rng: random.Random) -> list[PathObject]:
+    """The producer's paths for a round: unique, some with extra keys."""
+    paths: list[PathObject] = []
+    for i in range(count):
+        obj: PathObject = {"path": f"/soak/r{round_no:04d}/d{i // 100:03d}/f{i:06d}"}
+        if rng.random() < 0.3:
+            obj["size"] = rng.randint(0, 1 << 40)
+        if rng.random() < 0.05:
+            obj["owner"] = f"üser-{i % 7}"
+        paths.append(obj)
+    return paths
+
+
+# -- the producer -----------------------------------------------------------------
+
+
+class ProducerError(Exception):
+    """The producer could not build its stream in time."""
+
+
+@dataclass(slots=True)
+class Producer:
+    """Creates a stream and appends ``paths`` to it in chunks, then closes it."""
+
+    client: httpx.AsyncClient
+    paths: list[PathObject]
+    chunks: list[int]
+    pause: tuple[float, float]
+    rng: random.Random
+    deadline: float
+    stream_id: str | None = None
+    appended: list[PathObject] = field(default_factory=list)
+    retries: int = 0
+    ambiguous: int = 0  # answers lost, resolved by reading the count
+    created: anyio.Event = field(default_factory=anyio.Event)
+    error: Exception | None = None
+
+    async def _request(self, method: str, url: str, **kw: Any) -> httpx.Response | None:
+        """One attempt: the response, or ``None`` if none came (maybe committed)."""
+        try:
+            response = await self.client.request(method, url, **kw)
+        except httpx.TransportError:
+            return None
+        if response.status_code in (408, 429) or response.status_code >= 500:
+            return response
+        response.raise_for_status()
+        return response
+
+    async def _backoff(self, response: httpx.Response | None) -> None:
+        if time.monotonic() > self.deadline:
+            raise ProducerError(f"stream {self.stream_id}: hub unavailable too long")
+        self.retries += 1
+        after = response.headers.get("Retry-After") if response is not None else None
+        await anyio.sleep(float(after) if after else 0.05)
+
+    async def _count(self) -> int:
+        assert self.stream_id is not None
+        while True:
+            response = await self._request("GET", f"/api/streams/{self.stream_id}/")
+            if response is not None and response.status_code == 200:
+                return int(response.json()["count"])
+            await self._backoff(response)
+
+    async def _create(self, first: list[PathObject]) -> None:
+        while True:
+            response = await self._request(
+                "POST", "/api/streams/", json={"paths": first}
+            )
+            if response is not None and response.status_code == 201:
+                # A create whose answer was lost leaves an unused stream: harmless.
+                self.stream_id = str(response.json()["id"])
+                self.appended += first
+                self.created.set()
+                return
+            await self._backoff(response)
+
+    async def _append(self, chunk: list[PathObject]) -> None:
+        assert self.stream_id is not None
+        before = len(self.appended)
+        while True:
+            response = await self._request(
+                "POST", f"/api/streams/{self.stream_id}/paths/", json={"paths": chunk}
+            )
+            if response is None:
+                self.ambiguous += 1
+                count = await self._count()
+                if count == before + len(chunk):
+                    break  # it was committed; the answer was lost
+                if count != before:
+                    raise ProducerError(
+                        f"stream {self.stream_id} holds {count} paths, expected"
+                        f" {before} or {before + len(chunk)}"
+                    )
+            elif response.status_code == 200:
+                count = int(response.json()["count"])
+                if count != before + len(chunk):
+                    raise ProducerError(
+                        f"stream {self.stream_id}: append answered count {count},"
+                        f" expected {before + len(chunk)}"
+                    )
+                break
+            await self._backoff(response)
+        self.appended += chunk
+
+    async def _close(self) -> None:
+        while True:
+            response = await self._request(
+                "POST", f"/api/streams/{self.stream_id}/close", content=b"{}"
+            )
+            if response is not None and response.status_code == 200:
+                return
+            await self._backoff(response)
+
+    async def run(self) -> None:
+        """Create, append every chunk (pausing between them), close.
+
+        An error is kept in ``error`` (the checker reports it), not raised.
+        """
+        try:
+            offset = self.chunks[0]
+            await self._create(self.paths[:offset])
+            for size in self.chunks[1:]:
+                await anyio.sleep(self.rng.uniform(*self.pause))
+                await self._append(self.paths[offset : offset + size])
+                offset += size
+            await self._close()
+        except (ProducerError, httpx.HTTPError) as exc:
+            self.error = exc
+        finally:
+            self.created.set()
+
+
+# -- the tasks --------------------------------------------------------------------
+
+
+class TaskAborted(Exception):
+    """A task of the soak stopped itself mid-stream (out of time, or failing)."""
+
+
+@dataclass(slots=True)
+class TaskSpec:
+    """One task of a round: its id, how it runs, its inputs and knobs."""
+
+    taskid: str
+    index: int
+    mode: TaskMode
+    inline: list[PathObject]
+    stream_url: str
+    stream_count: int
+    page_size: int
+    options: dict[str, Any]
+    hub_url: str
+    api_key: str | None
+    # Stop after this many adds: "abort" as a task out of time does (abort(),
+    # everything unacknowledged spooled), "raise" as a failing task body does
+    # (close(): what was added is still delivered, the task not completed).
+    stop_after: int | None = None
+    stop_how: Literal["abort", "raise"] = "abort"
+
+    @property
+    def paths(self) -> list[Any]:
+        ref = {"stream": self.stream_url, "count": self.stream_count}
+        return [*self.inline, ref]
+
+    def reader_options(self) -> dict[str, Any]:
+        return {
+            "hub_url": self.hub_url,
+            "api_key": self.api_key,
+            "page_size": self.page_size,
+            "prefetch": 2,
+            "wait": 1.0,
+            "idle_timeout": 60.0,
+            "retry_policy": FAST_RETRY,
+        }
+
+
+@dataclass(slots=True)
+class TaskOutcome:
+    """What a task did: its accepted adds, how far it got, how it ended."""
+
+    spec: TaskSpec
+    added: list[Added] = field(default_factory=list)
+    read_all: bool = False
+    reached_dump: bool = False
+    payload: dict[str, Any] | None = None
+    error: BaseException | None = None
+    report: DeliveryReport | None = None
+    seconds: float = 0.0
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+def _record(outcome: TaskOutcome, obj: PathObject) -> tuple[State, list[str] | None]:
+    state, messages = decide(outcome.spec.index, str(obj["path"]))
+    return state, messages
+
+
+def run_sync_task(outcome: TaskOutcome, gate: DumpGate, gate_timeout: float) -> None:
+    """A Celery-style task body: the sync shim and plain ``for`` (own thread)."""
+    spec = outcome.spec
+    start = time.monotonic()
+    arrived = False
+    status: StreamTaskResults | None = None
+    try:
+        status = StreamTaskResults(
+            "soak",
+            spec.paths,
+            "soak-job",
+            "soak.default#soak",
+            spec.taskid,
+            **spec.options,
+        )
+        for obj in expand_paths(spec.paths, **spec.reader_options()):
+            state, messages = _record(outcome, obj)
+            status.add(state, obj, message=messages)
+            outcome.added.append(Added(state, expected_object(obj, messages)))
+            if spec.stop_after is not None and len(outcome.added) >= spec.stop_after:
+                if spec.stop_how == "abort":
+                    status.abort()
+                raise TaskAborted(f"{spec.stop_how} after {spec.stop_after} adds")
+        outcome.read_all = True
+        gate.arrive()
+        arrived = True
+        gate.wait_sync(gate_timeout)
+        outcome.reached_dump = True
+        outcome.payload = status.dump()
+    except BaseException as exc:  # recorded for the checker, never lost
+        outcome.error = exc
+        if status is not None:
+            # Deliver what was added, spool the rest; the first error is reported.
+            with contextlib.suppress(Exception):
+                status.close()
+    finally:
+        if not arrived:
+            gate.arrive()
+        if status is not None:
+            outcome.report = status.report
+        outcome.seconds = time.monotonic() - start
+        outcome.finished.set()
+
+
+async def _add_all(outcome: TaskOutcome, status: AsyncStreamTaskResults) -> None:
+    spec = outcome.spec
+    async with expand_paths(spec.paths, **spec.reader_options()) as inputs:
+        async for obj in inputs:
+            state, messages = _record(outcome, obj)
+            await status.add(state, obj, message=messages)
+            outcome.added.append(Added(state, expected_object(obj, messages)))
+            if spec.stop_after is not None and len(outcome.added) >= spec.stop_after:
+                if spec.stop_how == "abort":
+                    await status.aabort()
+                raise TaskAborted(f"{spec.stop_how} after {spec.stop_after} adds")
+    outcome.read_all = True
+
+
+async def run_async_task(
+    outcome: TaskOutcome, gate: DumpGate, gate_timeout: float
+) -> None:
+    """An ``async def`` task: the async core, managed or detached (seed style)."""
+    spec = outcome.spec
+    start = time.monotonic()
+    arrived = False
+    status = AsyncStreamTaskResults(
+        "soak",
+        spec.paths,
+        "soak-job",
+        "soak.default#soak",
+        spec.taskid,
+        **spec.options,
+    )
+    try:
+        if spec.mode == "async":
+            async with status:
+                await _add_all(outcome, status)
+                gate.arrive()
+                arrived = True
+                await gate.wait(gate_timeout)
+                outcome.reached_dump = True
+                outcome.payload = await status.dump()
+        else:
+            try:
+                await _add_all(outcome, status)
+                gate.arrive()
+                arrived = True
+                await gate.wait(gate_timeout)
+                outcome.reached_dump = True
+                outcome.payload = await status.dump()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await status.aclose()
+                raise
+    except Exception as exc:
+        outcome.error = exc
+    finally:
+        if not arrived:
+            gate.arrive()
+        outcome.report = status.report
+        outcome.seconds = time.monotonic() - start
+        outcome.finished.set()
