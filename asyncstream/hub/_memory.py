@@ -21,6 +21,7 @@ from ._store import (
     TaskSummary,
     empty_summary,
     missing_batches_error,
+    result_json,
     utc_now,
 )
 
@@ -182,7 +183,7 @@ class MemoryStore:
                     continue
                 if len(results) == limit:
                     return ResultsPage(results, last)
-                results.append({"state": s, **obj})
+                results.append(result_json(s, obj))
                 last = (seq, index)
         return ResultsPage(results, None)
 

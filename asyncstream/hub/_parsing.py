@@ -13,6 +13,9 @@ import base64
 import binascii
 import hashlib
 import json
+import math
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from .._exceptions import InvalidInputError
@@ -22,28 +25,133 @@ from ._store import ResultBatch, ResultPosition
 
 _STATE_SET = frozenset(STATES)
 
+# Seqs, cursor positions and batch counts are SQLite INTEGERs: signed 64-bit.
+MAX_INT64 = 2**63 - 1
+# How deep a value inside a path object (or a completion payload) may nest. The
+# response serialiser gives up past ~200 levels: deeper data would be stored and
+# then fail every read of its task or stream.
+MAX_NESTING = 64
+
+# A \uD800-\uDFFF escape that is not half of a surrogate pair: json.loads turns it
+# into a lone surrogate, which no store can encode as UTF-8 and no response can send.
+_LONE_SURROGATE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"number {text:.40} is out of range")
+    return number
+
+
+# NaN, Infinity and 1e400 are not JSON (RFC 8259): they would be stored and read
+# back as null. Rejecting them is the decoder's job, at no cost to other numbers.
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_reject_constant)
+
 
 def invalid(detail: str, field: str, code: str = "invalid_request") -> HubHTTPError:
     """A 422 naming the offending ``field`` (a dotted path into the body)."""
     return HubHTTPError(422, code, detail, field=field)
 
 
+def _malformed(detail: str) -> HubHTTPError:
+    return HubHTTPError(400, "malformed_json", f"request body is not JSON: {detail}")
+
+
 def load_json(raw: bytes) -> Any:
-    """Parse a request body, or raise a 400 that says where the JSON breaks."""
+    """Parse a request body, or raise a 400 that says where the JSON breaks.
+
+    Only standard JSON in valid Unicode is accepted: not NaN or Infinity, not
+    numbers past the float range, not lone surrogates (422 naming the field).
+    """
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HubHTTPError(
-            400, "malformed_json", f"request body is not JSON: {exc}"
-        ) from None
+        # Strict decoding: json.loads(bytes) would let encoded surrogates through.
+        text = raw.decode(json.detect_encoding(raw))
+        body = _DECODER.decode(text.removeprefix("\ufeff"))
+    except RecursionError:
+        raise _malformed("nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise _malformed(f"not valid {exc.encoding}: {exc.reason}") from None
+    except ValueError as exc:
+        raise _malformed(str(exc)) from None
+    if "\\u" in text and _LONE_SURROGATE.search(text):
+        problem = find_bad_value(body, "", max_depth=None)
+        if problem is not None:
+            raise invalid(problem[1], problem[0] or "body")
+    return body
+
+
+def _join(field: str, key: object) -> str:
+    if isinstance(key, int):
+        return f"{field}[{key}]"
+    return f"{field}.{key}" if field else str(key)
+
+
+def find_bad_value(
+    value: object, field: str, *, max_depth: int | None = MAX_NESTING
+) -> tuple[str, str] | None:
+    """The first thing in a parsed JSON ``value`` that no store or response can
+    carry, as ``(field, detail)``; None if there is none.
+
+    That is a string or key with a lone surrogate, a non-finite float, or nesting
+    deeper than ``max_depth`` (None: any depth). Iterative, so that a deep value
+    cannot exhaust the stack.
+    """
+    stack: list[tuple[object, str, int]] = [(value, field, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        name = where or "body"
+        if isinstance(item, str):
+            if not _is_unicode(item):
+                return where, f"{name}: {item!r:.80} is not valid Unicode"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return where, f"{name}: {item} is not a JSON number"
+        elif isinstance(item, dict | list):
+            if max_depth is not None and depth >= max_depth:
+                return where, f"{name} nests deeper than {max_depth} levels"
+            children: Iterable[tuple[object, object]] = (
+                enumerate(item) if isinstance(item, list) else item.items()
+            )
+            for key, child in children:
+                if isinstance(key, str) and not _is_unicode(key):
+                    return where, f"{name}: key {key!r:.80} is not valid Unicode"
+                stack.append((child, _join(where, key), depth + 1))
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a string with a lone surrogate, which UTF-8 cannot encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_path_objects(value: object, field: str) -> list[PathObject]:
     """Validate a list of path objects (or path strings, normalised) in place."""
+    _check_path_objects(value, field)
+    assert type(value) is list
+    return value
+
+
+def _check_path_objects(value: object, field: str) -> int:
+    """:func:`check_path_objects`, returning how many ``{`` and ``[`` of the body
+    the list accounts for: its own, and those of the objects that were already
+    well-formed and of their ``message`` lists (see :func:`_check_nesting`)."""
     if type(value) is not list:
         raise invalid(
             f"{field} must be a list of path objects, got {value!r:.80}", field
         )
+    normalised = messages = 0
     for index, obj in enumerate(value):
         if type(obj) is dict:
             path = obj.get("path")
@@ -52,12 +160,41 @@ def check_path_objects(value: object, field: str) -> list[PathObject]:
                     continue
                 message = obj["message"]
                 if type(message) is list and all(type(m) is str for m in message):
+                    messages += 1
                     continue
+        normalised += 1
+        where = f"{field}[{index}]"
         try:
             value[index] = to_path_object(obj)
         except InvalidInputError as exc:
-            raise invalid(f"{field}[{index}]: {exc}", f"{field}[{index}]") from None
-    return value
+            raise invalid(f"{where}: {_shorten(str(exc))}", where) from None
+    return 1 + len(value) - normalised + messages
+
+
+def _check_nesting(
+    raw: bytes, accounted: int, lists: Iterable[tuple[str, list[PathObject]]]
+) -> None:
+    """422 if a value in a path object nests deeper than :data:`MAX_NESTING`.
+
+    Walking every object would cost the hot path a third of its time, so count
+    first, at C speed: a value nested that deep needs that many ``{`` or ``[``
+    beyond the ``accounted`` ones of the envelope, the lists and the objects
+    themselves. Only a body that has them (or brackets in its strings) is walked.
+    """
+    if raw.count(b"{") + raw.count(b"[") - accounted < MAX_NESTING:
+        return
+    for field, objs in lists:
+        for index, obj in enumerate(objs):
+            if len(obj) > 1:
+                problem = find_bad_value(obj, f"{field}[{index}]")
+                if problem is not None:
+                    raise invalid(problem[1], problem[0])
+
+
+def _shorten(detail: str, limit: int = 300) -> str:
+    """An error detail cut to ``limit`` characters: it quotes the client's value,
+    which may be megabytes long."""
+    return detail if len(detail) <= limit else detail[: limit - 3] + "..."
 
 
 def _field(
@@ -84,11 +221,19 @@ def parse_idempotency_key(header: str | None, taskid: str) -> int:
             field="Idempotency-Key",
         )
     key_task, sep, seq_text = header.rpartition(":")
-    if not sep or key_task != taskid or not seq_text.isdigit():
+    # isascii(): str.isdigit() is also true of a superscript two, which int()
+    # refuses, and of the digits of other scripts.
+    seq_ok = seq_text.isascii() and seq_text.isdigit()
+    if not sep or key_task != taskid or not seq_ok:
         raise invalid(
-            f"Idempotency-Key {header!r} is not {taskid}:<seq>",
+            f"Idempotency-Key {header!r:.200} is not {taskid}:<seq>",
             "Idempotency-Key",
             "idempotency_key_mismatch",
+        )
+    if len(seq_text) > 19 or int(seq_text) > MAX_INT64:
+        raise invalid(
+            f"Idempotency-Key seq {seq_text:.40} is out of range (0..{MAX_INT64})",
+            "Idempotency-Key",
         )
     return int(seq_text)
 
@@ -111,16 +256,20 @@ def parse_batch(taskid: str, seq: int, raw: bytes) -> ResultBatch:
     items = _field(body, "items", (dict,), True)
     checked: dict[State, list[PathObject]] = {}
     count = 0
+    accounted = 2  # the body and its items
     for state, objs in items.items():
         if state not in _STATE_SET:
             try:
                 check_state(state)
             except InvalidInputError as exc:
-                raise invalid(str(exc), f"items.{state}", "invalid_state") from None
-        check_path_objects(objs, f"items.{state}")
+                raise invalid(
+                    _shorten(str(exc)), f"items.{state:.100}", "invalid_state"
+                ) from None
+        accounted += _check_path_objects(objs, f"items.{state}")
         if objs:
             checked[state] = objs
             count += len(objs)
+    _check_nesting(raw, accounted, ((f"items.{s}", o) for s, o in checked.items()))
     digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
     return ResultBatch(taskid, seq, jobid, task, queue, checked, digest, count)
 
@@ -136,7 +285,10 @@ def parse_paths_body(raw: bytes, *, required: bool) -> list[PathObject]:
         if required:
             raise invalid("missing field 'paths'", "paths")
         return []
-    return check_path_objects(body["paths"], "paths")
+    paths: list[PathObject] = body["paths"]
+    accounted = 1 + _check_path_objects(paths, "paths")
+    _check_nesting(raw, accounted, [("paths", paths)])
+    return paths
 
 
 # Cursors are opaque to clients: a tagged position, base64url without padding.
@@ -153,7 +305,12 @@ def decode_cursor(cursor: str, tag: str, arity: int) -> tuple[int, ...]:
         text = base64.urlsafe_b64decode(padded.encode()).decode()
         got_tag, _, rest = text.partition(":")
         numbers = tuple(int(n) for n in rest.split("."))
-        if got_tag != tag or len(numbers) != arity or min(numbers) < 0:
+        if (
+            got_tag != tag
+            or len(numbers) != arity
+            or min(numbers) < 0
+            or max(numbers) > MAX_INT64
+        ):
             raise ValueError(text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         detail = f"cursor {cursor!r:.80} was not issued by this endpoint"

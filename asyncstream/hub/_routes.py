@@ -6,15 +6,28 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from .._exceptions import InvalidInputError
 from .._paths import STATES, State, check_state
 from ._errors import HubHTTPError
+from ._openapi import (
+    BatchAccepted,
+    JobOut,
+    ResetOut,
+    ResultsPageOut,
+    StreamOut,
+    StreamPage,
+    TaskOut,
+    responses,
+)
 from ._parsing import (
+    MAX_INT64,
+    MAX_NESTING,
     decode_cursor,
     decode_result_cursor,
     encode_cursor,
+    find_bad_value,
     parse_batch,
     parse_idempotency_key,
     parse_paths_body,
@@ -29,23 +42,40 @@ MAX_WAIT_SECONDS = 60.0
 _PATHS_SCHEMA: dict[str, Any] = {
     "type": "array",
     "items": {
-        "type": "object",
-        "required": ["path"],
-        "properties": {"path": {"type": "string", "minLength": 1}},
-        "additionalProperties": True,
+        "anyOf": [
+            {"type": "string", "minLength": 1, "description": 'Short for {"path": s}'},
+            {
+                "type": "object",
+                "required": ["path"],
+                "properties": {
+                    "path": {"type": "string", "minLength": 1},
+                    "message": {
+                        "anyOf": [
+                            {"type": "string"},
+                            {"type": "array", "items": {"type": "string"}},
+                        ]
+                    },
+                },
+                "additionalProperties": True,
+            },
+        ]
     },
 }
 _STREAM_BODY = {
     "requestBody": {
+        "description": "Path objects; values inside one nest at most"
+        f" {MAX_NESTING} levels, strings are valid Unicode.",
         "content": {
             "application/json": {
                 "schema": {"type": "object", "properties": {"paths": _PATHS_SCHEMA}}
             }
-        }
+        },
     }
 }
 _BATCH_BODY = {
     "requestBody": {
+        "description": "Header `Idempotency-Key: <taskid>:<seq>` names the batch;"
+        " `seq` must equal its seq. Path objects as for streams.",
         "required": True,
         "content": {
             "application/json": {
@@ -56,7 +86,11 @@ _BATCH_BODY = {
                         "jobid": {"type": ["integer", "string", "null"]},
                         "task": {"type": "string"},
                         "queue": {"type": ["string", "null"]},
-                        "seq": {"type": "integer", "minimum": 0},
+                        "seq": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": MAX_INT64,
+                        },
                         "items": {
                             "type": "object",
                             "propertyNames": {"enum": list(STATES)},
@@ -109,14 +143,25 @@ def _stream_json(info: StreamInfo) -> dict[str, Any]:
 def add_stream_routes(router: APIRouter, hub: HubContext) -> None:
     store, signals = hub.store, hub.signals
 
-    @router.post("/api/streams/", status_code=201, openapi_extra=_STREAM_BODY)
+    @router.post(
+        "/api/streams/",
+        status_code=201,
+        openapi_extra=_STREAM_BODY,
+        responses=responses(StreamOut, 400, 413, 503, status=201),
+    )
     async def create_stream(request: Request) -> dict[str, Any]:
         """Create an open input stream, optionally with its first paths."""
         async with hub.gate.admit():
             paths = parse_paths_body(await request.body(), required=False)
             return _stream_json(await store.create_stream(paths))
 
-    @router.post("/api/streams/{stream_id}/paths/", openapi_extra=_STREAM_BODY)
+    @router.post(
+        "/api/streams/{stream_id}/paths/",
+        openapi_extra=_STREAM_BODY,
+        responses=responses(
+            StreamOut, 400, 404, 409, 413, 503, e409="The stream is closed"
+        ),
+    )
     async def append_paths(stream_id: str, request: Request) -> dict[str, Any]:
         """Append a chunk of paths to an open stream; readers waiting are woken."""
         async with hub.gate.admit():
@@ -125,20 +170,22 @@ def add_stream_routes(router: APIRouter, hub: HubContext) -> None:
         signals.notify(stream_id)
         return _stream_json(info)
 
-    @router.post("/api/streams/{stream_id}/close")
+    @router.post("/api/streams/{stream_id}/close", responses=responses(StreamOut, 404))
     async def close_stream(stream_id: str) -> dict[str, Any]:
         """End a stream: once read to the end, its reader gets ``next: null``."""
         info = await store.close_stream(stream_id)
         signals.notify(stream_id)
         return _stream_json(info)
 
-    @router.get("/api/streams/{stream_id}/")
+    @router.get("/api/streams/{stream_id}/", responses=responses(StreamOut, 404))
     async def get_stream(stream_id: str) -> dict[str, Any]:
         """A stream's count and whether it is closed."""
         _, info = await store.read_stream(stream_id, 0, 0)
         return _stream_json(info)
 
-    @router.get("/api/streams/{stream_id}/paths/")
+    @router.get(
+        "/api/streams/{stream_id}/paths/", responses=responses(StreamPage, 400, 404)
+    )
     async def read_paths(
         stream_id: str,
         cursor: str | None = None,
@@ -177,8 +224,28 @@ def add_stream_routes(router: APIRouter, hub: HubContext) -> None:
 class CompleteRequest(BaseModel):
     """Body of ``POST /api/tasks/{taskid}/complete``."""
 
-    batches: int = Field(ge=0, description="How many batches (seqs 0..n-1) were sent")
-    payload: dict[str, Any] | None = Field(default=None, description="dump() payload")
+    # strict: a JSON integer only; lax mode would read false as 0 and complete
+    # the task, or "3" as 3.
+    batches: int = Field(
+        ge=0,
+        le=MAX_INT64,
+        strict=True,
+        description="How many batches (seqs 0..n-1) were sent",
+    )
+    payload: dict[str, Any] | None = Field(
+        default=None,
+        description=f"dump() payload; nests at most {MAX_NESTING} levels",
+    )
+
+    @field_validator("payload")
+    @classmethod
+    def _storable(cls, payload: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Refuse what would be stored and then fail every read of the task:
+        NaN or Infinity, a lone surrogate, nesting past :data:`MAX_NESTING`."""
+        problem = find_bad_value(payload, "")
+        if problem is not None:
+            raise ValueError(problem[1])
+        return payload
 
 
 def _check_state_param(state: str | None) -> State | None:
@@ -193,7 +260,18 @@ def _check_state_param(state: str | None) -> State | None:
 def add_result_routes(router: APIRouter, hub: HubContext) -> None:
     store, metrics = hub.store, hub.metrics
 
-    @router.post("/api/tasks/{taskid}/results/", openapi_extra=_BATCH_BODY)
+    @router.post(
+        "/api/tasks/{taskid}/results/",
+        openapi_extra=_BATCH_BODY,
+        responses=responses(
+            BatchAccepted,
+            400,
+            409,
+            413,
+            503,
+            e409="The key was used with another body, or the task is completed",
+        ),
+    )
     async def post_results(
         taskid: str,
         request: Request,
@@ -211,7 +289,12 @@ def add_result_routes(router: APIRouter, hub: HubContext) -> None:
             metrics.items_accepted.inc(outcome.accepted)
         return {"accepted": outcome.accepted, "duplicate": outcome.duplicate}
 
-    @router.post("/api/tasks/{taskid}/complete")
+    @router.post(
+        "/api/tasks/{taskid}/complete",
+        responses=responses(
+            TaskOut, 400, 409, 413, e409="Batches are missing (listed in `missing`)"
+        ),
+    )
     async def complete_task(taskid: str, body: CompleteRequest) -> dict[str, Any]:
         """Finish a task; 409 listing the ``missing`` seqs unless all are stored."""
         summary = await store.complete_task(taskid, body.batches, body.payload)
@@ -220,9 +303,9 @@ def add_result_routes(router: APIRouter, hub: HubContext) -> None:
     @router.post(
         "/api/tasks/{taskid}/reset",
         summary="Drop an incomplete task's results (v1 extension)",
-        responses={
-            409: {"description": "The task is complete: its results stay."},
-        },
+        responses=responses(
+            ResetOut, 409, e409="The task is complete: its results stay."
+        ),
     )
     async def reset_task(taskid: str) -> dict[str, Any]:
         """Forget every batch, result and count of an *incomplete* task, at once.
@@ -235,7 +318,7 @@ def add_result_routes(router: APIRouter, hub: HubContext) -> None:
         """
         return {"dropped": await store.reset_task(taskid)}
 
-    @router.get("/api/tasks/{taskid}/")
+    @router.get("/api/tasks/{taskid}/", responses=responses(TaskOut, 404))
     async def get_task(taskid: str) -> dict[str, Any]:
         """The task's state and its count per state (every state present).
 
@@ -244,7 +327,10 @@ def add_result_routes(router: APIRouter, hub: HubContext) -> None:
         """
         return (await store.get_task(taskid)).to_json(with_payload=True)
 
-    @router.get("/api/tasks/{taskid}/results/")
+    @router.get(
+        "/api/tasks/{taskid}/results/",
+        responses=responses(ResultsPageOut, 400, 404),
+    )
     async def read_results(
         taskid: str,
         state: str | None = None,
@@ -261,7 +347,7 @@ def add_result_routes(router: APIRouter, hub: HubContext) -> None:
             "next": None if after is None else encode_cursor("r", *after),
         }
 
-    @router.get("/api/jobs/{jobid}/")
+    @router.get("/api/jobs/{jobid}/", responses=responses(JobOut, 404))
     async def get_job(jobid: str) -> dict[str, Any]:
         """Every task of a job, and the sum of their summaries."""
         tasks = await store.get_job(jobid)

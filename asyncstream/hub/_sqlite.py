@@ -42,6 +42,7 @@ from ._store import (
     TaskCompletedError,
     TaskSummary,
     missing_batches_error,
+    result_json,
     utc_now,
 )
 
@@ -316,6 +317,6 @@ class SqliteStore:
             rows = list(await cursor.fetchall())
         more = len(rows) > limit
         rows = rows[:limit]
-        results = [{"state": s, **join_path_object(p, e)} for _, _, s, p, e in rows]
+        results = [result_json(s, join_path_object(p, e)) for _, _, s, p, e in rows]
         last = (rows[-1][0], rows[-1][1]) if more else None
         return ResultsPage(results, last)

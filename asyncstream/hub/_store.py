@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any, Protocol, runtime_checkable
 
 from .._paths import STATES, PathObject, State
@@ -108,6 +109,14 @@ class TaskSummary:
         return body
 
 
+def result_json(state: str, obj: PathObject) -> dict[str, Any]:
+    """A stored result as ``GET /api/tasks/{taskid}/results/`` shows it: the path
+    object with its ``state``, which wins over a ``state`` key of the object."""
+    row = {"state": state, **obj}
+    row["state"] = state
+    return row
+
+
 def empty_summary() -> dict[str, int]:
     """A summary with every state present and zero."""
     return dict.fromkeys(STATES, 0)
@@ -159,20 +168,32 @@ MAX_LISTED_MISSING = 1000
 def missing_batches_error(
     taskid: str, batches: int, present: set[int]
 ) -> MissingBatchesError | None:
-    """The error for completing ``taskid`` with ``batches`` when ``present`` differ."""
-    missing = [seq for seq in range(batches) if seq not in present]
+    """The error for completing ``taskid`` with ``batches`` when ``present`` differ.
+
+    Takes time in ``len(present)``, not in ``batches``: a client may claim any
+    number of batches, and the hub must not walk ``range(10**18)`` to answer.
+    """
+    stored_below = sum(1 for seq in present if seq < batches)
+    missing_count = batches - stored_below
     unexpected = sorted(seq for seq in present if seq >= batches)
-    if not missing and not unexpected:
+    if not missing_count and not unexpected:
         return None
+    # The first missing seqs are among the first len(present) + limit numbers.
+    missing = list(
+        islice(
+            (seq for seq in range(batches) if seq not in present), MAX_LISTED_MISSING
+        )
+    )
     parts = []
     if missing:
-        parts.append(f"missing seqs {missing[:20]}{'...' if len(missing) > 20 else ''}")
+        more = "..." if missing_count > 20 else ""
+        parts.append(f"missing seqs {missing[:20]}{more}")
     if unexpected:
         parts.append(f"seqs beyond batches={batches}: {unexpected[:20]}")
     return MissingBatchesError(
         f"task {taskid!r} cannot complete with batches={batches}: " + "; ".join(parts),
-        missing=missing[:MAX_LISTED_MISSING],
-        missing_count=len(missing),
+        missing=missing,
+        missing_count=missing_count,
         unexpected=unexpected[:MAX_LISTED_MISSING],
     )
 
