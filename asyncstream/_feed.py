@@ -105,7 +105,10 @@ async def feed_stream(
             batch = await anyio.to_thread.run_sync(lambda: list(islice(paths, chunk)))
             if not batch:
                 break
-            await client.append_stream(stream_id, batch, deadline=deadline())
+            # The offset makes a retried append (its answer lost) a no-op.
+            await client.append_stream(
+                stream_id, batch, offset=fed, deadline=deadline()
+            )
             fed += len(batch)
             if on_chunk is not None:
                 on_chunk(len(batch))

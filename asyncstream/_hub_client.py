@@ -259,13 +259,26 @@ class HubClient(AsyncResource):
         return _expect_dict(answer, "stream")
 
     async def append_stream(
-        self, stream_id: str, paths: list[Any], *, deadline: float | None = None
+        self,
+        stream_id: str,
+        paths: list[Any],
+        *,
+        offset: int | None = None,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
-        """Append a chunk of paths to an open stream."""
+        """Append a chunk of paths to an open stream.
+
+        Pass ``offset`` (how many paths the stream holds before this chunk) to make
+        the append safe to retry: the hub stores the chunk once, even when an
+        answer is lost and the request is sent again.
+        """
+        body: dict[str, Any] = {"paths": paths}
+        if offset is not None:
+            body["offset"] = offset
         answer = await self.request(
             "POST",
             f"/api/streams/{stream_id}/paths/",
-            content=encode_json({"paths": paths}),
+            content=encode_json(body),
             deadline=deadline,
         )
         return _expect_dict(answer, "stream append")

@@ -1,9 +1,8 @@
 """The soak's workload: a producer appending to a stream, and tasks reading it.
 
 The producer creates an input stream and appends chunks while the tasks already
-read it. Appends carry no idempotency key in protocol v1, so the producer never
-blindly retries one whose answer was lost: it asks the stream's count and only
-re-appends if the chunk is not there.
+read it. Each append names its offset, so one whose answer was lost is simply
+sent again: the hub stores it once and answers ``duplicate``.
 
 Each task ``expand_paths`` its inputs (a few inline paths, then the stream) and
 adds a state chosen from the path alone (:func:`decide`), some of them failures
@@ -96,7 +95,7 @@ class Producer:
     stream_id: str | None = None
     appended: list[PathObject] = field(default_factory=list)
     retries: int = 0
-    ambiguous: int = 0  # answers lost, resolved by reading the count
+    ambiguous: int = 0  # appends the hub had already stored (answer lost)
     created: anyio.Event = field(default_factory=anyio.Event)
     error: Exception | None = None
 
@@ -118,14 +117,6 @@ class Producer:
         after = response.headers.get("Retry-After") if response is not None else None
         await anyio.sleep(float(after) if after else 0.05)
 
-    async def _count(self) -> int:
-        assert self.stream_id is not None
-        while True:
-            response = await self._request("GET", f"/api/streams/{self.stream_id}/")
-            if response is not None and response.status_code == 200:
-                return int(response.json()["count"])
-            await self._backoff(response)
-
     async def _create(self, first: list[PathObject]) -> None:
         while True:
             response = await self._request(
@@ -142,26 +133,18 @@ class Producer:
     async def _append(self, chunk: list[PathObject]) -> None:
         assert self.stream_id is not None
         before = len(self.appended)
+        body = {"paths": chunk, "offset": before}
         while True:
             response = await self._request(
-                "POST", f"/api/streams/{self.stream_id}/paths/", json={"paths": chunk}
+                "POST", f"/api/streams/{self.stream_id}/paths/", json=body
             )
-            if response is None:
-                self.ambiguous += 1
-                count = await self._count()
-                if count == before + len(chunk):
-                    break  # it was committed; the answer was lost
-                if count != before:
+            if response is not None and response.status_code == 200:
+                answer = response.json()
+                self.ambiguous += bool(answer["duplicate"])
+                if answer["count"] < before + len(chunk):
                     raise ProducerError(
-                        f"stream {self.stream_id} holds {count} paths, expected"
-                        f" {before} or {before + len(chunk)}"
-                    )
-            elif response.status_code == 200:
-                count = int(response.json()["count"])
-                if count != before + len(chunk):
-                    raise ProducerError(
-                        f"stream {self.stream_id}: append answered count {count},"
-                        f" expected {before + len(chunk)}"
+                        f"stream {self.stream_id}: append answered count"
+                        f" {answer['count']}, expected {before + len(chunk)} or more"
                     )
                 break
             await self._backoff(response)

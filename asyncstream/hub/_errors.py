@@ -21,6 +21,7 @@ from ._store import (
     NotFoundError,
     StoreError,
     StreamClosedError,
+    StreamOffsetError,
     TaskCompletedError,
 )
 
@@ -29,6 +30,7 @@ _STORE_STATUS: dict[type[StoreError], int] = {
     IdempotencyConflictError: 409,
     MissingBatchesError: 409,
     StreamClosedError: 409,
+    StreamOffsetError: 409,
     TaskCompletedError: 409,
 }
 

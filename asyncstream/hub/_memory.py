@@ -19,8 +19,10 @@ from ._store import (
     StreamInfo,
     TaskCompletedError,
     TaskSummary,
+    append_decision,
     empty_summary,
     missing_batches_error,
+    repeated_append,
     result_json,
     utc_now,
 )
@@ -70,9 +72,14 @@ class MemoryStore:
         return self._info(stream_id, stream)
 
     async def append_stream(
-        self, stream_id: str, paths: list[PathObject]
+        self, stream_id: str, paths: list[PathObject], offset: int | None = None
     ) -> StreamInfo:
         stream = self._stream(stream_id)
+        info = self._info(stream_id, stream)
+        if append_decision(info, offset, len(paths)) == "compare":
+            assert offset is not None
+            stored = stream.paths[offset : offset + len(paths)]
+            return repeated_append(info, offset, stored, paths)
         if stream.closed:
             raise StreamClosedError(f"stream {stream_id!r} is closed")
         stream.paths.extend(paths)

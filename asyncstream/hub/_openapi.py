@@ -32,6 +32,12 @@ class StreamOut(BaseModel):
     closed: bool
 
 
+class AppendOut(StreamOut):
+    duplicate: bool = Field(
+        description="The chunk was already stored at `offset`: nothing appended"
+    )
+
+
 class StreamPage(BaseModel):
     results: list[dict[str, Any]]
     next: str | None = Field(description="null once closed and read to the end")

@@ -275,20 +275,34 @@ def parse_batch(taskid: str, seq: int, raw: bytes) -> ResultBatch:
 
 
 def parse_paths_body(raw: bytes, *, required: bool) -> list[PathObject]:
-    """The ``paths`` of a stream create/append body."""
+    """The ``paths`` of a stream create body."""
+    return _parse_paths(raw, required=required)[0]
+
+
+def parse_append_body(raw: bytes) -> tuple[list[PathObject], int | None]:
+    """The ``paths`` of a stream append body, and the ``offset`` it expects."""
+    return _parse_paths(raw, required=True)
+
+
+def _parse_paths(raw: bytes, *, required: bool) -> tuple[list[PathObject], int | None]:
     if not raw and not required:
-        return []
+        return [], None
     body = load_json(raw)
     if type(body) is not dict:
         raise invalid(f"body must be a JSON object, got {body!r:.80}", "body")
+    offset = body.get("offset")
+    if offset is not None and (type(offset) is not int or not 0 <= offset < 2**63):
+        raise invalid(
+            f"offset must be a non-negative integer, got {offset!r:.80}", "offset"
+        )
     if "paths" not in body:
         if required:
             raise invalid("missing field 'paths'", "paths")
-        return []
+        return [], offset
     paths: list[PathObject] = body["paths"]
     accounted = 1 + _check_path_objects(paths, "paths")
     _check_nesting(raw, accounted, [("paths", paths)])
-    return paths
+    return paths, offset
 
 
 # Cursors are opaque to clients: a tagged position, base64url without padding.

@@ -12,6 +12,7 @@ from .._exceptions import InvalidInputError
 from .._paths import STATES, State, check_state
 from ._errors import HubHTTPError
 from ._openapi import (
+    AppendOut,
     BatchAccepted,
     JobOut,
     ResetOut,
@@ -28,6 +29,7 @@ from ._parsing import (
     decode_result_cursor,
     encode_cursor,
     find_bad_value,
+    parse_append_body,
     parse_batch,
     parse_idempotency_key,
     parse_paths_body,
@@ -68,6 +70,27 @@ _STREAM_BODY = {
         "content": {
             "application/json": {
                 "schema": {"type": "object", "properties": {"paths": _PATHS_SCHEMA}}
+            }
+        },
+    }
+}
+_APPEND_BODY = {
+    "requestBody": {
+        "description": "Path objects as for creation. With `offset` (the count the"
+        " writer expects the stream to hold), the chunk goes there or nowhere: a"
+        " retried append whose answer was lost is answered `duplicate: true`, a"
+        " writer out of step gets 409 `offset_conflict`.",
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["paths"],
+                    "properties": {
+                        "paths": _PATHS_SCHEMA,
+                        "offset": {"type": "integer", "minimum": 0},
+                    },
+                }
             }
         },
     }
@@ -157,18 +180,24 @@ def add_stream_routes(router: APIRouter, hub: HubContext) -> None:
 
     @router.post(
         "/api/streams/{stream_id}/paths/",
-        openapi_extra=_STREAM_BODY,
+        openapi_extra=_APPEND_BODY,
         responses=responses(
-            StreamOut, 400, 404, 409, 413, 503, e409="The stream is closed"
+            AppendOut,
+            400,
+            404,
+            409,
+            413,
+            503,
+            e409="The stream is closed, or holds other paths at `offset`",
         ),
     )
     async def append_paths(stream_id: str, request: Request) -> dict[str, Any]:
         """Append a chunk of paths to an open stream; readers waiting are woken."""
         async with hub.gate.admit():
-            paths = parse_paths_body(await request.body(), required=True)
-            info = await store.append_stream(stream_id, paths)
+            paths, offset = parse_append_body(await request.body())
+            info = await store.append_stream(stream_id, paths, offset)
         signals.notify(stream_id)
-        return _stream_json(info)
+        return {**_stream_json(info), "duplicate": info.duplicate}
 
     @router.post("/api/streams/{stream_id}/close", responses=responses(StreamOut, 404))
     async def close_stream(stream_id: str) -> dict[str, Any]:

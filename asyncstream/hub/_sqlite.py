@@ -41,7 +41,9 @@ from ._store import (
     StreamInfo,
     TaskCompletedError,
     TaskSummary,
+    append_decision,
     missing_batches_error,
+    repeated_append,
     result_json,
     utc_now,
 )
@@ -126,10 +128,14 @@ class SqliteStore:
             return await self._append(StreamInfo(stream_id, 0, False), paths)
 
     async def append_stream(
-        self, stream_id: str, paths: list[PathObject]
+        self, stream_id: str, paths: list[PathObject], offset: int | None = None
     ) -> StreamInfo:
         async with self._write_lock, self._transaction():
             info = await self._stream_info(self._w, stream_id)
+            if append_decision(info, offset, len(paths)) == "compare":
+                assert offset is not None
+                stored = await self._paths(self._w, stream_id, offset, len(paths))
+                return repeated_append(info, offset, stored, paths)
             if info.closed:
                 raise StreamClosedError(f"stream {stream_id!r} is closed")
             return await self._append(info, paths)
@@ -148,13 +154,20 @@ class SqliteStore:
         # Read the state first: paths appended after it are simply left for the
         # next page, so `count` never claims paths the page could not contain.
         info = await self._stream_info(self._r, stream_id)
-        async with self._r.execute(
+        limit = min(limit, max(0, info.count - offset))
+        return await self._paths(self._r, stream_id, offset, limit), info
+
+    @staticmethod
+    async def _paths(
+        conn: aiosqlite.Connection, stream_id: str, offset: int, limit: int
+    ) -> list[PathObject]:
+        async with conn.execute(
             "SELECT path, extra FROM stream_paths WHERE stream = ? AND pos >= ?"
             " AND pos < ? ORDER BY pos",
-            (stream_id, offset, min(offset + limit, info.count)),
+            (stream_id, offset, offset + limit),
         ) as cursor:
             rows = await cursor.fetchall()
-        return [join_path_object(p, e) for p, e in rows], info
+        return [join_path_object(p, e) for p, e in rows]
 
     # -- results -------------------------------------------------------------
 

@@ -70,6 +70,8 @@ class StreamInfo:
     id: str
     count: int
     closed: bool
+    # True when an append named an offset whose chunk was already stored.
+    duplicate: bool = False
 
 
 @dataclass(slots=True)
@@ -157,6 +159,41 @@ class StreamClosedError(StoreError):
     code = "stream_closed"
 
 
+class StreamOffsetError(StoreError):
+    code = "offset_conflict"
+
+
+def append_decision(info: StreamInfo, offset: int | None, size: int) -> str:
+    """How to take an append of ``size`` paths that expects ``offset``.
+
+    ``"append"``: at the end (or no offset named); ``"compare"``: the range is
+    already stored, a retried append whose answer was lost if the paths match.
+    Anything else is a :class:`StreamOffsetError`: the writer and the stream
+    disagree on where the chunk goes.
+    """
+    if offset is None or offset == info.count:
+        return "append"
+    if offset + size <= info.count:
+        return "compare"
+    raise StreamOffsetError(
+        f"stream {info.id!r} holds {info.count} paths; an append at offset"
+        f" {offset} would leave a gap or overlap",
+        count=info.count,
+    )
+
+
+def repeated_append(
+    info: StreamInfo, offset: int, stored: list[PathObject], paths: list[PathObject]
+) -> StreamInfo:
+    """The answer to an append of a range already stored: same paths or 409."""
+    if stored != paths:
+        raise StreamOffsetError(
+            f"stream {info.id!r} already holds other paths at offset {offset}",
+            count=info.count,
+        )
+    return StreamInfo(info.id, info.count, info.closed, duplicate=True)
+
+
 class TaskCompletedError(StoreError):
     code = "task_completed"
 
@@ -212,9 +249,13 @@ class HubStore(Protocol):
         """Create an open stream holding ``paths``."""
 
     async def append_stream(
-        self, stream_id: str, paths: list[PathObject]
+        self, stream_id: str, paths: list[PathObject], offset: int | None = None
     ) -> StreamInfo:
-        """Append ``paths`` to an open stream (:class:`StreamClosedError` if closed)."""
+        """Append ``paths`` to an open stream (:class:`StreamClosedError` if closed).
+
+        With ``offset``, the chunk goes there or nowhere: a repeat of a stored
+        chunk is a no-op answered with ``duplicate``, see :func:`append_decision`.
+        """
 
     async def close_stream(self, stream_id: str) -> StreamInfo:
         """End a stream; closing a closed stream does nothing."""

@@ -152,3 +152,56 @@ async def test_stopping_the_hub_ends_pending_long_polls() -> None:
     assert time.monotonic() - start < 2
     assert page["results"] == []
     assert page["next"] is not None
+
+
+async def test_append_at_offset_is_stored_once_when_repeated(
+    client: httpx.AsyncClient,
+) -> None:
+    stream = (await client.post("/api/streams/", json={"paths": paths(0, 2)})).json()
+    url = f"/api/streams/{stream['id']}/paths/"
+    first = await client.post(url, json={"paths": paths(2, 5), "offset": 2})
+    assert first.status_code == 200
+    assert first.json()["count"] == 5
+    assert first.json()["duplicate"] is False
+    # The same chunk again (a retry whose first answer was lost): nothing added.
+    again = await client.post(url, json={"paths": paths(2, 5), "offset": 2})
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True
+    assert again.json()["count"] == 5
+    await client.post(f"/api/streams/{stream['id']}/close")
+    # A repeat that arrives after the stream was closed is still a duplicate.
+    late = await client.post(url, json={"paths": paths(2, 5), "offset": 2})
+    assert late.json()["duplicate"] is True
+    page = (await client.get(url, params={"page_size": 100})).json()
+    assert page["results"] == paths(0, 5)
+
+
+@pytest.mark.parametrize(
+    ("chunk", "offset"),
+    [((3, 5), 4), ((20, 22), 1), ((10, 11), 7)],
+    ids=["overlap", "other-paths", "gap"],
+)
+async def test_append_out_of_step_is_409_and_stores_nothing(
+    client: httpx.AsyncClient, chunk: tuple[int, int], offset: int
+) -> None:
+    stream = (await client.post("/api/streams/", json={"paths": paths(0, 5)})).json()
+    url = f"/api/streams/{stream['id']}/paths/"
+    answer = await client.post(url, json={"paths": paths(*chunk), "offset": offset})
+    assert answer.status_code == 409
+    assert answer.json()["error"] == "offset_conflict"
+    assert answer.json()["count"] == 5
+    assert str(offset) in answer.json()["detail"]
+    page = (await client.get(url, params={"page_size": 100})).json()
+    assert page["results"] == paths(0, 5)
+
+
+@pytest.mark.parametrize("offset", [-1, "2", 1.5, True])
+async def test_bad_offset_is_422_naming_it(
+    client: httpx.AsyncClient, offset: object
+) -> None:
+    stream = (await client.post("/api/streams/", json={})).json()
+    answer = await client.post(
+        f"/api/streams/{stream['id']}/paths/", json={"paths": [], "offset": offset}
+    )
+    assert answer.status_code == 422
+    assert answer.json()["field"] == "offset"

@@ -7,7 +7,6 @@ is named with its task and path.
 
 from __future__ import annotations
 
-import json
 import random
 from typing import Any
 
@@ -25,6 +24,7 @@ from asyncstream._soak_check import (
     summary_of,
 )
 from asyncstream._soak_tasks import Producer
+from asyncstream.hub.testing import running_hub
 
 ADDED = [
     Added("processed", {"path": "/a"}),
@@ -144,35 +144,23 @@ def test_chaos_plans_are_reproducible_and_feature_their_kind() -> None:
             assert set(kinds[:-1]) <= {"503"}
 
 
-async def test_producer_does_not_append_twice_when_an_answer_is_lost() -> None:
-    """Appends have no idempotency key: a lost answer is settled by the count."""
-    stored: list[dict[str, Any]] = []
-    lost = {"left": 1}
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.method == "POST" and request.url.path == "/api/streams/":
-            stored.extend(json.loads(request.content)["paths"])
-            return httpx.Response(201, json={"id": "s1", "count": len(stored)})
-        if request.url.path == "/api/streams/s1/paths/":
-            stored.extend(json.loads(request.content)["paths"])  # committed...
-            if lost["left"]:
-                lost["left"] -= 1
-                raise httpx.ReadError("connection reset", request=request)  # ...unsaid
-            return httpx.Response(200, json={"count": len(stored)})
-        if request.url.path == "/api/streams/s1/":
-            return httpx.Response(200, json={"count": len(stored)})
-        return httpx.Response(200, json={})
-
+async def test_producer_stores_each_path_once_when_answers_are_lost() -> None:
+    """Lost answers are retried; the stream the tasks read holds each path once."""
     paths = [{"path": f"/p{i}"} for i in range(10)]
-    async with httpx.AsyncClient(
-        transport=httpx.MockTransport(handler), base_url="http://hub"
-    ) as client:
-        producer = Producer(
-            client, paths, [4, 3, 3], (0.0, 0.0), random.Random(0), 1e18
-        )
-        with anyio.fail_after(5):
-            await producer.run()
+    async with running_hub(store="memory") as hub:
+        # Two creates' answers are lost: the producer makes another stream (the
+        # orphans stay empty and open), and reads back exactly what it appended.
+        # A lost append answer is tests/runtime/test_feed_append_retry.py's case.
+        hub.faults.drop_after_commit(2, path_prefix="/api/streams/")
+        async with httpx.AsyncClient(base_url=hub.url, headers=hub.headers) as client:
+            producer = Producer(
+                client, paths, [4, 3, 3], (0.0, 0.0), random.Random(0), 1e18
+            )
+            with anyio.fail_after(10):
+                await producer.run()
+            url = f"/api/streams/{producer.stream_id}/paths/"
+            page = (await client.get(url, params={"page_size": 100})).json()
     assert producer.error is None
-    assert producer.ambiguous == 1
-    assert stored == paths
+    assert hub.faults.injected["drop"] == 2
+    assert page["results"] == paths
     assert producer.appended == paths

@@ -1,17 +1,11 @@
-"""Bug found by the soak's producer: a stream append whose answer is lost is
-appended again, so the task reads (and reports) those paths twice.
+"""A stream append whose answer is lost is retried, and stored once.
 
-``POST /api/streams/{id}/paths/`` carries no idempotency key in protocol v1, yet
-:func:`asyncstream._feed.feed_stream` (``asyncstream run``'s feeder) sends it
-through ``HubClient.append_stream(..., deadline=...)``, which retries transport
-errors. When the hub commits the chunk and the connection drops before the
-answer (a crash, a reset, a reply slower than the client's read timeout), the
-retry appends the same chunk a second time.
+Found by the soak: without an offset, ``feed_stream`` (``asyncstream run``'s
+feeder) appended a chunk twice when the hub committed it and the connection
+dropped before the answer, so the task read and reported those paths twice.
 """
 
 from __future__ import annotations
-
-import pytest
 
 from asyncstream._config import HubSettings
 from asyncstream._feed import as_path_objects, feed_stream
@@ -20,11 +14,6 @@ from asyncstream._retry import RetryPolicy
 from asyncstream.hub.testing import running_hub
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stream appends are not idempotent: a retried append after a lost"
-    " answer duplicates its chunk (see the soak report)",
-)
 async def test_feed_stream_appends_each_chunk_once_when_an_answer_is_lost() -> None:
     async with running_hub(store="sqlite") as hub:
         settings = HubSettings.resolve(hub_url=hub.url, api_key=hub.api_key)
