@@ -34,3 +34,9 @@ main.add_command(run)
 from ._demo import demo  # noqa: E402
 
 main.add_command(demo)
+from ._bench import bench  # noqa: E402
+
+main.add_command(bench)
+from ._soak import soak  # noqa: E402
+
+main.add_command(soak)

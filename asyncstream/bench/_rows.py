@@ -1,0 +1,139 @@
+"""What ``asyncstream bench`` measures: one :class:`RowSpec` per table row.
+
+A row names the workload a child process runs (:mod:`._workloads`), the hubs it
+talks to, the raw ceiling it is compared with, and whether its memory must stay
+flat as the number of paths grows. Slow baselines are *capped*: they run at most
+``cap`` paths and their rate stands for every larger size (extrapolated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# Results go to a hub that validates and discards (the HTTP ceiling) or to one
+# that commits to SQLite; input streams are read from an in-memory hub.
+ResultsHub = Literal["discard", "sqlite"]
+Group = Literal[
+    "raw ceiling", "StreamTaskResults", "expand_paths", "end to end", "baseline"
+]
+
+DEFAULT_SIZES = (1_000_000, 10_000_000)
+QUICK_SIZES = (2_000, 20_000)
+LATENCY = 0.020  # seconds added to every stream page by the hub's delay fault
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """The most paths the slow rows run; their rate is extrapolated beyond it."""
+
+    post_per_path: int = 10_000
+    add_per_call: int = 50_000
+    # Rows with 20 ms per page are latency-bound: 10M paths would be 10k pages
+    # of sleeping; their rate does not depend on the length of the stream.
+    latency: int = 1_000_000
+
+    @classmethod
+    def quick(cls) -> Caps:
+        """Caps for ``--quick``: a few seconds in all."""
+        return cls(post_per_path=500, add_per_call=2_000, latency=20_000)
+
+
+@dataclass(frozen=True, slots=True)
+class RowSpec:
+    """One row of the table: a workload, its hubs, its ceiling and its caps.
+
+    ``ceiling`` names the rows whose slowest rate this row is compared with;
+    ``streaming`` rows must keep their peak memory flat as N grows, ``grows``
+    rows are expected to grow with N.
+    """
+
+    key: str
+    group: Group
+    label: str
+    workload: str
+    results_hub: ResultsHub | None = None
+    reads_streams: bool = False
+    prefetch: int = 2
+    latency: float = 0.0
+    ceiling: tuple[str, ...] = ()
+    cap: Literal["post_per_path", "add_per_call", "latency"] | None = None
+    streaming: bool = False
+    grows: bool = False
+
+    def effective_size(self, size: int, caps: Caps) -> int:
+        """How many paths this row really runs when ``size`` is asked for."""
+        if self.cap is None:
+            return size
+        cap: int = getattr(caps, self.cap)
+        return min(size, cap)
+
+
+_RAW_POST = ("raw.post.discard",)
+_DELAYED = {"latency": LATENCY, "cap": "latency"}
+
+ROWS: tuple[RowSpec, ...] = (
+    RowSpec("raw.post.discard", "raw ceiling", "raw POST → discard hub", "raw_post",
+            results_hub="discard"),
+    RowSpec("raw.post.sqlite", "raw ceiling", "raw POST → SQLite hub", "raw_post",
+            results_hub="sqlite"),
+    RowSpec("raw.get", "raw ceiling", "raw GET pages", "raw_get", reads_streams=True),
+    RowSpec("raw.get.delay", "raw ceiling", "raw GET pages, +20 ms/page", "raw_get",
+            reads_streams=True, latency=LATENCY, cap="latency"),
+    RowSpec("sender.async.discard", "StreamTaskResults", "async → discard hub",
+            "sender_async", results_hub="discard", ceiling=_RAW_POST, streaming=True),
+    RowSpec("sender.sync.discard", "StreamTaskResults", "sync shim → discard hub",
+            "sender_sync", results_hub="discard", ceiling=_RAW_POST, streaming=True),
+    RowSpec("sender.async.sqlite", "StreamTaskResults", "async → SQLite hub",
+            "sender_async", results_hub="sqlite", ceiling=("raw.post.sqlite",),
+            streaming=True),
+    RowSpec("sender.sync.sqlite", "StreamTaskResults", "sync shim → SQLite hub",
+            "sender_sync", results_hub="sqlite", ceiling=("raw.post.sqlite",),
+            streaming=True),
+    RowSpec("expand.p2", "expand_paths", "prefetch 2 (default)", "expand",
+            reads_streams=True, ceiling=("raw.get",), streaming=True),
+    RowSpec("expand.p1", "expand_paths", "prefetch 1 (off)", "expand",
+            reads_streams=True, prefetch=1, ceiling=("raw.get",), streaming=True),
+    RowSpec("expand.p2.delay", "expand_paths", "prefetch 2, +20 ms/page", "expand",
+            reads_streams=True, latency=LATENCY, cap="latency",
+            ceiling=("raw.get.delay",), streaming=True),
+    RowSpec("expand.p1.delay", "expand_paths", "prefetch 1, +20 ms/page", "expand",
+            reads_streams=True, prefetch=1, latency=LATENCY, cap="latency",
+            ceiling=("raw.get.delay",), streaming=True),
+    RowSpec("e2e.sync", "end to end", "expand → add → hub, plain thread", "e2e_sync",
+            results_hub="discard", reads_streams=True,
+            ceiling=("raw.get", "raw.post.discard"), streaming=True),
+    RowSpec("e2e.async", "end to end", "expand → add → hub, async", "e2e_async",
+            results_hub="discard", reads_streams=True,
+            ceiling=("raw.get", "raw.post.discard"), streaming=True),
+    RowSpec("base.post_per_path", "baseline", "one POST per path", "post_per_path",
+            results_hub="discard", ceiling=_RAW_POST, cap="post_per_path"),
+    RowSpec("base.add_per_call", "baseline", "sync shim, thread hop per add()",
+            "add_per_call", results_hub="discard", ceiling=_RAW_POST,
+            cap="add_per_call"),
+    RowSpec("base.file_action_status", "baseline", "FileActionStatus in memory",
+            "file_action_status", grows=True),
+)  # fmt: skip
+
+ROWS_BY_KEY = {row.key: row for row in ROWS}
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRun:
+    """One child process to run: a row at one effective size, for some sizes."""
+
+    row: RowSpec
+    paths: int
+    sizes: tuple[int, ...]  # the requested sizes this measurement stands for
+
+
+def plan(sizes: tuple[int, ...], caps: Caps) -> list[PlannedRun]:
+    """Every measurement to make, ceilings first; a capped row runs once per
+    distinct effective size and stands for every requested size it covers."""
+    runs: list[PlannedRun] = []
+    for row in ROWS:
+        by_paths: dict[int, list[int]] = {}
+        for size in sorted(set(sizes)):
+            by_paths.setdefault(row.effective_size(size, caps), []).append(size)
+        runs += [PlannedRun(row, n, tuple(s)) for n, s in sorted(by_paths.items())]
+    return runs

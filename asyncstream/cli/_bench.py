@@ -1,0 +1,106 @@
+"""``asyncstream bench``: measure streaming throughput and memory (issue 6)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
+_SCALE = {"": 1, "k": 1_000, "m": 1_000_000}
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """``"1M,10M"`` or ``"20000, 200k"`` → sizes in paths, sorted, distinct."""
+    sizes = set()
+    for part in text.split(","):
+        match = _SIZE.match(part)
+        if not match:
+            raise click.BadParameter(f"{part.strip()!r} is not a size like 20000 or 1M")
+        size = int(float(match.group(1)) * _SCALE[match.group(2).lower()])
+        if size < 1:
+            raise click.BadParameter(f"{part.strip()!r}: a size must be at least 1")
+        sizes.add(size)
+    return tuple(sorted(sizes))
+
+
+@click.command()
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Tiny sizes and caps, tracemalloc on the timed pass: a smoke test for CI"
+    " (its figures mean little).",
+)
+@click.option(
+    "--sizes",
+    metavar="N,N",
+    help="Path counts to run every row at, e.g. '1M,10M' or '50k,500k'."
+    " [default: 1M,10M; 2k,20k with --quick]",
+)
+@click.option(
+    "--tracemalloc",
+    "trace",
+    type=click.Choice(["separate", "inline", "off"]),
+    default=None,
+    help="separate: trace a second pass in the same child (timings stay clean);"
+    " inline: trace the timed pass; off: no traced peak."
+    " [default: separate; inline with --quick]",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every figure (per row and size, load, targets) to this file.",
+)
+def bench(
+    quick: bool, sizes: str | None, trace: str | None, json_path: Path | None
+) -> None:
+    """Measure streaming throughput and memory against the raw HTTP ceilings.
+
+    Hubs run in processes of their own on loopback; each row and size is
+    measured in a fresh child process. Ends with a table whose "target" column
+    checks the figures against the goals of issue 6. Exits with status 1 if a
+    row failed to run (never because a target was missed).
+    """
+    from rich.console import Console
+
+    from ..bench import DEFAULT_SIZES, QUICK_SIZES, Caps, evaluate_targets
+    from ..bench._report import json_document, render_table, size_label
+    from ..bench._runner import BenchConfig, run_bench
+
+    chosen = parse_sizes(sizes) if sizes else QUICK_SIZES if quick else DEFAULT_SIZES
+    config = BenchConfig(
+        sizes=chosen,
+        caps=Caps.quick() if quick else Caps(),
+        trace=trace or ("inline" if quick else "separate"),
+    )
+    console = Console()
+    if not console.is_terminal:
+        # Piped or redirected: rich would wrap the table at 80 columns.
+        console = Console(width=180)
+    outcome = run_bench(config, console=Console(stderr=True))
+    targets = evaluate_targets(outcome.results)
+    load = outcome.meta["load"]
+    caps = config.caps
+    caption = (
+        f"{', '.join(size_label(s) for s in chosen)} paths per row;"
+        f" batch {config.batch_size}, {config.in_flight} in flight, page"
+        f" {config.page_size}; {outcome.meta['seconds']:.0f}s; load average"
+        f" {load['before'][0]:.2f} → {load['after'][0]:.2f}"
+        f" on {outcome.meta['host']['cpus']} CPUs.\n"
+        f"* measured at fewer paths and extrapolated: one POST per path at"
+        f" {caps.post_per_path:,}, per-add hop at {caps.add_per_call:,},"
+        f" +20 ms rows at {caps.latency:,}.\n"
+        "x ceiling: paths/s over the raw row it is compared with (end to end: the"
+        " slower of raw GET and raw POST → discard). Memory: smallest → largest"
+        f" size; traced = tracemalloc peak ({config.trace} pass)."
+    )
+    console.print(render_table(outcome.results, targets, caption=caption))
+    if json_path is not None:
+        document = json_document(outcome.results, targets, outcome.meta)
+        json_path.write_text(json.dumps(document, indent=2) + "\n")
+        console.print(f"figures written to {json_path}")
+    if outcome.results.errors:
+        raise SystemExit(1)
