@@ -8,6 +8,12 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from . import _hub
+from ._bench import bench
+from ._demo import demo
+from ._resend import resend
+from ._run import run
+from ._soak import soak
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,22 +27,7 @@ def hub() -> None:
     """The embedded hub server."""
 
 
-from ._hub import bench, serve  # noqa: E402
-
-hub.add_command(serve)
-hub.add_command(bench)
-from ._resend import resend  # noqa: E402
-
-main.add_command(resend)
-from ._run import run  # noqa: E402
-
-main.add_command(run)
-from ._demo import demo  # noqa: E402
-
-main.add_command(demo)
-from ._bench import bench  # noqa: E402
-
-main.add_command(bench)
-from ._soak import soak  # noqa: E402
-
-main.add_command(soak)
+hub.add_command(_hub.serve)
+hub.add_command(_hub.bench)
+for command in (demo, run, resend, bench, soak):
+    main.add_command(command)
