@@ -1,14 +1,17 @@
 """Reading one input stream page by page, with a bounded budget of pages ahead.
 
-:class:`~._prefetch_policy.PrefetchPolicy` decides (no I/O): may another request
-start, is the stream done, idle too long, going round in circles, how long to pause
-after an empty page. :class:`PagePrefetcher` only does the I/O: one fetch task
-requests pages with the policy's blessing and hands them to the consumer over a
-memory stream.
+:class:`~._prefetch_policy.PrefetchPolicy` decides (no I/O): which page may be
+requested now, is the stream done, idle too long, going round in circles, how long
+to pause after an empty page. :class:`PagePrefetcher` only does the I/O: a fetch
+task starts one request task per page the policy allows, takes the answers in
+stream order whatever order they complete in, and hands the pages to the consumer
+over a memory stream.
 
 A page counts against the budget from the moment its request starts until the
 consumer asks for the page after it, so a slow consumer throttles the fetching
-and at most ``prefetch`` pages are ever held, whatever the stream's length.
+and at most ``prefetch`` pages are ever held, whatever the stream's length. A hub
+that announces the cursors of full pages ahead lets up to ``prefetch`` requests
+run at once; with an older hub each request waits for the answer before it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._exceptions import UsageError
 from ._hub_client import HubClient
 from ._paths import PathObject
-from ._prefetch_policy import PrefetchOptions, PrefetchPolicy, parse_page
+from ._prefetch_policy import (
+    DEFAULT_PAGE_SIZE,
+    Page,
+    PageRequest,
+    PrefetchOptions,
+    PrefetchPolicy,
+    parse_page,
+)
 from ._retry import Clock, Sleep
 
 PrefetcherState = Literal["unopened", "open", "closed"]
@@ -47,6 +57,8 @@ class PrefetchStatistics:
     pages_fetched: int
     paths_fetched: int
     requests: int
+    requests_in_flight: int
+    max_in_flight: int
     empty_polls: int
     retries: int
 
@@ -56,6 +68,14 @@ class _Failed:
     error: Exception
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    request: PageRequest
+    page: Page
+    started: float
+    finished: float
+
+
 _Item = list[PathObject] | _Failed
 
 
@@ -63,7 +83,7 @@ class PagePrefetcher(AsyncResource):
     """Iterate the pages of one input stream, at most ``prefetch`` pages ahead.
 
     ``async with PagePrefetcher(client, url) as pages: async for page in pages``.
-    Closing it (or leaving the block) cancels an in-flight request. ``start()``
+    Closing it (or leaving the block) cancels every request in flight. ``start()``
     runs the fetch task in a task group the caller owns instead.
     """
 
@@ -72,7 +92,7 @@ class PagePrefetcher(AsyncResource):
         client: HubClient,
         url: str,
         *,
-        page_size: int = 1000,
+        page_size: int = DEFAULT_PAGE_SIZE,
         prefetch: int = 2,
         wait: float = 5.0,
         idle_timeout: float = 300.0,
@@ -90,6 +110,9 @@ class PagePrefetcher(AsyncResource):
         self._holding = False
         self._stack: AsyncExitStack | None = None
         self._pages = self._paths = self._requests = self._retries = 0
+        self._in_flight = self._max_in_flight = 0
+        # Answers that came in before an older page's, by position.
+        self._answers: dict[int, _Answer | _Failed] = {}
 
     def __repr__(self) -> str:
         s = self.statistics()
@@ -114,6 +137,8 @@ class PagePrefetcher(AsyncResource):
             pages_fetched=self._pages,
             paths_fetched=self._paths,
             requests=self._requests,
+            requests_in_flight=self._in_flight,
+            max_in_flight=self._max_in_flight,
             empty_polls=self._policy.empty_polls,
             retries=self._retries,
         )
@@ -190,34 +215,67 @@ class PagePrefetcher(AsyncResource):
             self._finished.set()
 
     async def _fetch_all(self) -> None:
-        policy, cursor = self._policy, None
+        error: Exception | None = None
+        async with anyio.create_task_group() as requests:
+            try:
+                await self._deliver_in_order(requests)
+            except Exception as exc:
+                # Kept out of the task group, which would wrap it in a group.
+                error = exc
+            requests.cancel_scope.cancel()  # answers after an error go unread
+        if error is not None:
+            raise error
+
+    async def _deliver_in_order(self, requests: TaskGroup) -> None:
+        policy = self._policy
         while True:
-            while not policy.may_fetch():
+            while (request := policy.next_request()) is not None:
+                self._requests += 1
+                requests.start_soon(self._fetch, request)
+            answer = self._answers.pop(policy.position, None)
+            if answer is None:
+                # Woken by an answer coming in or by the consumer moving on.
                 self._wakeup = anyio.Event()
                 await self._wakeup.wait()
-            policy.fetch_started()
-            started = self._clock()
-            self._requests += 1
-            answer = await self._client.get_page(
-                self.url,
-                cursor=cursor,
-                page_size=self._page_size,
-                wait=policy.poll_wait(started),
-                deadline=time.monotonic() + policy.wait + self._page_timeout,
-                on_retry=self._count_retry,
+                continue
+            if isinstance(answer, _Failed):
+                raise answer.error
+            page, elapsed = answer.page, answer.finished - answer.started
+            pause = policy.after_page(
+                answer.request, page, now=answer.finished, elapsed=elapsed
             )
-            page = parse_page(answer, self.url)
-            now = self._clock()
-            pause = policy.after_page(cursor, page, now=now, elapsed=now - started)
             if page.results:
                 self._pages += 1
                 self._paths += len(page.results)
                 self._send.send_nowait(page.results)
             if pause is None:
                 return
-            cursor = page.next
             if pause > 0:
                 await self._sleep(pause)
+
+    async def _fetch(self, request: PageRequest) -> None:
+        policy = self._policy
+        self._in_flight += 1
+        self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        started = self._clock()
+        answer: _Answer | _Failed
+        try:
+            body = await self._client.get_page(
+                self.url,
+                cursor=request.cursor,
+                page_size=self._page_size,
+                wait=policy.poll_wait(started),
+                deadline=time.monotonic() + policy.wait + self._page_timeout,
+                on_retry=self._count_retry,
+            )
+            page = parse_page(body, self.url)
+            answer = _Answer(request, page, started, self._clock())
+        except Exception as exc:  # delivered in order, after the pages before it
+            answer = _Failed(exc)
+        finally:
+            self._in_flight -= 1
+        self._answers[request.position] = answer
+        self._wakeup.set()
 
     def _count_retry(self, exc: Exception, delay: float) -> None:
         self._retries += 1

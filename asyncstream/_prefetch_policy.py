@@ -1,9 +1,15 @@
 """The decisions of reading one input stream, as small objects without I/O.
 
 :func:`parse_page` checks a page answer against protocol v1; :class:`PrefetchPolicy`
-says whether another request may start, whether the stream is done, idle too long
-or going round in circles, and how long to pause after an empty page. The async
-:class:`~._pager.PagePrefetcher` asks and only does the I/O.
+says which page may be requested now (:meth:`~PrefetchPolicy.next_request`), whether
+the stream is done, idle too long or going round in circles, and how long to pause
+after an empty page. The async :class:`~._pager.PagePrefetcher` asks and only does
+the I/O.
+
+A page's cursor normally comes from the answer before it, which allows one request
+at a time. A hub that also announces the cursors of full pages further on (the
+``ahead`` extension of the protocol) lets up to ``limit`` requests run at once; the
+policy keeps the known cursors in stream order and checks that later answers agree.
 """
 
 from __future__ import annotations
@@ -21,6 +27,18 @@ from ._exceptions import (
 )
 from ._paths import PathObject
 
+# A page of plain path objects costs roughly 250-400 bytes a path once decoded
+# (dict + str), so 5000 paths hold 1.5-2 MB, and the default budget of 2 pages
+# 3-4 MB (the JSON text adds about as much again while one page is decoded).
+# Each request round trip moves prefetch * page_size paths: with 20 ms of latency
+# 2 x 5000 paths allow 500k paths/s, above what one reader consumes, where 1000
+# paths a page capped it at 100k/s. The hub's own cap is 10_000.
+DEFAULT_PAGE_SIZE = 5000
+
+# At most this many ``ahead`` cursors of one answer are kept: the budget of pages
+# in flight is far smaller, and a misbehaving hub cannot grow the list unbounded.
+MAX_AHEAD = 16
+
 
 @dataclass(frozen=True, slots=True)
 class PrefetchOptions:
@@ -28,7 +46,7 @@ class PrefetchOptions:
     ``prefetch`` pages ahead, long-polled ``wait`` seconds at a time, given up
     after ``idle_timeout`` seconds without a new path."""
 
-    page_size: int = 1000
+    page_size: int = DEFAULT_PAGE_SIZE
     prefetch: int = 2
     wait: float = 5.0
     idle_timeout: float = 300.0
@@ -51,12 +69,25 @@ class Page:
     next: str | None
     count: int
     closed: bool
+    ahead: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """A page the policy allows to request now: its place in the read, its cursor.
+
+    ``position`` counts the pages with results read before it (an empty page of
+    an open stream is asked for again at the same position)."""
+
+    position: int
+    cursor: str | None
 
 
 def parse_page(answer: dict[str, Any], url: str) -> Page:
     """Check a page answer against protocol v1; raise :class:`HubProtocolError`."""
     results, nxt = answer.get("results"), answer.get("next")
     count, closed = answer.get("count"), answer.get("closed")
+    ahead = answer.get("ahead", [])
     problem = None
     if not isinstance(results, list):
         problem = "'results' is not a list"
@@ -70,6 +101,12 @@ def parse_page(answer: dict[str, Any], url: str) -> Page:
         problem = "'next' is null but the stream is not closed"
     elif nxt is not None and closed and not results:
         problem = "an empty page of a closed stream still has a 'next' cursor"
+    elif not isinstance(ahead, list) or not all(
+        isinstance(c, str) and c for c in ahead
+    ):
+        problem = f"'ahead' must be a list of non-empty strings, got {ahead!r:.100}"
+    elif ahead and (nxt is None or not results):
+        problem = "'ahead' cursors on a page without results or without 'next'"
     else:
         for index, item in enumerate(results):
             path = item.get("path") if isinstance(item, dict) else None
@@ -78,7 +115,8 @@ def parse_page(answer: dict[str, Any], url: str) -> Page:
                 break
     if problem is not None:
         raise HubProtocolError(f"stream page from {url}: {problem}")
-    return Page(results, nxt, count, closed)  # type: ignore[arg-type]
+    cursors = tuple(ahead[:MAX_AHEAD])
+    return Page(results, nxt, count, closed, cursors)  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)
@@ -86,9 +124,12 @@ class PrefetchPolicy:
     """The decisions of a page fetch loop, as a small state machine without I/O.
 
     ``limit`` pages may be outstanding (requested, buffered or held by the
-    consumer). An open stream with nothing new is polled with ``wait`` seconds of
-    long-poll, paced by exponential backoff when the hub answers sooner, until
-    ``idle_timeout`` seconds have passed without a new path.
+    consumer). Requests start in stream order, for cursors already known: the
+    first page's, each answer's ``next`` and its ``ahead`` cursors. Answers must be
+    accounted for (:meth:`after_page`) in that same order. An open stream with
+    nothing new is polled with ``wait`` seconds of long-poll, paced by exponential
+    backoff when the hub answers sooner, until ``idle_timeout`` seconds have
+    passed without a new path.
     """
 
     limit: int
@@ -99,6 +140,11 @@ class PrefetchPolicy:
     outstanding: int = 0
     max_outstanding: int = 0
     empty_polls: int = 0
+    # Known cursors from ``position`` on; the first ``requested - position`` of
+    # them have a request started. At most ``limit`` are kept.
+    position: int = 0
+    requested: int = 0
+    _known: deque[str | None] = field(default_factory=lambda: deque([None]))
     _recent_cursors: deque[str | None] = field(default_factory=lambda: deque(maxlen=8))
 
     def may_fetch(self) -> bool:
@@ -112,6 +158,16 @@ class PrefetchPolicy:
         self.outstanding += 1
         self.max_outstanding = max(self.max_outstanding, self.outstanding)
 
+    def next_request(self) -> PageRequest | None:
+        """The page to request now, counted as started; ``None`` if there is none:
+        the budget is full, or the next cursor comes with an answer still awaited."""
+        index = self.requested - self.position
+        if index >= len(self._known) or not self.may_fetch():
+            return None
+        self.fetch_started()
+        self.requested += 1
+        return PageRequest(self.requested - 1, self._known[index])
+
     def page_released(self) -> None:
         """The consumer moved past a page: its slot is free again."""
         self.outstanding -= 1
@@ -121,26 +177,35 @@ class PrefetchPolicy:
         return max(0.0, min(self.wait, self.idle_since + self.idle_timeout - now))
 
     def after_page(
-        self, cursor: str | None, page: Page, *, now: float, elapsed: float
+        self, request: PageRequest, page: Page, *, now: float, elapsed: float
     ) -> float | None:
-        """Account for ``page``; ``None`` if the stream is done, else a pause.
+        """Account for the answer ``page`` to ``request``, the oldest request not
+        accounted for yet; ``None`` if the stream is done, else a pause.
 
         Raises :class:`StreamError` on a cursor that goes back to one already used
-        for results, :class:`StreamIdleTimeout` once the stream idled too long.
+        for results, :class:`StreamIdleTimeout` once the stream idled too long,
+        :class:`HubProtocolError` when an answer contradicts cursors announced.
         """
+        if request.position != self.position or self.requested <= self.position:
+            raise UsageError(f"{request} is not the oldest page awaited")
+        cursor = self._known.popleft()
         self._recent_cursors.append(cursor)
+        announced = bool(self._known)  # a later page was announced: this one is full
         if page.results:
-            if page.next is not None and page.next in self._recent_cursors:
-                raise StreamError(
-                    f"the hub answered cursor {cursor!r} with {len(page.results)}"
-                    f" paths and next cursor {page.next!r}, already read: reading"
-                    " on would repeat paths forever"
-                )
+            self._learn(cursor, page)
+            self.position += 1
             self.idle_since, self.empty_polls = now, 0
             return None if page.next is None else 0.0
+        if announced:
+            raise HubProtocolError(
+                f"the hub announced cursor {cursor!r} as a full page ahead, then"
+                " answered it with no paths"
+            )
         self.page_released()  # an empty page is never handed to the consumer
         if page.next is None:
             return None
+        self._known.appendleft(page.next)  # ask again at the same position
+        self.requested = self.position
         idle = now - self.idle_since
         if idle >= self.idle_timeout:
             raise StreamIdleTimeout(
@@ -153,3 +218,31 @@ class PrefetchPolicy:
         # A hub that long-polled has already waited; one that answered at once
         # is paced here so that an idle stream is not polled in a hot loop.
         return max(0.0, min(backoff - elapsed, self.idle_timeout - idle))
+
+    def _learn(self, cursor: str | None, page: Page) -> None:
+        """Check ``next`` and ``ahead`` of a page with results; keep new cursors."""
+        following = [] if page.next is None else [page.next, *page.ahead]
+        for later in following:
+            if later in self._recent_cursors:
+                raise StreamError(
+                    f"the hub answered cursor {cursor!r} with {len(page.results)}"
+                    f" paths and next cursor {later!r}, already read: reading"
+                    " on would repeat paths forever"
+                )
+        if page.next is None and self._known:
+            raise HubProtocolError(
+                f"the stream ended at cursor {cursor!r} although the hub announced"
+                f" cursor {self._known[0]!r} after it"
+            )
+        for index, later in enumerate(following):
+            if index < len(self._known):
+                # Announced before: the same page, requested once.
+                if self._known[index] != later:
+                    raise HubProtocolError(
+                        f"the hub announced cursor {self._known[index]!r} for the"
+                        f" page {index + 1} after cursor {cursor!r}, now {later!r}"
+                    )
+            elif len(self._known) < self.limit:
+                self._known.append(later)
+            else:
+                break

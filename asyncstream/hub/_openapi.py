@@ -43,6 +43,12 @@ class StreamPage(BaseModel):
     next: str | None = Field(description="null once closed and read to the end")
     count: int = Field(ge=0)
     closed: bool
+    ahead: list[str] = Field(
+        default_factory=list,
+        description="Cursors of the pages after `next` (same page_size, at most 16)"
+        " already stored in full: they may be requested at once. Readers that"
+        " ignore it read one page after another.",
+    )
 
 
 class BatchAccepted(BaseModel):

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from ._app import HubContext
 
 MAX_WAIT_SECONDS = 60.0
+# Cursors of full pages announced in a stream page's ``ahead``: more than any
+# reader's prefetch budget, few enough to keep the answer small.
+MAX_PAGES_AHEAD = 16
 
 _PATHS_SCHEMA: dict[str, Any] = {
     "type": "array",
@@ -222,7 +225,12 @@ def add_stream_routes(router: APIRouter, hub: HubContext) -> None:
         wait: float = Query(0.0, ge=0.0, le=MAX_WAIT_SECONDS),
     ) -> dict[str, Any]:
         """A page of paths. On an open stream with nothing new, wait up to ``wait``
-        seconds; an empty page then has ``next`` equal to the cursor given."""
+        seconds; an empty page then has ``next`` equal to the cursor given.
+
+        ``ahead`` lists the cursors of the pages after ``next`` (same
+        ``page_size``, at most 16) that are already stored in full, so a reader
+        may request them at once instead of one after another. Cursors are
+        opaque: read ``next`` and ``ahead``, never build them."""
         offset = decode_cursor(cursor, "s", 1)[0] if cursor else 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
@@ -247,7 +255,14 @@ def add_stream_routes(router: APIRouter, hub: HubContext) -> None:
             "next": None if done else encode_cursor("s", end),
             "count": info.count,
             "closed": info.closed,
+            "ahead": _full_pages_ahead(end, page_size, info.count) if paths else [],
         }
+
+
+def _full_pages_ahead(start: int, page_size: int, count: int) -> list[str]:
+    """Cursors of the pages after the one at ``start`` that lie within ``count``."""
+    positions = range(start + page_size, count - page_size + 1, page_size)
+    return [encode_cursor("s", p) for p in positions[:MAX_PAGES_AHEAD]]
 
 
 class CompleteRequest(BaseModel):

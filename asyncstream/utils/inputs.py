@@ -29,7 +29,7 @@ from .._hub_client import HubClient
 from .._pager import PrefetchStatistics
 from .._paths import PathObject, check_stream_reference, is_stream_reference
 from .._paths import to_path_object as _to_path_object
-from .._prefetch_policy import PrefetchOptions
+from .._prefetch_policy import DEFAULT_PAGE_SIZE, PrefetchOptions
 from .._retry import RetryPolicy
 from ._expansion import PathExpansion, Segment
 
@@ -188,7 +188,7 @@ def expand_paths(
     api_key: str | None = None,
     client: HubClient | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    page_size: int = 1000,
+    page_size: int = DEFAULT_PAGE_SIZE,
     prefetch: int = 2,
     idle_timeout: float = 300.0,
     wait: float = 5.0,
@@ -204,10 +204,11 @@ def expand_paths(
     (async iteration only); ``transport`` is an ``httpx`` transport for tests.
 
     Each stream is read ``page_size`` paths a page, at most ``prefetch`` pages
-    ahead of the consumer; an open stream is long-polled ``wait`` seconds at a
-    time and fails with :class:`StreamIdleTimeout` after ``idle_timeout`` seconds
-    without a new path. Bad items raise :class:`InvalidPathError` or
-    :class:`PathTypeError` naming their index.
+    ahead of the consumer (up to ``prefetch`` requests at once from a hub that
+    announces the pages it can serve ahead); an open stream is long-polled
+    ``wait`` seconds at a time and fails with :class:`StreamIdleTimeout` after
+    ``idle_timeout`` seconds without a new path. Bad items raise
+    :class:`InvalidPathError` or :class:`PathTypeError` naming their index.
     """
     if not isinstance(paths, list | tuple):
         raise PathTypeError(

@@ -63,7 +63,13 @@ async def test_open_stream_with_nothing_new_waits_and_keeps_the_cursor(
         await client.get(stream["url"], params={"cursor": page["next"], "wait": 0.3})
     ).json()
     assert time.monotonic() - start >= 0.25
-    assert empty == {"results": [], "next": page["next"], "count": 1, "closed": False}
+    assert empty == {
+        "results": [],
+        "next": page["next"],
+        "count": 1,
+        "closed": False,
+        "ahead": [],
+    }
 
 
 async def test_long_poll_is_woken_by_append(client: httpx.AsyncClient) -> None:
@@ -85,7 +91,13 @@ async def test_long_poll_is_woken_by_close(client: httpx.AsyncClient) -> None:
     await asyncio.sleep(0.1)
     await client.post(f"/api/streams/{stream['id']}/close")
     page = (await asyncio.wait_for(reader, 5)).json()
-    assert page == {"results": [], "next": None, "count": 0, "closed": True}
+    assert page == {
+        "results": [],
+        "next": None,
+        "count": 0,
+        "closed": True,
+        "ahead": [],
+    }
 
 
 async def test_read_while_producer_appends_sees_every_path_once_in_order(
@@ -117,6 +129,59 @@ async def test_read_while_producer_appends_sees_every_path_once_in_order(
 
     seen, _ = await asyncio.gather(consume(), produce())
     assert seen == paths(0, total)
+
+
+async def read(
+    client: httpx.AsyncClient, url: str, cursor: str | None, page_size: int
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"page_size": page_size}
+    if cursor is not None:
+        params["cursor"] = cursor
+    answer = await client.get(url, params=params)
+    assert answer.status_code == 200
+    page: dict[str, Any] = answer.json()
+    return page
+
+
+@pytest.mark.parametrize("closed", [True, False])
+async def test_ahead_cursors_read_the_following_full_pages(
+    client: httpx.AsyncClient, closed: bool
+) -> None:
+    stream = (await client.post("/api/streams/", json={"paths": paths(0, 23)})).json()
+    if closed:
+        await client.post(f"/api/streams/{stream['id']}/close")
+    first = await read(client, stream["url"], None, 5)
+    # After the page at `next` (5..9): 10..14 and 15..19 are full, 20..22 is not.
+    assert len(first["ahead"]) == 2
+    pages = [await read(client, stream["url"], c, 5) for c in first["ahead"]]
+    assert [p["results"] for p in pages] == [paths(10, 15), paths(15, 20)]
+    second = await read(client, stream["url"], first["next"], 5)
+    assert second["results"] == paths(5, 10)
+    # Cursors agree whichever answer announced them.
+    assert [second["next"], *second["ahead"]] == first["ahead"]
+    tail = await read(client, stream["url"], pages[-1]["next"], 5)
+    assert tail["results"] == paths(20, 23)
+    assert tail["ahead"] == []  # no page after a partial tail
+    assert (tail["next"] is None) is closed
+
+
+async def test_ahead_is_capped_and_empty_without_full_pages(
+    client: httpx.AsyncClient,
+) -> None:
+    stream = (await client.post("/api/streams/", json={"paths": paths(0, 100)})).json()
+    first = await read(client, stream["url"], None, 2)
+    assert len(first["ahead"]) == 16
+    last = await read(client, stream["url"], first["ahead"][-1], 2)
+    assert last["results"] == paths(34, 36)
+    assert (await read(client, stream["url"], None, 60))["ahead"] == []
+    whole = await read(client, stream["url"], None, 100)
+    assert (whole["ahead"], len(whole["results"])) == ([], 100)
+
+
+async def test_openapi_documents_ahead(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    ahead = schema["components"]["schemas"]["StreamPage"]["properties"]["ahead"]
+    assert "full" in ahead["description"]
 
 
 async def test_stream_errors_name_the_problem(client: httpx.AsyncClient) -> None:

@@ -63,10 +63,13 @@ class FakeStreams:
     ``passed`` is kept by the test's consumer: how many pages it has moved past.
     ``max_outstanding`` is the largest ``started - passed`` seen as a request
     starts: the pages the prefetcher had requested but the consumer not passed.
+    ``ahead`` is how many cursors of full pages after ``next`` a page announces,
+    as the hub does (at most 16); 0 is a hub without the extension.
     """
 
     streams: dict[str, FakeStream] = field(default_factory=dict)
     intercept: Intercept | None = None
+    ahead: int = 0
     started: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -116,6 +119,8 @@ class FakeStreams:
         offset = int(params.get("cursor", "0"))
         end = min(stream.total, offset + int(params["page_size"]))
         done = stream.closed and end >= stream.total
+        size = int(params["page_size"])
+        ahead = range(end + size, stream.total - size + 1, size)[: self.ahead]
         return httpx.Response(
             200,
             json={
@@ -123,5 +128,6 @@ class FakeStreams:
                 "next": None if done else str(end),
                 "count": stream.total,
                 "closed": stream.closed,
+                "ahead": [str(a) for a in ahead] if end > offset else [],
             },
         )

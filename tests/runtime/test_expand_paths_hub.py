@@ -150,3 +150,18 @@ async def test_memory_stays_bounded_with_ten_times_the_paths(
     small, large = await peak(small_ref), await peak(large_ref)
     print(f"real hub tracemalloc peak: 2k paths {small} B, 20k paths {large} B")
     assert large - small < 512 * 1024
+
+
+async def test_latency_is_overlapped_by_reading_ahead_in_parallel(
+    hub: RunningHub, producer: HubClient
+) -> None:
+    ref = await closed_stream(producer, "slow", 3_050)
+    hub.faults.delay(0.02, path_prefix="/api/streams/")
+    async with expand(hub, ["/first", ref], page_size=100, prefetch=4) as inputs:
+        seen = [p async for p in inputs]
+        stats = inputs.statistics()
+    assert seen == [{"path": "/first"}, *paths_of("slow", 0, 3_050)]
+    assert stats is not None
+    assert stats.requests == 31  # every page once, ahead cursors not re-read
+    assert stats.max_in_flight == 4  # the hub's ahead cursors were used
+    assert stats.max_outstanding == 4
