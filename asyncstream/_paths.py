@@ -34,7 +34,9 @@ FORWARDED_STATES: Final[tuple[State, ...]] = ("processed", "skipped")
 
 def check_state(key: object) -> State:
     """Return ``key`` if it is a supported file state, else raise naming it."""
-    if key in _STATE_SET:
+    # Only strings name states; testing the type first also keeps an unhashable
+    # key (a list) from escaping as a TypeError of the set lookup.
+    if isinstance(key, str) and key in _STATE_SET:
         return key
     raise InvalidStateError(
         f"unknown file state {key!r}: expected one of {', '.join(STATES)}"
@@ -58,11 +60,16 @@ def to_path_object(path: object, *, message: object = None) -> PathObject:
     The caller's dict is copied, never changed. ``message``, when given, is added to
     (or appended to) the object's ``message`` list.
     """
+    # The hot case first: an exact str and no message skips the isinstance checks.
+    if type(path) is str and message is None:
+        if path:
+            return {"path": path}
+        raise InvalidPathError("path must be a non-empty string, got ''")
     if isinstance(path, str):
         if not path:
             raise InvalidPathError("path must be a non-empty string, got ''")
         obj: PathObject = {"path": path}
-    elif isinstance(path, Mapping):
+    elif type(path) is dict or isinstance(path, Mapping):
         value = path.get("path")
         if not isinstance(value, str) or not value:
             if "stream" in path:

@@ -196,15 +196,20 @@ class BatchSender(anyio.abc.AsyncResource):
         If it raises (a timeout, a cancellation, a hub error) the result was not
         taken: nothing awaits after the budget counts it.
         """
-        await self._yield_to_sends()
-        self._check_usable()
-        if not self._budget.has_room(1):
+        # This runs once per result: _yield_to_sends() and _check_usable() are
+        # inlined to their cheap common case.
+        if self._cut_since_yield:
+            await self._yield_to_sends()
+        if self._state is not SenderState.OPEN:
+            self._check_usable()
+        budget, policy = self._budget, self._policy
+        if not budget.has_room(1):
             await self._wait_for_room(1)
-        self._budget.take(1)
+        budget.take(1)
         self._items_added += 1
-        was_empty = not self._policy.pending
-        self._policy.add(state, obj)
-        if self._policy.full:
+        was_empty = not policy.pending
+        policy.add(state, obj)
+        if policy.full:
             self._cut()
         elif was_empty:
             self._notify()  # wake the linger timer for the new first item

@@ -73,7 +73,6 @@ def _spec(
             "n": run.paths,
             "taskid": f"bench-{row.key}-{run.paths}-{uuid.uuid4().hex[:8]}",
             "results_url": url,
-            "results_kind": row.results_hub,
             "streams_url": hubs.streams.url,
             "api_key": API_KEY,
             "refs": hubs.references(run.paths) if row.reads_streams else [],

@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._exceptions import DeliveryError
-
 Tick = Callable[[int], None]
 QUEUE = "local.bench#custom"
 POOL_SIZE = 1 << 16
@@ -31,7 +29,6 @@ class Workload:
     n: int
     taskid: str
     results_url: str | None = None
-    results_kind: str | None = None
     streams_url: str | None = None
     api_key: str | None = None
     refs: list[dict[str, Any]] = field(default_factory=list)
@@ -59,11 +56,3 @@ def chunks(n: int) -> Iterator[range]:
 def check_delivered(w: Workload, delivered: int) -> None:
     if delivered != w.n:
         raise RuntimeError(f"{w.taskid}: {delivered} of {w.n} paths arrived")
-
-
-def expect_discarded(w: Workload, exc: DeliveryError, acked: int) -> None:
-    # The discard hub keeps no batches, so completing the task there is refused
-    # (409, every seq missing) after every batch was acknowledged: that is the
-    # expected end of a discard run, anything else is a real failure.
-    if w.results_kind != "discard" or acked != w.n:
-        raise exc

@@ -15,7 +15,6 @@ from collections.abc import Callable
 import httpx
 
 from .. import _portal
-from .._exceptions import DeliveryError
 from .._hub_client import encode_json
 from ..status import FileActionStatus
 from ..streamstatus import AsyncStreamTaskResults, StreamTaskResults
@@ -29,7 +28,6 @@ from ._workload import (
     Workload,
     check_delivered,
     chunks,
-    expect_discarded,
 )
 
 MASK = POOL_SIZE - 1
@@ -42,18 +40,12 @@ def _async_status(w: Workload) -> AsyncStreamTaskResults:
 
 
 async def _finish_async(w: Workload, status: AsyncStreamTaskResults) -> None:
-    try:
-        await status.dump()
-    except DeliveryError as exc:
-        expect_discarded(w, exc, status.statistics().items_acked)
+    await status.dump()
     check_delivered(w, status.statistics().items_acked)
 
 
 def _finish_sync(w: Workload, status: StreamTaskResults) -> None:
-    try:
-        status.dump()
-    except DeliveryError as exc:
-        expect_discarded(w, exc, status.statistics().items_acked)
+    status.dump()
     check_delivered(w, status.statistics().items_acked)
 
 

@@ -199,11 +199,49 @@ class DiscardStore(MemoryStore):
     """Validates like the others and keeps no results: the ingest ceiling.
 
     Streams still work (they are small and a benchmark may read them); result
-    batches are counted as accepted and forgotten, so duplicates are not detected.
+    batches are counted as accepted and forgotten. Only their seqs are kept, a few
+    ints per task, so that a repeated seq answers as a duplicate (its content is
+    not compared) and completing a task checks that every batch arrived.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seqs: dict[str, set[int]] = {}
 
     def __repr__(self) -> str:
         return "<DiscardStore>"
 
     async def add_batch(self, batch: ResultBatch) -> BatchOutcome:
+        seqs = self._seqs.setdefault(batch.taskid, set())
+        if batch.seq in seqs:
+            return BatchOutcome(0, True)
+        task = self._tasks.get(batch.taskid)
+        if task is not None and task.summary.finished is not None:
+            raise TaskCompletedError(
+                f"task {batch.taskid!r} is completed; batch {batch.seq} is new"
+            )
+        seqs.add(batch.seq)
         return BatchOutcome(batch.count, False)
+
+    async def complete_task(
+        self, taskid: str, batches: int, payload: Any
+    ) -> TaskSummary:
+        present = self._seqs.get(taskid, set())
+        error = missing_batches_error(taskid, batches, present)
+        if error is not None:
+            raise error
+        task = self._tasks.get(taskid)
+        if task is None:
+            summary = TaskSummary(
+                taskid, None, "", None, empty_summary(), len(present), utc_now()
+            )
+            task = self._tasks[taskid] = _Task(summary)
+        if task.summary.finished is None:
+            task.summary.finished = utc_now()
+            task.summary.payload = payload
+        return task.summary
+
+    async def reset_task(self, taskid: str) -> int:
+        if taskid in self._tasks:
+            return await super().reset_task(taskid)  # completed: refused
+        return len(self._seqs.pop(taskid, ()))

@@ -121,6 +121,7 @@ def test_started_can_be_injected_and_must_be_aware() -> None:
     [
         ("done", "/a", InvalidStateError, "'done'"),
         ("Processed", "/a", InvalidStateError, "'Processed'"),
+        ({"processed"}, "/a", InvalidStateError, "{'processed'}"),
         ("processed", {"size": 1}, InvalidPathError, "{'size': 1}"),
         ("processed", {"path": 5}, InvalidPathError, "{'path': 5}"),
         ("processed", "", InvalidPathError, "''"),

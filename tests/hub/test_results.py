@@ -210,3 +210,28 @@ async def test_discard_store_validates_but_keeps_nothing() -> None:
         assert ok.json() == {"accepted": 3, "duplicate": False}
         assert bad.status_code == 422
         assert (await client.get("/api/tasks/t1/")).status_code == 404
+
+
+async def test_discard_store_completes_a_task_whose_batches_all_arrived() -> None:
+    async with (
+        running_hub(store="discard") as hub,
+        httpx.AsyncClient(base_url=hub.url, headers=hub.headers) as client,
+    ):
+        for seq in (0, 1):
+            await client.post(
+                "/api/tasks/t1/results/", json=batch(seq, ITEMS), headers=key("t1", seq)
+            )
+        again = await client.post(
+            "/api/tasks/t1/results/", json=batch(1, ITEMS), headers=key("t1", 1)
+        )
+        short = await client.post("/api/tasks/t1/complete", json={"batches": 3})
+        done = await client.post("/api/tasks/t1/complete", json={"batches": 2})
+        late = await client.post(
+            "/api/tasks/t1/results/", json=batch(2, ITEMS), headers=key("t1", 2)
+        )
+        assert again.json() == {"accepted": 0, "duplicate": True}
+        assert short.status_code == 409
+        assert short.json()["missing"] == [2]
+        assert done.status_code == 200
+        assert done.json()["state"] == "completed"
+        assert late.json()["error"] == "task_completed"
