@@ -25,11 +25,14 @@ API_KEY = "celery-test-key"
 
 
 def _say(config: pytest.Config, line: str) -> None:
+    """Write ``line`` to the test run's output, past pytest's output capture."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-    else:  # pragma: no cover
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:  # pragma: no cover
         print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
