@@ -11,6 +11,7 @@ names the bad value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, TypeAlias
 
@@ -54,6 +55,34 @@ def normalize_message(message: object) -> list[str]:
     )
 
 
+_JSON_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _check_json_value(value: object, where: str, obj: Mapping[str, Any]) -> None:
+    """Raise naming ``where`` if ``value`` is not plain, finite JSON."""
+    if isinstance(value, bool | int | str) or value is None:
+        return
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_json_value(item, f"{where}[{index}]", obj)
+        return
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                break
+            _check_json_value(item, f"{where}.{key}", obj)
+        else:
+            return
+    raise InvalidPathError(
+        f"path object value {where!r} is not JSON (strings, finite numbers,"
+        f" booleans, null, lists and objects with string keys): {value!r:.100}"
+        f" in {obj!r:.200}"
+    )
+
+
 def to_path_object(path: object, *, message: object = None) -> PathObject:
     """Normalise a path string or path object to a fresh path object.
 
@@ -80,6 +109,16 @@ def to_path_object(path: object, *, message: object = None) -> PathObject:
                 f"path object needs a non-empty string 'path', got {dict(path)!r}"
             )
         obj = dict(path)
+        for key, item in obj.items():
+            if type(key) is not str:
+                raise InvalidPathError(
+                    f"path object keys must be strings, got {key!r} in {obj!r:.200}"
+                )
+            # Plain values pass at the cost of one type lookup each; anything
+            # else is checked here, so a value JSON cannot carry fails in the
+            # add() that brought it, not later when its batch is encoded.
+            if type(item) not in _JSON_SCALARS or type(item) is float:
+                _check_json_value(item, key, obj)
         if "message" in obj:
             obj["message"] = normalize_message(obj["message"])
     else:

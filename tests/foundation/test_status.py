@@ -190,3 +190,29 @@ def test_repr_is_one_line_with_counts() -> None:
     assert "processed=1" in text
     assert "failures=1" in text
     assert "open" in text
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ({"path": "/a", "size": float("nan")}, "'size'"),
+        ({"path": "/a", "when": datetime(2023, 1, 1)}, "'when'"),
+        ({"path": "/a", "meta": {"k": [1, object()]}}, r"'meta\.k\[1\]'"),
+        ({"path": "/a", "meta": {1: "x"}}, "'meta'"),
+        ({"path": "/a", 3: "x"}, "keys must be strings"),
+    ],
+)
+def test_value_json_cannot_carry_is_rejected_at_add(path: object, named: str) -> None:
+    status = FileActionStatus("t", [], 1, None)
+    with pytest.raises(InvalidPathError, match=named):
+        status.add("processed", path)  # type: ignore[arg-type]
+    assert sum(status.summary.values()) == 0
+
+
+def test_nested_json_values_are_kept() -> None:
+    status = FileActionStatus("t", [], 1, None)
+    item = {"path": "/a", "meta": {"k": [1, 2.5, None, True, "s"]}, "size": 3}
+    status.add("processed", item)
+    payload = status.dump()
+    assert payload["paths"] == [item]
+    assert json.loads(json.dumps(payload))["paths"] == [item]
