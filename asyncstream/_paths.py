@@ -55,7 +55,8 @@ def normalize_message(message: object) -> list[str]:
     )
 
 
-_JSON_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+# Floats are not here: they must also be finite.
+_PLAIN_JSON: Final = frozenset({str, int, bool, type(None)})
 
 
 def _check_json_value(value: object, where: str, obj: Mapping[str, Any]) -> None:
@@ -110,15 +111,16 @@ def to_path_object(path: object, *, message: object = None) -> PathObject:
             )
         obj = dict(path)
         for key, item in obj.items():
+            # Plain values pass at the cost of two type lookups; anything else
+            # is checked here, so a value JSON cannot carry fails in the add()
+            # that brought it, not later when its batch is encoded.
+            if type(item) in _PLAIN_JSON and type(key) is str:
+                continue
             if type(key) is not str:
                 raise InvalidPathError(
                     f"path object keys must be strings, got {key!r} in {obj!r:.200}"
                 )
-            # Plain values pass at the cost of one type lookup each; anything
-            # else is checked here, so a value JSON cannot carry fails in the
-            # add() that brought it, not later when its batch is encoded.
-            if type(item) not in _JSON_SCALARS or type(item) is float:
-                _check_json_value(item, key, obj)
+            _check_json_value(item, key, obj)
         if "message" in obj:
             obj["message"] = normalize_message(obj["message"])
     else:
