@@ -79,6 +79,18 @@ def results(n: int) -> list[tuple[str, Any, Any]]:
     return out
 
 
+def stalled_hub() -> tuple[FakeHub, threading.Event]:
+    """A fake hub whose every request waits until the returned event is set."""
+    hub = FakeHub()
+    stall = threading.Event()
+
+    async def stalled(request: httpx.Request, number: int) -> None:
+        await anyio.to_thread.run_sync(stall.wait)
+
+    hub.intercept = stalled
+    return hub, stall
+
+
 def expected_summary(n: int) -> dict[str, int]:
     summary = dict.fromkeys(STATES, 0)
     for state, _, _ in results(n):
@@ -223,13 +235,7 @@ async def test_sync_and_async_give_the_same_payload_and_hub_state() -> None:
 
 
 def test_sync_add_blocks_while_the_budget_is_full() -> None:
-    hub = FakeHub()
-    stall = threading.Event()
-
-    async def stalled(request: httpx.Request, number: int) -> None:
-        await anyio.to_thread.run_sync(stall.wait)
-
-    hub.intercept = stalled
+    hub, stall = stalled_hub()
     status = StreamTaskResults(
         "p",
         [],
@@ -267,13 +273,7 @@ def test_sync_add_blocks_while_the_budget_is_full() -> None:
 
 
 def test_sync_add_timeout_raises_and_keeps_the_buffered_results() -> None:
-    hub = FakeHub()
-    stall = threading.Event()
-
-    async def stalled(request: httpx.Request, number: int) -> None:
-        await anyio.to_thread.run_sync(stall.wait)
-
-    hub.intercept = stalled
+    hub, stall = stalled_hub()
     status = StreamTaskResults(
         "p",
         [],
