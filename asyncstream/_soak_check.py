@@ -279,38 +279,32 @@ async def read_task_answer(
     if response.status_code == 404:
         return None
     response.raise_for_status()
-    task = response.json()
+    rows = await _read_pages(client, f"/api/tasks/{taskid}/results/", page_size)
+    return HubTaskAnswer(response.json(), rows)
+
+
+async def _read_pages(
+    client: httpx.AsyncClient, url: str, page_size: int
+) -> list[dict[str, Any]]:
+    """Every row of a paged endpoint (results or a closed stream), in order."""
     rows: list[dict[str, Any]] = []
     cursor: str | None = None
     for _ in range(MAX_PAGES):
         params: dict[str, Any] = {"page_size": page_size}
         if cursor:
             params["cursor"] = cursor
-        page = await client.get(f"/api/tasks/{taskid}/results/", params=params)
+        page = await client.get(url, params=params)
         page.raise_for_status()
         body = page.json()
         rows += body["results"]
         cursor = body["next"]
-        if cursor is None:
-            return HubTaskAnswer(task, rows)
-    raise RuntimeError(f"task {taskid}: more than {MAX_PAGES} pages of results")
+        if cursor is None or not body["results"]:
+            return rows
+    raise RuntimeError(f"{url}: more than {MAX_PAGES} pages")
 
 
 async def read_stream(
     client: httpx.AsyncClient, stream_id: str, *, page_size: int = 1000
 ) -> list[PathObject]:
     """Every path of a closed stream, in order."""
-    paths: list[PathObject] = []
-    cursor: str | None = None
-    for _ in range(MAX_PAGES):
-        params: dict[str, Any] = {"page_size": page_size}
-        if cursor:
-            params["cursor"] = cursor
-        page = await client.get(f"/api/streams/{stream_id}/paths/", params=params)
-        page.raise_for_status()
-        body = page.json()
-        paths += body["results"]
-        cursor = body["next"]
-        if cursor is None or not body["results"]:
-            return paths
-    raise RuntimeError(f"stream {stream_id}: more than {MAX_PAGES} pages")
+    return await _read_pages(client, f"/api/streams/{stream_id}/paths/", page_size)
