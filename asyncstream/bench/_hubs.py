@@ -23,7 +23,7 @@ from typing import Any, Self
 
 import httpx
 
-from ..hub.testing import HubProcess
+from ..hub import HubProcess
 
 API_KEY = "bench-key"
 STREAM_BASE = 250_000  # paths in the base stream, the most a reference reads

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from .._exceptions import AsyncStreamError
-from .._run_output import EXIT_ERROR, EXIT_OK, EXIT_PATHS_FAILED, EXIT_USAGE
 from .._run_task import TaskRaisedError
+from ..run._output import EXIT_ERROR, EXIT_OK, EXIT_PATHS_FAILED, EXIT_USAGE
 from ._run import embedded_db_option, task_failure, traceback_option
 
 DEMO_EXIT_HELP = (
@@ -45,7 +45,7 @@ def demo(files: int, db_path: str | None, keep: bool, traceback: bool) -> None:
     streamed results, and checks that the replica matches the source again.
     Runs from a source checkout (scripts/demo).
     """
-    from .._demo_run import run_demo
+    from ..demo._run import run_demo
 
     try:
         outcome = run_demo(files, echo=click.echo, db_path=db_path, keep=keep)

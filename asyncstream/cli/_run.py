@@ -1,6 +1,6 @@
 """``asyncstream run MODULE:FUNCTION PATHS...``: run a custom task locally.
 
-A thin layer over :mod:`asyncstream._runner`: parse and check the arguments (all
+A thin layer over :mod:`asyncstream.run._runner`: parse and check the arguments (all
 usage errors before a hub is started), start or reach the hub, run, print.
 """
 
@@ -16,7 +16,8 @@ import click
 
 from .._config import ENV_API_KEY
 from .._exceptions import AsyncStreamError
-from .._run_output import (
+from .._run_task import TaskLoadError, TaskRaisedError, TaskTarget, load_task
+from ..run._output import (
     EXIT_ERROR,
     EXIT_STATUS_HELP,
     EXIT_USAGE,
@@ -24,8 +25,7 @@ from .._run_output import (
     headline,
     report_lines,
 )
-from .._run_task import TaskLoadError, TaskRaisedError, TaskTarget, load_task
-from .._runner import DEFAULT_QUEUE, RunReport, new_jobid, run_task
+from ..run._runner import DEFAULT_QUEUE, RunReport, new_jobid, run_task
 
 # Above this many paths named one by one, results are streamed by default.
 STREAM_THRESHOLD = 1000
@@ -117,8 +117,8 @@ def execute(
     **options: Any,
 ) -> RunReport:
     """Start or check the hub, then run; errors of the tree come out as is."""
-    from .._feed import as_path_objects, iter_paths
-    from .._run_hub import HubLocation, check_hub, embedded_hub
+    from ..run._feed import as_path_objects, iter_paths
+    from ..run._hub import HubLocation, check_hub, embedded_hub
 
     def on_walk_error(exc: OSError) -> None:
         click.echo(f"warning: skipped unreadable directory: {exc}", err=True)
@@ -130,7 +130,7 @@ def execute(
             await check_hub(location)
         if not progress:
             return await run_task(target, sources, location, **options)
-        from .._run_progress import RunProgress
+        from ..run._progress import RunProgress
 
         label = f"running {target.spec} ({target.kind}) on {location.url}"
         with RunProgress(label) as bars:
@@ -209,7 +209,7 @@ def run(
     **fields), or a Celery task (run eagerly, no broker needed). Without --hub, an
     embedded hub is started and its database kept for browsing afterwards.
     """
-    from .._feed import check_inputs
+    from ..run._feed import check_inputs
 
     if hub_url is not None and db_path is not None:
         raise RunUsageError("--db is for the embedded hub: leave it out with --hub")

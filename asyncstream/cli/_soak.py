@@ -65,7 +65,7 @@ def soak(
     complete. Prints a line per round and a verdict; exits with status 1 if any
     result was lost, duplicated or wrong, naming the task and the path.
     """
-    from .._soak import SoakConfig, run_soak
+    from ..soak import SoakConfig, run_soak
 
     logger = logging.getLogger("asyncstream")
     if not verbose:

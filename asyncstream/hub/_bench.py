@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 
 from .._paths import PathObject, State
+from ._embedded import HubProcess
 from ._sqlite import SqliteStore
 from ._store import ResultBatch
-from .testing import HubProcess
 
 BATCH_SIZES = (1000, 5000)
 IN_FLIGHT = 4  # concurrent batches per client, as a streaming task keeps a few

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from celery import Celery
 
-from asyncstream.hub.testing import HubProcess
+from asyncstream.hub import HubProcess
 from tests.celery import worker_app
 from tests.celery._workers import Broker, BrokerUnreachable, CeleryWorker, choose_broker
 

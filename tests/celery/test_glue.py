@@ -9,7 +9,7 @@ import pytest
 from celery import Celery
 
 from asyncstream.celery import TASK_NAME_PREFIX, ForgottenDumpWarning, custom_task
-from asyncstream.hub.testing import HubProcess
+from asyncstream.hub import HubProcess
 from tests.celery import worker_app
 from tests.celery.conftest import API_KEY, HubView
 

@@ -13,7 +13,7 @@ from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 
 from asyncstream._spool import read_spool
-from asyncstream.hub.testing import HubProcess
+from asyncstream.hub import HubProcess
 from tests.celery import worker_app
 from tests.celery._workers import Broker, CeleryWorker
 from tests.celery.conftest import SITE, HubView, WorkerFactory, queue_for

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from asyncstream.hub.testing import HubProcess
+from asyncstream.hub import HubProcess
 
 HERE = Path(__file__).parent
 STATES = ("processed", "skipped", "aborted", "failures", "inprogress")

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from asyncstream._demo import (
+from asyncstream.cli._run import RunUsageError, parse_fields, stream_by_default
+from asyncstream.demo._tree import (
     build_tree,
     change_source,
     snapshot_diff,
     take_snapshot,
     tree_differences,
 )
-from asyncstream._feed import iter_paths, walk_files
-from asyncstream.cli._run import RunUsageError, parse_fields, stream_by_default
+from asyncstream.run._feed import iter_paths, walk_files
 
 
 def test_walk_yields_files_only_and_skips_an_unreadable_directory(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncstream.hub.testing import HubProcess
+from asyncstream.hub import HubProcess
 
 from .conftest import Tree, asyncstream, fetched_results, sizes_of, stored_results
 

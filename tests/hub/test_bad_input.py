@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from asyncstream.hub.testing import running_hub
+from asyncstream.hub import running_hub
 
 from .conftest import batch, key
 

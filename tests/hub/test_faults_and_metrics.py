@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from asyncstream.hub.testing import RunningHub, running_hub
+from asyncstream.hub import RunningHub, running_hub
 
 from .conftest import batch, key
 

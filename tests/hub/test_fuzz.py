@@ -41,10 +41,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from asyncstream._paths import STATES
+from asyncstream.hub import RunningHub, running_hub
 from asyncstream.hub._app import create_app
 from asyncstream.hub._memory import MemoryStore
 from asyncstream.hub._parsing import MAX_NESTING
-from asyncstream.hub.testing import RunningHub, running_hub
 
 FUZZ = settings(
     max_examples=75,

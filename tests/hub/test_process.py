@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from asyncstream.cli import main
-from asyncstream.hub.testing import HubProcess
+from asyncstream.hub import HubProcess
 
 from .conftest import batch, key
 

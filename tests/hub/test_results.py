@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from asyncstream import STATES
-from asyncstream.hub.testing import RunningHub, running_hub
+from asyncstream.hub import RunningHub, running_hub
 
 from .conftest import batch, key
 

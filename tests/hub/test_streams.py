@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from asyncstream.hub.testing import RunningHub, running_hub
+from asyncstream.hub import RunningHub, running_hub
 
 
 @pytest.fixture(params=["sqlite", "memory"])

@@ -11,7 +11,7 @@ import pytest
 
 from asyncstream._config import HubSettings
 from asyncstream._hub_client import HubClient
-from asyncstream.hub.testing import RunningHub, running_hub
+from asyncstream.hub import RunningHub, running_hub
 from asyncstream.utils.inputs import expand_paths
 
 

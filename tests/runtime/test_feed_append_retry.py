@@ -8,10 +8,10 @@ dropped before the answer, so the task read and reported those paths twice.
 from __future__ import annotations
 
 from asyncstream._config import HubSettings
-from asyncstream._feed import as_path_objects, feed_stream
 from asyncstream._hub_client import HubClient
 from asyncstream._retry import RetryPolicy
-from asyncstream.hub.testing import running_hub
+from asyncstream.hub import running_hub
+from asyncstream.run._feed import as_path_objects, feed_stream
 
 
 async def test_feed_stream_appends_each_chunk_once_when_an_answer_is_lost() -> None:

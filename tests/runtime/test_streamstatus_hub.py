@@ -17,7 +17,7 @@ from asyncstream._exceptions import DeliveryError
 from asyncstream._paths import STATES
 from asyncstream._retry import RetryPolicy
 from asyncstream.cli import main
-from asyncstream.hub.testing import HubProcess, RunningHub, running_hub
+from asyncstream.hub import HubProcess, RunningHub, running_hub
 from asyncstream.streamstatus import AsyncStreamTaskResults, StreamTaskResults
 
 STARTED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncstream._soak_chaos import FAULT_KINDS
+from asyncstream.soak._chaos import FAULT_KINDS
 
 pytestmark = pytest.mark.slow
 

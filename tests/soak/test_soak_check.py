@@ -13,8 +13,9 @@ from typing import Any
 import anyio
 import httpx
 
-from asyncstream._soak_chaos import FAULT_KINDS, plan_chaos
-from asyncstream._soak_check import (
+from asyncstream.hub import running_hub
+from asyncstream.soak._chaos import FAULT_KINDS, plan_chaos
+from asyncstream.soak._check import (
     Added,
     Expectation,
     HubTaskAnswer,
@@ -23,8 +24,7 @@ from asyncstream._soak_check import (
     check_task,
     summary_of,
 )
-from asyncstream._soak_tasks import Producer
-from asyncstream.hub.testing import running_hub
+from asyncstream.soak._tasks import Producer
 
 ADDED = [
     Added("processed", {"path": "/a"}),

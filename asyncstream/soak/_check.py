@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from ._paths import STATES, PathObject, State
+from .._paths import STATES, PathObject, State
 
 # Past this many per task, one line says how many more there were.
 MAX_VIOLATIONS_PER_TASK = 20

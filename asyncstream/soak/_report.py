@@ -12,11 +12,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._soak_chaos import FAULT_KINDS
-from ._soak_check import Violation
+from ._chaos import FAULT_KINDS
+from ._check import Violation
 
 if TYPE_CHECKING:
-    from ._soak import SoakConfig
+    from ._config import SoakConfig
 
 
 @dataclass(slots=True)

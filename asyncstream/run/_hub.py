@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._config import HubSettings
-from ._exceptions import AsyncStreamError, HubError
-from ._hub_client import HubClient
+from .._config import HubSettings
+from .._exceptions import AsyncStreamError, HubError
+from .._hub_client import HubClient
 
 HEALTH_TIMEOUT = 3.0
 
@@ -66,7 +66,7 @@ def embedded_hub(db_path: str | Path | None = None) -> Iterator[HubLocation]:
     that is kept afterwards. The hub gets a random API key of its own, so that no
     other local process can write into the run's results.
     """
-    from .hub.testing import HubProcess  # the hub extra, only when needed
+    from ..hub import HubProcess  # the hub extra, only when needed
 
     if db_path is None:
         db_path = Path(tempfile.mkdtemp(prefix="asyncstream-run-")) / "hub.sqlite3"

@@ -25,17 +25,18 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 
-from ._config import HubSettings
-from ._exceptions import DeliveryError
-from ._hub_client import HubClient
-from ._soak_chaos import (
+from .._config import HubSettings
+from .._exceptions import DeliveryError
+from .._hub_client import HubClient
+from .._spool import read_spool, resend_spool
+from ..hub import HubProcess
+from ._chaos import (
     FAULT_KINDS,
     DumpGate,
     FaultKind,
@@ -43,7 +44,7 @@ from ._soak_chaos import (
     plan_chaos,
     run_chaos,
 )
-from ._soak_check import (
+from ._check import (
     Expectation,
     Violation,
     check_stream,
@@ -51,8 +52,9 @@ from ._soak_check import (
     read_stream,
     read_task_answer,
 )
-from ._soak_report import RoundRecord, SoakResult, rss_kib
-from ._soak_tasks import (
+from ._config import SoakConfig
+from ._report import RoundRecord, SoakResult, rss_kib
+from ._tasks import (
     FAST_RETRY,
     Producer,
     TaskAborted,
@@ -63,43 +65,8 @@ from ._soak_tasks import (
     run_async_task,
     run_sync_task,
 )
-from ._spool import read_spool, resend_spool
-from .hub.testing import HubProcess
 
 API_KEY = "soak-key"
-
-
-@dataclass(frozen=True, slots=True)
-class SoakConfig:
-    """How long and how hard to soak.
-
-    ``duration``: start rounds until this many seconds have passed (at least
-    ``min_rounds``, at most ``max_rounds``). ``quick``: small rounds, one of each
-    fault kind, for CI.
-    """
-
-    seed: int = 0
-    duration: float = 60.0
-    quick: bool = False
-    min_rounds: int = len(FAULT_KINDS)
-    max_rounds: int = 10_000
-    request_timeout: float = 0.5
-    delivery_timeout: float = 30.0
-    outage_delivery_timeout: float = 1.5
-    round_limit: float = 120.0
-
-    @classmethod
-    def for_quick(cls, seed: int, duration: float | None) -> SoakConfig:
-        return cls(
-            seed=seed,
-            duration=duration if duration is not None else 0.0,
-            quick=True,
-            round_limit=45.0,
-        )
-
-    @property
-    def paths_range(self) -> tuple[int, int]:
-        return (300, 900) if self.quick else (1000, 6000)
 
 
 def _featured(rng: random.Random, number: int, order: list[FaultKind]) -> FaultKind:

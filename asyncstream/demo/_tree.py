@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from ._exceptions import AsyncStreamError
-from ._paths import PathObject
+from .._exceptions import AsyncStreamError
+from .._paths import PathObject
 
 FILES_PER_DIR = 100
 DELETE_FRACTION = 0.2
@@ -35,7 +35,7 @@ class DemoUnavailableError(AsyncStreamError):
 
 def examples_dir() -> Path:
     """``examples/`` of the source checkout this package was imported from."""
-    return Path(__file__).resolve().parent.parent / "examples"
+    return Path(__file__).resolve().parents[2] / "examples"
 
 
 def load_snapdiff() -> ModuleType:

@@ -1,7 +1,7 @@
 """The soak's chaos: faults injected into a hub process while a round runs.
 
 :class:`HubChaos` drives the hub's fault endpoint (``POST /api/_faults/``, the
-calls of :class:`~asyncstream.hub.testing.RemoteFaultInjector`, async so that the
+calls of :class:`~asyncstream.hub.RemoteFaultInjector`, async so that the
 round's own tasks keep running) and SIGKILLs and restarts the hub. It counts the
 faults the soak asked for and, from the hub's answers, the ones that fired.
 
@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 import anyio
 import httpx
 
-from .hub.testing import HubProcess
+from ..hub import HubProcess
 
 FaultKind = Literal["503", "drop", "delay", "kill", "outage"]
 FAULT_KINDS: Final[tuple[FaultKind, ...]] = ("503", "drop", "delay", "kill", "outage")

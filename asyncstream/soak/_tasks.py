@@ -24,13 +24,13 @@ from typing import Any, Literal
 import anyio
 import httpx
 
-from ._paths import PathObject, State
-from ._retry import RetryPolicy
-from ._soak_chaos import DumpGate
-from ._soak_check import Added
-from ._stream_results import DeliveryReport
-from .streamstatus import AsyncStreamTaskResults, StreamTaskResults
-from .utils.inputs import expand_paths
+from .._paths import PathObject, State
+from .._retry import RetryPolicy
+from .._stream_results import DeliveryReport
+from ..streamstatus import AsyncStreamTaskResults, StreamTaskResults
+from ..utils.inputs import expand_paths
+from ._chaos import DumpGate
+from ._check import Added
 
 TaskMode = Literal["sync", "async", "detached"]
 FAST_RETRY = RetryPolicy(initial=0.02, maximum=0.5)

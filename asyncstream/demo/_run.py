@@ -12,7 +12,11 @@ from typing import Any
 
 import anyio
 
-from ._demo import (
+from .._run_task import TaskTarget
+from ..run._hub import HubLocation, embedded_hub
+from ..run._output import report_lines, where_lines
+from ..run._runner import RunReport, new_jobid, run_task
+from ._tree import (
     DemoTree,
     Echo,
     build_tree,
@@ -23,10 +27,6 @@ from ._demo import (
     take_snapshot,
     tree_differences,
 )
-from ._run_hub import HubLocation, embedded_hub
-from ._run_output import report_lines, where_lines
-from ._run_task import TaskTarget
-from ._runner import RunReport, new_jobid, run_task
 
 
 @dataclass(slots=True)

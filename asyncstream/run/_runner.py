@@ -21,13 +21,13 @@ from typing import Any, Protocol
 
 import anyio
 
-from ._batching import BatchHeader, BatchPolicy
-from ._config import ENV_API_KEY, ENV_HUB_URL
-from ._exceptions import AsyncStreamError, HubError
-from ._hub_client import HubClient
-from ._paths import STATES, PathObject, State, check_state
-from ._run_hub import HubLocation
-from ._run_task import TaskCall, TaskRaisedError, TaskTarget, call_task
+from .._batching import BatchHeader, BatchPolicy
+from .._config import ENV_API_KEY, ENV_HUB_URL
+from .._exceptions import AsyncStreamError, HubError
+from .._hub_client import HubClient
+from .._paths import STATES, PathObject, State, check_state
+from .._run_task import TaskCall, TaskRaisedError, TaskTarget, call_task
+from ._hub import HubLocation
 
 DEFAULT_QUEUE = "local.default#custom"
 REQUEST_DEADLINE = 60.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._paths import STATES
+from .._paths import STATES
 from ._runner import RunReport
 
 EXIT_OK: Final = 0

@@ -16,9 +16,9 @@ from typing import TextIO
 
 import anyio
 
-from ._exceptions import AsyncStreamError, InvalidPathError
-from ._hub_client import HubClient
-from ._paths import PathObject
+from .._exceptions import AsyncStreamError, InvalidPathError
+from .._hub_client import HubClient
+from .._paths import PathObject
 
 DEFAULT_CHUNK = 1000
 

@@ -1,0 +1,1 @@
+"""``asyncstream demo``: snapshot-diff handlers over a scratch tree and its replica."""
