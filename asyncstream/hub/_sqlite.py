@@ -7,7 +7,8 @@ the writer and that never sees an uncommitted batch. ``synchronous=FULL`` makes
 each commit durable before ``add_batch`` returns, so a 200 survives a power cut and
 not only a killed process.
 
-The tables and the conversion of rows are in :mod:`._sqlite_rows`.
+The tables are versioned (:mod:`._migrations`): opening an older database
+migrates it first. Rows are converted in :mod:`._sql_rows`.
 """
 
 from __future__ import annotations
@@ -20,16 +21,17 @@ from typing import Any
 
 import aiosqlite
 
-from .._paths import STATES, PathObject, State
-from ._sqlite_rows import (
-    SCHEMA,
-    TASK_COLUMNS,
-    Transaction,
+from .._paths import PathObject, State
+from ._sql_rows import (
+    TASK_QUERY,
+    count_rows,
+    jobid_columns,
     join_path_object,
     result_rows,
     split_path_object,
-    task_from_row,
+    tasks_from_rows,
 )
+from ._sqlite_rows import Transaction, migrate
 from ._store import (
     BatchOutcome,
     IdempotencyConflictError,
@@ -70,7 +72,11 @@ class SqliteStore:
         writer = await aiosqlite.connect(self.path, isolation_level=None)
         await writer.execute("PRAGMA journal_mode=WAL")
         await writer.execute(f"PRAGMA synchronous={self._synchronous}")
-        await writer.executescript(SCHEMA)
+        try:
+            await migrate(writer, self.path)
+        except BaseException:
+            await writer.close()
+            raise
         self._writer = writer
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
 
@@ -219,7 +225,6 @@ class SqliteStore:
                 raise TaskCompletedError(
                     f"task {batch.taskid!r} is completed; batch {batch.seq} is new"
                 )
-            counts = [len(batch.items.get(s, ())) for s in STATES]
             async with self._transaction():
                 if row is None:
                     await w.execute(
@@ -227,8 +232,7 @@ class SqliteStore:
                         " VALUES (?, ?, ?, ?, ?, ?)",
                         (
                             batch.taskid,
-                            None if batch.jobid is None else json.dumps(batch.jobid),
-                            None if batch.jobid is None else str(batch.jobid),
+                            *jobid_columns(batch.jobid),
                             batch.task,
                             batch.queue,
                             utc_now(),
@@ -241,11 +245,14 @@ class SqliteStore:
                 await w.executemany(
                     "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", result_rows(batch)
                 )
+                await w.executemany(
+                    "INSERT INTO task_counts VALUES (?, ?, ?) ON CONFLICT"
+                    " (taskid, state) DO UPDATE SET count = count + excluded.count",
+                    count_rows(batch),
+                )
                 await w.execute(
-                    "UPDATE tasks SET batches = batches + 1, "
-                    + ", ".join(f"{s} = {s} + ?" for s in STATES)
-                    + " WHERE id = ?",
-                    (*counts, batch.taskid),
+                    "UPDATE tasks SET batches = batches + 1 WHERE id = ?",
+                    (batch.taskid,),
                 )
         return BatchOutcome(batch.count, False)
 
@@ -289,23 +296,22 @@ class SqliteStore:
                 )
             await w.execute("DELETE FROM results WHERE taskid = ?", (taskid,))
             await w.execute("DELETE FROM batches WHERE taskid = ?", (taskid,))
+            await w.execute("DELETE FROM task_counts WHERE taskid = ?", (taskid,))
             await w.execute("DELETE FROM tasks WHERE id = ?", (taskid,))
             return int(row[1])
 
     async def get_task(self, taskid: str) -> TaskSummary:
-        row = await self._fetchone(
-            f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (taskid,)
-        )
-        if row is None:
+        async with self._r.execute(f"{TASK_QUERY} WHERE t.id = ?", (taskid,)) as cursor:
+            tasks = tasks_from_rows(await cursor.fetchall())
+        if not tasks:
             raise NotFoundError(f"no task {taskid!r}")
-        return task_from_row(row)
+        return tasks[0]
 
     async def get_job(self, jobid: str) -> list[TaskSummary]:
         async with self._r.execute(
-            f"SELECT {TASK_COLUMNS} FROM tasks WHERE job_key = ? ORDER BY started",
-            (jobid,),
+            f"{TASK_QUERY} WHERE t.job_key = ? ORDER BY t.started, t.id", (jobid,)
         ) as cursor:
-            return [task_from_row(row) async for row in cursor]
+            return tasks_from_rows(await cursor.fetchall())
 
     async def read_results(
         self,
