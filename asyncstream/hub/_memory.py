@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,9 @@ class MemoryStore:
 
     async def close(self) -> None:
         pass
+
+    def watch_streams(self, on_change: Callable[[str], None]) -> None:
+        """Nothing to watch: only this process changes this store."""
 
     def _stream(self, stream_id: str) -> _Stream:
         try:

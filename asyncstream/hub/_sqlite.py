@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from os import PathLike
 from typing import Any
 
@@ -79,6 +80,9 @@ class SqliteStore:
             raise
         self._writer = writer
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+
+    def watch_streams(self, on_change: Callable[[str], None]) -> None:
+        """Nothing to watch: only this process changes this store."""
 
     async def close(self) -> None:
         writer, reader = self._writer, self._reader
