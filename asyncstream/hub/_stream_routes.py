@@ -36,6 +36,8 @@ def _stream_json(info: StreamInfo) -> dict[str, Any]:
 
 def add_stream_routes(router: APIRouter, hub: HubContext) -> None:
     store, signals = hub.store, hub.signals
+    # Appends and closes committed by other hub processes on the same store.
+    store.watch_streams(signals.notify)
 
     @router.post(
         "/api/streams/",

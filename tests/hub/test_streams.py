@@ -12,10 +12,12 @@ import pytest
 
 from asyncstream.hub import RunningHub, running_hub
 
+from .conftest import hub_over
 
-@pytest.fixture(params=["sqlite", "memory"])
+
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 async def hub(request: pytest.FixtureRequest) -> AsyncIterator[RunningHub]:
-    async with running_hub(store=request.param) as running:
+    async with hub_over(request, request.param) as running:
         yield running
 
 
