@@ -4,15 +4,19 @@ and safe when hubs start at once, and a DSN never shown with its password."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from asyncstream.hub import SqliteStore
-from asyncstream.hub._dsn import redact_dsn
+from asyncstream.hub._dsn import ENV_HUB_DB, redact_dsn
 from asyncstream.hub._migrations import LATEST_VERSION
+from asyncstream.hub._serve import free_port
 from asyncstream.hub._store import ResultBatch
 
 
@@ -131,3 +135,24 @@ async def test_an_unreachable_database_is_named_without_its_password() -> None:
 )
 def test_a_dsn_is_shown_without_its_password(dsn: str, shown: str) -> None:
     assert redact_dsn(dsn) == shown
+
+
+def test_serve_prints_the_database_without_its_password() -> None:
+    # The DSN comes by environment (not in the process list); the server
+    # cannot reach it, and neither its banner nor its error shows the secret.
+    env = {**os.environ, ENV_HUB_DB: "postgresql://hub:s3cret@127.0.0.1:1/hub"}
+    command = [sys.executable, "-m", "asyncstream", "hub", "serve"]
+    done = subprocess.run(
+        [*command, "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "store: postgres postgresql://hub:***@127.0.0.1:1/hub" in output
+    assert (
+        "cannot connect to PostgreSQL at postgresql://hub:***@127.0.0.1:1/hub" in output
+    )
+    assert "s3cret" not in output
