@@ -220,8 +220,14 @@ class HubProcess:
         if self.dsn is not None:
             env[ENV_HUB_DB] = self.dsn
         with open(self.log_path, "ab") as log:
+            # Several workers form a session of their own, so that SIGKILL
+            # reaches them all and none is left holding the port.
             self._process = subprocess.Popen(
-                self._command(), stdout=log, stderr=subprocess.STDOUT, env=env
+                self._command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=self.workers > 1,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -243,10 +249,15 @@ class HubProcess:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(sig)
+        if self.workers > 1 and sig == signal.SIGKILL:
+            os.killpg(process.pid, sig)
+        else:
+            process.send_signal(sig)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
+            if self.workers > 1:
+                os.killpg(process.pid, signal.SIGKILL)
             process.kill()
             process.wait()
 

@@ -11,7 +11,6 @@ from typing import Any
 from .._paths import PathObject, State
 from ._store import (
     BatchOutcome,
-    IdempotencyConflictError,
     NotFoundError,
     ResultBatch,
     ResultPosition,
@@ -24,6 +23,7 @@ from ._store import (
     empty_summary,
     missing_batches_error,
     repeated_append,
+    repeated_batch,
     result_json,
     utc_now,
 )
@@ -105,12 +105,7 @@ class MemoryStore:
         if task is not None:
             stored = task.batches.get(batch.seq)
             if stored is not None:
-                if stored.digest == batch.digest or stored.same_content(batch):
-                    return BatchOutcome(0, True)
-                raise IdempotencyConflictError(
-                    f"Idempotency-Key {batch.taskid}:{batch.seq} was used"
-                    " with another body"
-                )
+                return repeated_batch(stored, batch)
             if task.summary.finished is not None:
                 raise TaskCompletedError(
                     f"task {batch.taskid!r} is completed; batch {batch.seq} is new"

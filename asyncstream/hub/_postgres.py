@@ -14,218 +14,42 @@ is locked by its appends, so offsets are checked against the committed count.
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
-import psycopg
-from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool
-
-from .._paths import PathObject, State
-from ._dsn import redact_dsn
-from ._postgres_setup import STREAMS_CHANNEL, StreamListener, connect, migrate
+from .._paths import State
+from ._postgres_streams import Conn, PostgresStreams, UnstorableValueError
 from ._sql_rows import (
     TASK_QUERY,
     count_rows,
     jobid_columns,
     join_path_object,
     result_rows,
-    split_path_object,
+    stored_batch,
     tasks_from_rows,
 )
 from ._store import (
     BatchOutcome,
-    IdempotencyConflictError,
     NotFoundError,
     ResultBatch,
     ResultPosition,
     ResultsPage,
-    StoreError,
-    StreamClosedError,
-    StreamInfo,
     TaskCompletedError,
     TaskSummary,
-    append_decision,
     missing_batches_error,
-    repeated_append,
+    repeated_batch,
     result_json,
     utc_now,
 )
 
-Conn = psycopg.AsyncConnection[TupleRow]
+__all__ = ["PostgresStore", "UnstorableValueError"]
 
 
 class _Duplicate(Exception):
     """Leaves a batch's transaction: the batch is stored already."""
 
 
-class UnstorableValueError(StoreError):
-    """A value PostgreSQL cannot hold (text with a NUL character)."""
-
-    code = "invalid_value"
-
-
-class PostgresStore:
+class PostgresStore(PostgresStreams):
     """The store of a hub that may run as several processes: a PostgreSQL DSN."""
-
-    def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 16) -> None:
-        self.dsn = dsn
-        self._sizes = (min_size, max_size)
-        self._pool: AsyncConnectionPool[Conn] | None = None
-        self._on_change: Callable[[str], None] | None = None
-        self._listener: StreamListener | None = None
-
-    def __repr__(self) -> str:
-        state = "open" if self._pool is not None else "closed"
-        return f"<PostgresStore {redact_dsn(self.dsn)} {state}>"
-
-    def watch_streams(self, on_change: Callable[[str], None]) -> None:
-        """Call ``on_change(stream_id)`` whenever any hub process on this database
-        appends to or closes a stream (this one included). Before :meth:`open`."""
-        self._on_change = on_change
-
-    async def open(self) -> None:
-        if self._pool is not None:
-            return
-        async with await connect(self.dsn) as conn:
-            await migrate(conn, redact_dsn(self.dsn))
-        min_size, max_size = self._sizes
-        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
-            self.dsn,
-            min_size=min_size,
-            max_size=max_size,
-            kwargs={"autocommit": True},
-            open=False,
-            name="asyncstream-hub",
-        )
-        await pool.open(wait=True, timeout=30)
-        if self._on_change is not None:
-            self._listener = StreamListener(self.dsn, self._on_change)
-            try:
-                await self._listener.start()
-            except BaseException:
-                await pool.close()
-                raise
-        self._pool = pool
-
-    async def close(self) -> None:
-        pool, listener = self._pool, self._listener
-        self._pool = self._listener = None
-        if listener is not None:
-            await listener.stop()
-        if pool is not None:
-            await pool.close()
-
-    @property
-    def _p(self) -> AsyncConnectionPool[Conn]:
-        if self._pool is None:
-            raise RuntimeError(f"{self!r} is not open")
-        return self._pool
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Conn]:
-        """A pooled connection in a transaction, committed when the block ends."""
-        async with self._p.connection() as conn:
-            try:
-                async with conn.transaction():
-                    yield conn
-            except psycopg.DataError as exc:
-                raise UnstorableValueError(
-                    f"PostgreSQL cannot store this request: {exc}"
-                ) from exc
-
-    # -- streams -------------------------------------------------------------
-
-    @staticmethod
-    async def _copy_paths(
-        conn: Conn, info: StreamInfo, paths: list[PathObject]
-    ) -> None:
-        async with conn.cursor().copy(
-            "COPY stream_paths (stream, pos, path, extra) FROM STDIN"
-        ) as copy:
-            for i, obj in enumerate(paths):
-                await copy.write_row((info.id, info.count + i, *split_path_object(obj)))
-
-    async def create_stream(self, paths: list[PathObject]) -> StreamInfo:
-        info = StreamInfo(uuid.uuid4().hex, 0, False)
-        async with self._transaction() as conn:
-            await conn.execute(
-                "INSERT INTO streams VALUES (%s, %s, false)", (info.id, len(paths))
-            )
-            await self._copy_paths(conn, info, paths)
-        return StreamInfo(info.id, len(paths), False)
-
-    async def append_stream(
-        self, stream_id: str, paths: list[PathObject], offset: int | None = None
-    ) -> StreamInfo:
-        async with self._transaction() as conn:
-            info = await self._stream_info(conn, stream_id, " FOR UPDATE")
-            if append_decision(info, offset, len(paths)) == "compare":
-                assert offset is not None
-                stored = await self._paths(conn, stream_id, offset, len(paths))
-                return repeated_append(info, offset, stored, paths)
-            if info.closed:
-                raise StreamClosedError(f"stream {stream_id!r} is closed")
-            await self._copy_paths(conn, info, paths)
-            count = info.count + len(paths)
-            await conn.execute(
-                "UPDATE streams SET count = %s WHERE id = %s", (count, stream_id)
-            )
-            await self._notify(conn, stream_id)
-        return StreamInfo(stream_id, count, info.closed)
-
-    async def close_stream(self, stream_id: str) -> StreamInfo:
-        async with self._transaction() as conn:
-            cursor = await conn.execute(
-                "UPDATE streams SET closed = true WHERE id = %s RETURNING count",
-                (stream_id,),
-            )
-            row = await cursor.fetchone()
-            if row is None:
-                raise NotFoundError(f"no stream {stream_id!r}")
-            await self._notify(conn, stream_id)
-        return StreamInfo(stream_id, row[0], True)
-
-    @staticmethod
-    async def _notify(conn: Conn, stream_id: str) -> None:
-        # Sent when the transaction commits, and only if it does.
-        await conn.execute("SELECT pg_notify(%s, %s)", (STREAMS_CHANNEL, stream_id))
-
-    async def read_stream(
-        self, stream_id: str, offset: int, limit: int
-    ) -> tuple[list[PathObject], StreamInfo]:
-        async with self._p.connection() as conn:
-            # The count first: paths appended after it wait for the next page.
-            info = await self._stream_info(conn, stream_id)
-            limit = min(limit, max(0, info.count - offset))
-            return await self._paths(conn, stream_id, offset, limit), info
-
-    @staticmethod
-    async def _stream_info(conn: Conn, stream_id: str, lock: str = "") -> StreamInfo:
-        cursor = await conn.execute(
-            "SELECT count, closed FROM streams WHERE id = %s" + lock, (stream_id,)
-        )
-        row = await cursor.fetchone()
-        if row is None:
-            raise NotFoundError(f"no stream {stream_id!r}")
-        return StreamInfo(stream_id, row[0], row[1])
-
-    @staticmethod
-    async def _paths(
-        conn: Conn, stream_id: str, offset: int, limit: int
-    ) -> list[PathObject]:
-        if limit <= 0:
-            return []
-        cursor = await conn.execute(
-            "SELECT path, extra FROM stream_paths WHERE stream = %s AND pos >= %s"
-            " AND pos < %s ORDER BY pos",
-            (stream_id, offset, offset + limit),
-        )
-        return [join_path_object(p, e) for p, e in await cursor.fetchall()]
-
-    # -- results -------------------------------------------------------------
 
     async def add_batch(self, batch: ResultBatch) -> BatchOutcome:
         try:
@@ -278,38 +102,24 @@ class PostgresStore:
             )
 
     async def _check_repeat(self, conn: Conn, batch: ResultBatch) -> None:
-        """Nothing if the stored batch of this key is ``batch``, else 409."""
+        """Nothing if the batch stored under this key is ``batch``, else 409."""
+        args = (batch.taskid, batch.seq)
         cursor = await conn.execute(
             "SELECT b.digest, t.jobid, t.task, t.queue FROM batches b"
             " JOIN tasks t ON t.id = b.taskid WHERE b.taskid = %s AND b.seq = %s",
-            (batch.taskid, batch.seq),
+            args,
         )
         row = await cursor.fetchone()
         assert row is not None
-        if row[0] == batch.digest:
-            return
-        cursor = await conn.execute(
-            "SELECT state, path, extra FROM results WHERE taskid = %s AND seq = %s"
-            " ORDER BY idx",
-            (batch.taskid, batch.seq),
-        )
-        items: dict[State, list[PathObject]] = {}
-        for state, path, extra in await cursor.fetchall():
-            items.setdefault(state, []).append(join_path_object(path, extra))
-        stored = ResultBatch(
-            batch.taskid,
-            batch.seq,
-            None if row[1] is None else json.loads(row[1]),
-            row[2],
-            row[3],
-            items,
-            row[0],
-            sum(map(len, items.values())),
-        )
-        if not stored.same_content(batch):
-            raise IdempotencyConflictError(
-                f"Idempotency-Key {batch.taskid}:{batch.seq} was used with another body"
+        rows: list[Any] = []
+        if row[0] != batch.digest:
+            cursor = await conn.execute(
+                "SELECT state, path, extra FROM results WHERE taskid = %s"
+                " AND seq = %s ORDER BY idx",
+                args,
             )
+            rows = await cursor.fetchall()
+        repeated_batch(stored_batch(batch, row[0], row[1:], rows), batch)
 
     async def complete_task(
         self, taskid: str, batches: int, payload: Any
@@ -362,7 +172,7 @@ class PostgresStore:
             return int(row[1])
 
     async def get_task(self, taskid: str) -> TaskSummary:
-        async with self._p.connection() as conn:
+        async with self._connection() as conn:
             cursor = await conn.execute(f"{TASK_QUERY} WHERE t.id = %s", (taskid,))
             tasks = tasks_from_rows(await cursor.fetchall())
         if not tasks:
@@ -370,7 +180,7 @@ class PostgresStore:
         return tasks[0]
 
     async def get_job(self, jobid: str) -> list[TaskSummary]:
-        async with self._p.connection() as conn:
+        async with self._connection() as conn:
             cursor = await conn.execute(
                 f"{TASK_QUERY} WHERE t.job_key = %s ORDER BY t.started, t.id",
                 (jobid,),
@@ -394,7 +204,7 @@ class PostgresStore:
         if state is not None:
             sql += " AND state = %s"
             args += (state,)
-        async with self._p.connection() as conn:
+        async with self._connection() as conn:
             cursor = await conn.execute(
                 sql + " ORDER BY seq, idx LIMIT %s", (*args, limit + 1)
             )

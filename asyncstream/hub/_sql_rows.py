@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from .._paths import PathObject
+from .._paths import PathObject, State
 from ._store import ResultBatch, TaskSummary, empty_summary
 
 # Tasks with their counts, one row per task and state (one statement, so the
@@ -82,3 +82,27 @@ def tasks_from_rows(rows: Iterable[Sequence[Any]]) -> list[TaskSummary]:
         if state is not None:
             summary.summary[state] = int(count)
     return list(tasks.values())
+
+
+def stored_batch(
+    batch: ResultBatch,
+    digest: str,
+    header: Sequence[Any],
+    rows: Iterable[Sequence[Any]],
+) -> ResultBatch:
+    """The batch stored under ``batch``'s key, from its task's ``(jobid, task,
+    queue)`` columns and its ``(state, path, extra)`` result rows in order."""
+    items: dict[State, list[PathObject]] = {}
+    for state, path, extra in rows:
+        items.setdefault(state, []).append(join_path_object(path, extra))
+    jobid, task, queue = header
+    return ResultBatch(
+        batch.taskid,
+        batch.seq,
+        None if jobid is None else json.loads(jobid),
+        task,
+        queue,
+        items,
+        digest,
+        sum(map(len, items.values())),
+    )

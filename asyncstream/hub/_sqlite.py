@@ -30,12 +30,12 @@ from ._sql_rows import (
     join_path_object,
     result_rows,
     split_path_object,
+    stored_batch,
     tasks_from_rows,
 )
 from ._sqlite_rows import Transaction, migrate
 from ._store import (
     BatchOutcome,
-    IdempotencyConflictError,
     NotFoundError,
     ResultBatch,
     ResultPosition,
@@ -47,6 +47,7 @@ from ._store import (
     append_decision,
     missing_batches_error,
     repeated_append,
+    repeated_batch,
     result_json,
     utc_now,
 )
@@ -184,27 +185,23 @@ class SqliteStore:
     def _transaction(self) -> Transaction:
         return Transaction(self._w)
 
-    async def _stored_batch(self, batch: ResultBatch, digest: str) -> ResultBatch:
-        task = await self.get_task(batch.taskid)
-        items: dict[State, list[PathObject]] = {}
+    async def _repeated(self, batch: ResultBatch, digest: str) -> BatchOutcome:
+        """A duplicate if the batch stored under ``batch``'s key is the same."""
+        if digest == batch.digest:
+            return BatchOutcome(0, True)
+        args = (batch.taskid, batch.seq)
+        async with self._w.execute(
+            "SELECT jobid, task, queue FROM tasks WHERE id = ?", args[:1]
+        ) as cursor:
+            header = await cursor.fetchone()
+        assert header is not None  # the batch row came with its task's
         async with self._w.execute(
             "SELECT state, path, extra FROM results WHERE taskid = ? AND seq = ?"
             " ORDER BY idx",
-            (batch.taskid, batch.seq),
+            args,
         ) as cursor:
-            async for state, path, extra in cursor:
-                items.setdefault(state, []).append(join_path_object(path, extra))
-        count = sum(map(len, items.values()))
-        return ResultBatch(
-            batch.taskid,
-            batch.seq,
-            task.jobid,
-            task.task,
-            task.queue,
-            items,
-            digest,
-            count,
-        )
+            rows = await cursor.fetchall()
+        return repeated_batch(stored_batch(batch, digest, header, rows), batch)
 
     async def add_batch(self, batch: ResultBatch) -> BatchOutcome:
         w = self._w
@@ -216,15 +213,7 @@ class SqliteStore:
             ) as cursor:
                 row = await cursor.fetchone()
             if row is not None and row[0] is not None:
-                if row[0] == batch.digest:
-                    return BatchOutcome(0, True)
-                stored = await self._stored_batch(batch, row[0])
-                if stored.same_content(batch):
-                    return BatchOutcome(0, True)
-                raise IdempotencyConflictError(
-                    f"Idempotency-Key {batch.taskid}:{batch.seq} was used"
-                    " with another body"
-                )
+                return await self._repeated(batch, row[0])
             if row is not None and row[1] is not None:
                 raise TaskCompletedError(
                     f"task {batch.taskid!r} is completed; batch {batch.seq} is new"

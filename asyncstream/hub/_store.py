@@ -199,6 +199,16 @@ class TaskCompletedError(StoreError):
     code = "task_completed"
 
 
+def repeated_batch(stored: ResultBatch, batch: ResultBatch) -> BatchOutcome:
+    """The answer to ``batch`` when its key holds ``stored``: a duplicate if the
+    two are the same batch, else :class:`IdempotencyConflictError` (409)."""
+    if stored.digest == batch.digest or stored.same_content(batch):
+        return BatchOutcome(0, True)
+    raise IdempotencyConflictError(
+        f"Idempotency-Key {batch.taskid}:{batch.seq} was used with another body"
+    )
+
+
 # Completion lists at most this many missing seqs; the count is always exact.
 MAX_LISTED_MISSING = 1000
 
