@@ -127,6 +127,26 @@ async def test_a_key_reused_with_another_body_on_the_other_process_is_409(
     assert page["results"] == [{"state": "processed", "path": "/fs/one"}]
 
 
+async def test_completion_and_reset_on_one_process_see_batches_of_the_other(
+    clients: list[httpx.AsyncClient],
+) -> None:
+    a, b = clients
+    for seq in range(3):
+        body = batch(seq, {"processed": [{"path": f"/fs/{seq}"}]})
+        await a.post("/api/tasks/cr/results/", json=body, headers=key("cr", seq))
+    early = await b.post("/api/tasks/cr/complete", json={"batches": 4})
+    assert (early.status_code, early.json()["missing"]) == (409, [3])
+    assert (await b.post("/api/tasks/cr/reset")).json() == {"dropped": 3}
+    assert (await a.get("/api/tasks/cr/")).status_code == 404
+    body = batch(0, {"skipped": [{"path": "/fs/again"}]})
+    await b.post("/api/tasks/cr/results/", json=body, headers=key("cr", 0))
+    done = await a.post("/api/tasks/cr/complete", json={"batches": 1})
+    assert done.json()["summary"]["skipped"] == 1
+    late = batch(1, {"processed": [{"path": "/fs/late"}]})
+    refused = await b.post("/api/tasks/cr/results/", json=late, headers=key("cr", 1))
+    assert (refused.status_code, refused.json()["error"]) == (409, "task_completed")
+
+
 async def test_a_long_poll_on_one_process_wakes_on_an_append_through_the_other(
     two_process_hub: HubProcess, clients: list[httpx.AsyncClient]
 ) -> None:
