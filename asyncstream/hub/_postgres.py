@@ -43,6 +43,30 @@ from ._store import (
 
 __all__ = ["PostgresStore", "UnstorableValueError"]
 
+# One round trip for a batch's bookkeeping: create the task or count the batch
+# in it, locking the task's row until commit (completion and reset of the task
+# wait for this batch); claim the batch's key, the primary key deciding between
+# racing requests; add its counts per state if the key was free and the task
+# open (else the caller rolls back anyway). The result rows follow by COPY.
+_STORE_BATCH = """
+WITH task AS (
+    INSERT INTO tasks (id, jobid, job_key, task, queue, started, batches)
+    VALUES (%(taskid)s, %(jobid)s, %(job_key)s, %(task)s, %(queue)s, %(started)s, 1)
+    ON CONFLICT (id) DO UPDATE SET batches = tasks.batches + 1
+    RETURNING finished
+), batch AS (
+    INSERT INTO batches VALUES (%(taskid)s, %(seq)s, %(digest)s)
+    ON CONFLICT DO NOTHING RETURNING seq
+), counts AS (
+    INSERT INTO task_counts (taskid, state, count)
+    SELECT %(taskid)s, s, n
+    FROM unnest(%(states)s::text[], %(counts)s::bigint[]) AS c(s, n)
+    WHERE EXISTS (SELECT FROM batch) AND (SELECT finished FROM task) IS NULL
+    ON CONFLICT (taskid, state) DO UPDATE SET count = task_counts.count + excluded.count
+)
+SELECT (SELECT finished FROM task), EXISTS (SELECT FROM batch)
+"""
+
 
 class _Duplicate(Exception):
     """Leaves a batch's transaction: the batch is stored already."""
@@ -60,46 +84,38 @@ class PostgresStore(PostgresStreams):
         return BatchOutcome(batch.count, False)
 
     async def _store_batch(self, conn: Conn, batch: ResultBatch) -> None:
-        # Creates the task or counts the batch in it, and locks its row until
-        # commit: completion and reset of the task wait for this batch.
+        jobid, job_key = jobid_columns(batch.jobid)
+        counts = count_rows(batch)
         cursor = await conn.execute(
-            "INSERT INTO tasks (id, jobid, job_key, task, queue, started, batches)"
-            " VALUES (%s, %s, %s, %s, %s, %s, 1) ON CONFLICT (id)"
-            " DO UPDATE SET batches = tasks.batches + 1 RETURNING finished",
-            (
-                batch.taskid,
-                *jobid_columns(batch.jobid),
-                batch.task,
-                batch.queue,
-                utc_now(),
-            ),
+            _STORE_BATCH,
+            {
+                "taskid": batch.taskid,
+                "jobid": jobid,
+                "job_key": job_key,
+                "task": batch.task,
+                "queue": batch.queue,
+                "started": utc_now(),
+                "seq": batch.seq,
+                "digest": batch.digest,
+                "states": [state for _, state, _ in counts],
+                "counts": [n for _, _, n in counts],
+            },
         )
-        task_row = await cursor.fetchone()
-        assert task_row is not None
-        cursor = await conn.execute(
-            "INSERT INTO batches VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
-            " RETURNING digest",
-            (batch.taskid, batch.seq, batch.digest),
-        )
-        if await cursor.fetchone() is None:
+        row = await cursor.fetchone()
+        assert row is not None
+        finished, new = row
+        if not new:
             await self._check_repeat(conn, batch)
             raise _Duplicate
-        if task_row[0] is not None:
+        if finished is not None:
             raise TaskCompletedError(
                 f"task {batch.taskid!r} is completed; batch {batch.seq} is new"
             )
         async with conn.cursor().copy(
             "COPY results (taskid, seq, idx, state, path, extra) FROM STDIN"
         ) as copy:
-            for row in result_rows(batch):
-                await copy.write_row(row)
-        async with conn.cursor() as cursor:
-            await cursor.executemany(
-                "INSERT INTO task_counts VALUES (%s, %s, %s) ON CONFLICT"
-                " (taskid, state) DO UPDATE SET count = task_counts.count"
-                " + excluded.count",
-                count_rows(batch),
-            )
+            for result in result_rows(batch):
+                await copy.write_row(result)
 
     async def _check_repeat(self, conn: Conn, batch: ResultBatch) -> None:
         """Nothing if the batch stored under this key is ``batch``, else 409."""
