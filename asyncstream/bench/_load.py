@@ -17,6 +17,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from textwrap import shorten
 from typing import Any
 
 
@@ -167,7 +168,7 @@ def render_phase(name: str, figures: PhaseFigures) -> list[str]:
         f"  task time: median {figures.median:.2f}s, slowest {figures.slowest:.2f}s"
         f" ({figures.spread:.2f}x median)",
     ]
-    lines += [f"  error: {error}" for error in figures.errors[:5]]
+    lines += [f"  error: {shorten(error, 160)}" for error in figures.errors[:3]]
     if figures.not_exact:
         lines.append(f"  not exact: {', '.join(figures.not_exact[:5])}")
     return lines

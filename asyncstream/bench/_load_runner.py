@@ -49,6 +49,7 @@ class LoadConfig:
     deadline: float = 300.0
     mode: str = "threads"
     baseline: bool = True
+    nice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ def _read_lines(
 
 
 def _start_workers(
-    target: LoadTarget, spec: dict[str, Any], processes: int
+    target: LoadTarget, spec: dict[str, Any], processes: int, nice: int
 ) -> list[subprocess.Popen[str]]:
     workers = []
     for p in range(processes):
@@ -99,7 +100,7 @@ def _start_workers(
             text=True,
         )
         assert worker.stdin is not None
-        worker_spec = {**spec, "prefix": f"{spec['jobid']}-p{p:02d}"}
+        worker_spec = {**spec, "prefix": f"{spec['jobid']}-p{p:02d}", "nice": nice}
         worker.stdin.write(
             json.dumps({**worker_spec, "url": target.url, "api_key": target.api_key})
             + "\n"
@@ -149,7 +150,7 @@ def run_phase(
         "spool_dir": spool,
     }
     refused_before = _overloaded(target)
-    workers = _start_workers(target, spec, shape.processes)
+    workers = _start_workers(target, spec, shape.processes, config.nice)
     lines: list[dict[str, Any]] = []
     lock = threading.Lock()
     try:

@@ -14,6 +14,7 @@ of the run starts at once, then prints one line per task::
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -116,6 +117,10 @@ def run_worker(spec: dict[str, Any], emit: Emit) -> None:
 def main() -> None:
     """Read the spec line, say ready, wait for the go line, run, report."""
     spec = json.loads(sys.stdin.readline())
+    if spec.get("nice"):
+        # On the hub's own machine, workers must not take the CPU the hub needs
+        # to serve them, as clients on other machines would not.
+        os.nice(int(spec["nice"]))
     lock = threading.Lock()
 
     def emit(message: dict[str, Any]) -> None:

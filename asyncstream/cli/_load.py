@@ -66,6 +66,15 @@ QUICK = (2, 3, 2_000)
     " it; async: AsyncStreamTaskResults, every task in one event loop.",
 )
 @click.option(
+    "--nice",
+    type=click.IntRange(0, 19),
+    default=10,
+    show_default=True,
+    help="Niceness of the worker processes. On the hub's own machine, workers at"
+    " the hub's priority take the CPU it needs to serve them, which clients on"
+    " other machines would not; 0 runs them at the priority of this command.",
+)
+@click.option(
     "--no-baseline", is_flag=True, help="Skip the single-sender phase (no ratio)."
 )
 @click.option(
@@ -88,6 +97,7 @@ def load(
     results: int,
     deadline: float,
     mode: str,
+    nice: int,
     no_baseline: bool,
     quick: bool,
     json_path: Path | None,
@@ -115,6 +125,7 @@ def load(
         deadline=deadline,
         mode=mode,
         baseline=not no_baseline,
+        nice=nice,
     )
 
     def echo(text: str) -> None:
