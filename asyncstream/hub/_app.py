@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
-from ._admission import IngestGate
+from ._admission import DEFAULT_MAX_WAIT, AdmissionPolicy, IngestGate
 from ._auth import KeyChecker
 from ._context import HubContext
 from ._errors import HubHTTPError, error_response, install_error_handlers
@@ -109,19 +109,28 @@ def create_app(
     faults: FaultInjector | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_concurrent_ingest: int = DEFAULT_MAX_CONCURRENT_INGEST,
-    overload_retry_after: float = 1.0,
+    ingest_wait: float = DEFAULT_MAX_WAIT,
+    overload_retry_after: float = 0.1,
     max_page_size: int = 10_000,
 ) -> FastAPI:
     """The hub app over ``store``, which it opens at startup and closes at shutdown.
 
     ``api_keys`` empty disables auth (serve on loopback only). ``faults`` enables
-    fault injection and its admin endpoint.
+    fault injection and its admin endpoint. At most ``max_concurrent_ingest``
+    ingest requests run at once; more wait in arrival order up to
+    ``ingest_wait`` seconds, then get 503 with a ``Retry-After`` of at least
+    ``overload_retry_after`` (see ``_admission``).
     """
     metrics = HubMetrics()
+    admission = AdmissionPolicy(
+        max_concurrent_ingest,
+        max_wait=ingest_wait,
+        min_retry_after=overload_retry_after,
+    )
     context = HubContext(
         store=store,
         metrics=metrics,
-        gate=IngestGate(max_concurrent_ingest, overload_retry_after, metrics),
+        gate=IngestGate(admission, metrics),
         signals=StreamSignals(),
         faults=faults,
         max_page_size=max_page_size,

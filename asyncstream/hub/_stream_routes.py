@@ -114,10 +114,13 @@ def add_stream_routes(router: APIRouter, hub: HubContext) -> None:
             remaining = deadline - loop.time()
             if paths or info.closed or remaining <= 0 or signals.stopping:
                 break
+            hub.metrics.stream_readers_waiting.inc()
             try:
                 await asyncio.wait_for(event.wait(), remaining)
             except TimeoutError:
                 deadline = loop.time()  # one last read, then answer
+            finally:
+                hub.metrics.stream_readers_waiting.dec()
         end = offset + len(paths)
         done = info.closed and end >= info.count
         return {
