@@ -31,8 +31,15 @@ class RetryPolicy:
 
     The n-th retry (n from 1) waits ``min(maximum, initial * multiplier**(n-1))``,
     shortened by up to ``jitter`` of itself at random so that many workers do not
-    retry in step. A ``Retry-After`` from the hub replaces the computed delay.
-    ``max_attempts`` of ``None`` means: only the deadline stops retrying.
+    retry in step.
+
+    A ``Retry-After`` from the hub is a floor, never waited less: the wait is the
+    larger of it and the backoff above (so refusals again and again still make
+    the wait grow), lengthened by up to ``jitter`` of itself at random. Senders
+    refused together, all told the same ``Retry-After``, then come back spread
+    over a window as long as ``jitter`` of it, not all at the same instant.
+    ``retry_call`` cuts every wait to the deadline. ``max_attempts`` of ``None``
+    means: only the deadline stops retrying.
     """
 
     initial: float = 0.05
@@ -56,11 +63,12 @@ class RetryPolicy:
         retry_after: float | None = None,
         rand: Callable[[], float] = random.random,
     ) -> float:
-        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
-        if retry_after is not None:
-            return max(0.0, retry_after)
+        """Seconds to wait before retry number ``retry`` (1 for the first retry),
+        ``retry_after`` being what the hub asked for with the last refusal."""
         base = min(self.maximum, self.initial * self.multiplier ** (retry - 1))
-        return base * (1.0 - self.jitter * rand())
+        if retry_after is None:
+            return base * (1.0 - self.jitter * rand())
+        return max(retry_after, base) * (1.0 + self.jitter * rand())
 
 
 def retry_call(

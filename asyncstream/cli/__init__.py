@@ -14,6 +14,7 @@ from .. import __version__
 from . import _hub
 from ._bench import bench
 from ._demo import demo
+from ._load import load
 from ._resend import resend
 from ._run import run
 from ._soak import soak
@@ -40,5 +41,5 @@ def hub() -> None:
 
 hub.add_command(_hub.serve)
 hub.add_command(_hub.bench)
-for command in (demo, run, resend, bench, soak):
+for command in (demo, run, resend, bench, soak, load):
     main.add_command(command)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .._config import ENV_API_KEY
 from ._extras import needs_extra
+
+# Also in asyncstream.hub._dsn, which needs the hub extra to import.
+ENV_HUB_DB = "ASYNCSTREAM_HUB_DB"
 
 
 @click.command()
@@ -17,11 +22,12 @@ from ._extras import needs_extra
 )
 @click.option(
     "--db",
-    "db_path",
+    envvar=ENV_HUB_DB,
     default="hub.sqlite3",
     show_default=True,
-    type=click.Path(dir_okay=False),
-    help="SQLite database file of the sqlite store (created if missing).",
+    help="The database: a SQLite file (created if missing) or a PostgreSQL DSN"
+    f" (postgresql://user@host:5432/db). Default: ${ENV_HUB_DB}; pass a DSN with"
+    " a password that way, so it does not show in the process list.",
 )
 @click.option(
     "--api-key",
@@ -32,11 +38,19 @@ from ._extras import needs_extra
 )
 @click.option(
     "--store",
-    type=click.Choice(["sqlite", "memory", "discard"]),
-    default="sqlite",
+    type=click.Choice(["sqlite", "postgres", "memory", "discard"]),
+    default=None,
+    help="sqlite: durable file; postgres: a PostgreSQL database shared by any"
+    " number of hub processes; memory: lost at exit; discard: validate and drop"
+    " results (measures the HTTP ingest ceiling). [default: postgres for a DSN,"
+    " else sqlite]",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
     show_default=True,
-    help="sqlite: durable file; memory: lost at exit; discard: validate and drop"
-    " results (measures the HTTP ingest ceiling).",
+    help="Hub processes serving the one port (the postgres store only).",
 )
 @click.option(
     "--enable-faults",
@@ -67,24 +81,33 @@ from ._extras import needs_extra
 def serve(
     host: str,
     port: int,
-    db_path: str,
+    db: str,
     api_key: str | None,
-    store: str,
+    store: str | None,
+    workers: int,
     enable_faults: bool,
     max_body_bytes: int | None,
     max_concurrent_ingest: int | None,
     log_level: str,
 ) -> None:
     """Serve the hub (protocol v1) until interrupted."""
-    from ..hub._serve import run_server
+    from ..hub._serve import run_server, store_kind_for, workers_refusal
 
+    try:
+        refusal = workers_refusal(store_kind_for(db, store), workers)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if refusal is not None:
+        click.echo(f"asyncstream hub serve: {refusal}", err=True)
+        sys.exit(2)
     try:
         run_server(
             host=host,
             port=port,
-            db_path=db_path,
+            db=db,
             api_key=api_key,
             store=store,
+            workers=workers,
             enable_faults=enable_faults,
             max_body_bytes=max_body_bytes,
             max_concurrent_ingest=max_concurrent_ingest,

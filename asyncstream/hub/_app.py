@@ -11,57 +11,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Response
-from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ._admission import DEFAULT_MAX_WAIT, AdmissionPolicy, IngestGate
 from ._auth import KeyChecker
+from ._context import HubContext
 from ._errors import HubHTTPError, error_response, install_error_handlers
 from ._faults import FAULTS_PATH, FaultInjector, FaultMiddleware
 from ._metrics import HubMetrics, LatencyMiddleware
-from ._routes import StreamSignals, add_result_routes, add_stream_routes
+from ._result_routes import add_result_routes
+from ._schemas import FaultRequest
+from ._signals import StreamSignals
 from ._store import HubStore
+from ._stream_routes import add_stream_routes
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_CONCURRENT_INGEST = 32
-
-
-class IngestGate:
-    """Admits at most ``limit`` ingest requests at once; the rest get 503 at once.
-
-    Refusing (rather than queueing) keeps memory bounded by ``limit`` bodies and
-    tells clients to back off via ``Retry-After``.
-    """
-
-    def __init__(self, limit: int, retry_after: float, metrics: HubMetrics) -> None:
-        self.limit = limit
-        self.retry_after = retry_after
-        self.in_flight = 0
-        self._metrics = metrics
-
-    def __repr__(self) -> str:
-        return f"<IngestGate in_flight={self.in_flight}/{self.limit}>"
-
-    @asynccontextmanager
-    async def admit(self) -> AsyncIterator[None]:
-        if self.in_flight >= self.limit:
-            raise HubHTTPError(
-                503,
-                "overloaded",
-                f"{self.in_flight} ingest requests in progress (limit {self.limit})",
-                headers={"Retry-After": f"{self.retry_after:g}"},
-            )
-        self.in_flight += 1
-        self._metrics.ingest_in_flight.inc()
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
-            self._metrics.ingest_in_flight.dec()
 
 
 class BodyLimitMiddleware:
@@ -110,29 +79,6 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-@dataclass(slots=True)
-class HubContext:
-    """What the routes share; available as ``app.state.hub``."""
-
-    store: HubStore
-    metrics: HubMetrics
-    gate: IngestGate
-    signals: StreamSignals
-    faults: FaultInjector | None
-    max_page_size: int
-
-
-class FaultRequest(BaseModel):
-    """Body of ``POST /api/_faults/``: one :class:`FaultInjector` call."""
-
-    fault: Literal["fail_next", "drop_after_commit", "delay", "reset"]
-    n: int | None = Field(default=None, ge=1)
-    status: int = Field(default=503, ge=400, le=599)
-    retry_after: float = Field(default=0.05, ge=0)
-    seconds: float = Field(default=0.0, ge=0)
-    path_prefix: str | None = None
-
-
 def _add_fault_route(router: APIRouter, faults: FaultInjector) -> None:
     @router.post(FAULTS_PATH, summary="Inject faults (only with --enable-faults)")
     async def inject_fault(body: FaultRequest) -> dict[str, Any]:
@@ -163,19 +109,28 @@ def create_app(
     faults: FaultInjector | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_concurrent_ingest: int = DEFAULT_MAX_CONCURRENT_INGEST,
-    overload_retry_after: float = 1.0,
+    ingest_wait: float = DEFAULT_MAX_WAIT,
+    overload_retry_after: float = 0.1,
     max_page_size: int = 10_000,
 ) -> FastAPI:
     """The hub app over ``store``, which it opens at startup and closes at shutdown.
 
     ``api_keys`` empty disables auth (serve on loopback only). ``faults`` enables
-    fault injection and its admin endpoint.
+    fault injection and its admin endpoint. At most ``max_concurrent_ingest``
+    ingest requests run at once; more wait in arrival order up to
+    ``ingest_wait`` seconds, then get 503 with a ``Retry-After`` of at least
+    ``overload_retry_after`` (see ``_admission``).
     """
     metrics = HubMetrics()
+    admission = AdmissionPolicy(
+        max_concurrent_ingest,
+        max_wait=ingest_wait,
+        min_retry_after=overload_retry_after,
+    )
     context = HubContext(
         store=store,
         metrics=metrics,
-        gate=IngestGate(max_concurrent_ingest, overload_retry_after, metrics),
+        gate=IngestGate(admission, metrics),
         signals=StreamSignals(),
         faults=faults,
         max_page_size=max_page_size,

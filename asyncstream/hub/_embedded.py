@@ -25,6 +25,7 @@ import httpx
 from fastapi import FastAPI
 
 from ._app import create_app
+from ._dsn import ENV_HUB_DB
 from ._faults import FAULTS_PATH, FaultInjector
 from ._serve import InProcessServer, StoreKind, free_port, loopback_socket, make_store
 from ._serve import uvicorn_config as _uvicorn_config
@@ -69,17 +70,19 @@ async def running_hub(
     db_path: str | os.PathLike[str] | None = None,
     api_key: str | None = "test-key",
     faults: bool = True,
+    dsn: str | None = None,
     **app_options: Any,
 ) -> AsyncIterator[RunningHub]:
     """Serve a hub on a free loopback port in the current event loop.
 
     The SQLite store uses ``db_path``, or a database in a temporary directory that
-    is removed afterwards. ``app_options`` go to :func:`create_app`.
+    is removed afterwards; the PostgreSQL store uses ``dsn``. ``app_options`` go
+    to :func:`create_app`.
     """
     with tempfile.TemporaryDirectory(prefix="asyncstream-hub-") as tmp:
         if store == "sqlite" and db_path is None:
             db_path = Path(tmp, "hub.sqlite3")
-        hub_store = make_store(store, db_path)
+        hub_store = make_store(store, db_path, dsn=dsn)
         injector = FaultInjector() if faults else None
         app = create_app(
             hub_store,
@@ -153,6 +156,8 @@ class HubProcess:
     ``start()`` returns once ``/api/health/`` answers; ``kill()`` is SIGKILL (no
     shutdown at all), ``stop()`` is SIGTERM; ``restart()`` serves the same
     database on the same port again. The server's output goes to ``log_path``.
+    The PostgreSQL store takes ``dsn`` (given by environment, not argument);
+    ``workers`` > 1 serves the port with that many processes.
     """
 
     def __init__(
@@ -164,8 +169,12 @@ class HubProcess:
         enable_faults: bool = False,
         port: int | None = None,
         extra_args: tuple[str, ...] = (),
+        dsn: str | None = None,
+        workers: int = 1,
     ) -> None:
         self.db_path = db_path
+        self.dsn = dsn
+        self.workers = workers
         self.api_key = api_key
         self.store = store
         self.enable_faults = enable_faults
@@ -194,6 +203,8 @@ class HubProcess:
         ]
         if self.db_path is not None:
             command += ["--db", str(self.db_path)]
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
         if self.enable_faults:
             command.append("--enable-faults")
         return command + list(self.extra_args)
@@ -205,9 +216,18 @@ class HubProcess:
         env.pop("ASYNCSTREAM_API_KEY", None)
         if self.api_key:
             env["ASYNCSTREAM_API_KEY"] = self.api_key
+        env.pop(ENV_HUB_DB, None)
+        if self.dsn is not None:
+            env[ENV_HUB_DB] = self.dsn
         with open(self.log_path, "ab") as log:
+            # Several workers form a session of their own, so that SIGKILL
+            # reaches them all and none is left holding the port.
             self._process = subprocess.Popen(
-                self._command(), stdout=log, stderr=subprocess.STDOUT, env=env
+                self._command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=self.workers > 1,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -229,10 +249,15 @@ class HubProcess:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(sig)
+        if self.workers > 1 and sig == signal.SIGKILL:
+            os.killpg(process.pid, sig)
+        else:
+            process.send_signal(sig)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
+            if self.workers > 1:
+                os.killpg(process.pid, signal.SIGKILL)
             process.kill()
             process.wait()
 

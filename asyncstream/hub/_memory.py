@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._paths import PathObject, State
 from ._store import (
     BatchOutcome,
-    IdempotencyConflictError,
     NotFoundError,
     ResultBatch,
     ResultPosition,
@@ -23,6 +23,7 @@ from ._store import (
     empty_summary,
     missing_batches_error,
     repeated_append,
+    repeated_batch,
     result_json,
     utc_now,
 )
@@ -55,6 +56,9 @@ class MemoryStore:
 
     async def close(self) -> None:
         pass
+
+    def watch_streams(self, on_change: Callable[[str], None]) -> None:
+        """Nothing to watch: only this process changes this store."""
 
     def _stream(self, stream_id: str) -> _Stream:
         try:
@@ -101,12 +105,7 @@ class MemoryStore:
         if task is not None:
             stored = task.batches.get(batch.seq)
             if stored is not None:
-                if stored.digest == batch.digest or stored.same_content(batch):
-                    return BatchOutcome(0, True)
-                raise IdempotencyConflictError(
-                    f"Idempotency-Key {batch.taskid}:{batch.seq} was used"
-                    " with another body"
-                )
+                return repeated_batch(stored, batch)
             if task.summary.finished is not None:
                 raise TaskCompletedError(
                     f"task {batch.taskid!r} is completed; batch {batch.seq} is new"

@@ -50,6 +50,16 @@ class HubMetrics:
             "Ingest requests being processed now.",
             registry=registry,
         )
+        self.ingest_waiting = Gauge(
+            "asyncstream_hub_ingest_waiting",
+            "Ingest requests waiting for a slot now.",
+            registry=registry,
+        )
+        self.stream_readers_waiting = Gauge(
+            "asyncstream_hub_stream_readers_waiting",
+            "Readers of an open stream waiting now for paths to be appended.",
+            registry=registry,
+        )
         self.latency = Histogram(
             "asyncstream_hub_request_duration_seconds",
             "Time from request start to response end.",

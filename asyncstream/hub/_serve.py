@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
+import os
 import socket
 from collections.abc import Callable, Iterator
 from os import PathLike
@@ -10,21 +13,46 @@ from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._config import ENV_API_KEY
+from ._dsn import ENV_HUB_DB, is_postgres_dsn, redact_dsn
 from ._memory import DiscardStore, MemoryStore
 from ._sqlite import SqliteStore
 from ._store import HubStore
 
-StoreKind = Literal["sqlite", "memory", "discard"]
-STORE_KINDS: tuple[StoreKind, ...] = ("sqlite", "memory", "discard")
+StoreKind = Literal["sqlite", "postgres", "memory", "discard"]
+STORE_KINDS: tuple[StoreKind, ...] = ("sqlite", "postgres", "memory", "discard")
+# The settings of `hub serve --workers N`, for the processes it starts.
+ENV_SERVE_SETTINGS = "ASYNCSTREAM_HUB_SERVE"
+PROCESS_HEADER = "X-Hub-Process"
 
 
-def make_store(kind: StoreKind, db_path: str | PathLike[str] | None = None) -> HubStore:
-    """A store of ``kind``; the SQLite store needs ``db_path``."""
+def make_store(
+    kind: StoreKind,
+    db_path: str | PathLike[str] | None = None,
+    *,
+    dsn: str | None = None,
+) -> HubStore:
+    """A store of ``kind``; SQLite needs ``db_path``, PostgreSQL a ``dsn``."""
     if kind == "sqlite":
         if db_path is None:
             raise ValueError("the sqlite store needs a database path (--db)")
         return SqliteStore(db_path)
+    if kind == "postgres":
+        if dsn is None or not is_postgres_dsn(dsn):
+            raise ValueError(
+                "the postgres store needs a DSN (--db postgresql://user@host/db"
+                f" or ${ENV_HUB_DB})"
+            )
+        try:
+            from ._postgres import PostgresStore
+        except ImportError as exc:
+            raise ValueError(
+                f"the postgres store needs psycopg ({exc.name} is missing):"
+                " pip install 'asyncstream[postgres]'"
+            ) from None
+        return PostgresStore(dsn)
     if kind == "memory":
         return MemoryStore()
     if kind == "discard":
@@ -34,19 +62,44 @@ def make_store(kind: StoreKind, db_path: str | PathLike[str] | None = None) -> H
     )
 
 
+def store_kind_for(db: str, store: str | None) -> StoreKind:
+    """The store ``--store`` names, or else the one ``--db`` implies."""
+    if store is None:
+        return "postgres" if is_postgres_dsn(db) else "sqlite"
+    if store not in STORE_KINDS:
+        raise ValueError(
+            f"unknown store {store!r}: expected one of {', '.join(STORE_KINDS)}"
+        )
+    if store == "sqlite" and is_postgres_dsn(db):
+        raise ValueError(f"--store sqlite takes a file, not {redact_dsn(db)}")
+    return store
+
+
+def workers_refusal(store: str, workers: int) -> str | None:
+    """Why ``workers`` processes cannot serve ``store``, or None if they can."""
+    if workers > 1 and store != "postgres":
+        return (
+            f"--workers {workers} needs the postgres store (--db postgresql://...):"
+            f" the {store} store lives in one process"
+        )
+    return None
+
+
+# uvicorn settings for the hub: no access log (it would be the hot path), and
+# the httptools parser when installed.
+_UVICORN_SETTINGS: dict[str, object] = {
+    "access_log": False,
+    "http": "auto",
+    "lifespan": "on",
+    # Long polls would otherwise hold a shutdown for up to their wait.
+    "timeout_graceful_shutdown": 2,
+    "server_header": False,
+}
+
+
 def uvicorn_config(app: FastAPI, **options: object) -> uvicorn.Config:
-    """uvicorn settings for the hub: no access log (it would be the hot path), and
-    the httptools parser when installed."""
-    settings: dict[str, object] = {
-        "access_log": False,
-        "http": "auto",
-        "lifespan": "on",
-        # Long polls would otherwise hold a shutdown for up to their wait.
-        "timeout_graceful_shutdown": 2,
-        "server_header": False,
-    }
-    settings.update(options)
-    return uvicorn.Config(app, **settings)  # type: ignore[arg-type]
+    """uvicorn settings for the hub app, with ``options`` over the defaults."""
+    return uvicorn.Config(app, **(_UVICORN_SETTINGS | options))  # type: ignore[arg-type]
 
 
 class InProcessServer(uvicorn.Server):
@@ -79,44 +132,98 @@ def free_port() -> int:
         return port
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServeSettings:
+    """What a hub process needs to build its app. The database and the API key
+    are not among them: processes started by ``--workers`` read those from the
+    environment, so no secret shows in a process list."""
+
+    store: StoreKind
+    enable_faults: bool = False
+    max_body_bytes: int | None = None
+    max_concurrent_ingest: int | None = None
+
+
+def build_app(settings: ServeSettings, db: str | None, api_key: str | None) -> FastAPI:
+    """The hub app of ``hub serve`` over the store that ``settings`` names."""
+    from ._app import create_app
+    from ._faults import FaultInjector
+
+    options: dict[str, Any] = {}
+    if settings.max_body_bytes is not None:
+        options["max_body_bytes"] = settings.max_body_bytes
+    if settings.max_concurrent_ingest is not None:
+        options["max_concurrent_ingest"] = settings.max_concurrent_ingest
+    hub_store = make_store(settings.store, db, dsn=db)
+    faults = FaultInjector() if settings.enable_faults else None
+    keys = [api_key] if api_key else []
+    return create_app(hub_store, api_keys=keys, faults=faults, **options)
+
+
+class ProcessHeader:
+    """Names the process that answered in every response (``X-Hub-Process``), so
+    that behind one port a client or a test can tell the hub processes apart."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._header = (PROCESS_HEADER.lower().encode(), str(os.getpid()).encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), self._header]
+            await send(message)
+
+        await self.app(scope, receive, send_named)
+
+
+def app_from_environment() -> ASGIApp:
+    """The app of one of the processes of ``hub serve --workers N``."""
+    settings = ServeSettings(**json.loads(os.environ[ENV_SERVE_SETTINGS]))
+    app = build_app(settings, os.environ.get(ENV_HUB_DB), os.environ.get(ENV_API_KEY))
+    return ProcessHeader(app)
+
+
 def run_server(
     *,
     host: str,
     port: int,
-    db_path: str | None,
+    db: str | None,
     api_key: str | None,
-    store: str,
+    store: str | None = None,
+    workers: int = 1,
     enable_faults: bool = False,
     max_body_bytes: int | None = None,
     max_concurrent_ingest: int | None = None,
     log_level: str = "info",
     echo: Callable[[str], None] = print,
 ) -> None:
-    """Serve the hub in the foreground until SIGINT/SIGTERM (``hub serve``)."""
-    from ._app import create_app
-    from ._auth import check_bind_allowed
-    from ._faults import FaultInjector
+    """Serve the hub in the foreground until SIGINT/SIGTERM (``hub serve``).
 
-    if store not in STORE_KINDS:
-        raise ValueError(
-            f"unknown store {store!r}: expected one of {', '.join(STORE_KINDS)}"
-        )
+    ``store`` None takes the store ``db`` implies (a PostgreSQL DSN or a file).
+    With ``workers`` > 1, that many processes serve one port (PostgreSQL only).
+    """
+    from ._auth import check_bind_allowed
+
+    kind = store_kind_for(db or "", store)
+    refusal = workers_refusal(kind, workers)
+    if refusal is not None:
+        raise ValueError(refusal)
     keys = [api_key] if api_key else []
     check_bind_allowed(host, keys)
-    options: dict[str, Any] = {}
-    if max_body_bytes is not None:
-        options["max_body_bytes"] = max_body_bytes
-    if max_concurrent_ingest is not None:
-        options["max_concurrent_ingest"] = max_concurrent_ingest
-    hub_store = make_store(store, db_path)
-    faults = FaultInjector() if enable_faults else None
-    app = create_app(hub_store, api_keys=keys, faults=faults, **options)
+    settings = ServeSettings(kind, enable_faults, max_body_bytes, max_concurrent_ingest)
+    app = build_app(settings, db, api_key) if workers == 1 else None
 
     shown_host = f"[{host}]" if ":" in host else host
-    where = f" {db_path}" if store == "sqlite" else ""
+    where = f" {redact_dsn(db)}" if db and kind in ("sqlite", "postgres") else ""
+    processes = f", {workers} processes" if workers > 1 else ""
     echo(
         f"asyncstream hub listening on http://{shown_host}:{port}"
-        f" (store: {store}{where})"
+        f" (store: {kind}{where}{processes})"
     )
     if keys:
         echo(
@@ -125,8 +232,19 @@ def run_server(
         )
     else:
         echo("No API key set: requests need no credentials (loopback only).")
-    if faults is not None:
+    if enable_faults:
         echo("Fault injection enabled at POST /api/_faults/ (not for production).")
     echo(f"API documentation: http://{shown_host}:{port}/docs")
-    config = uvicorn_config(app, host=host, port=port, log_level=log_level)
-    uvicorn.Server(config).run()
+    if app is not None:
+        config = uvicorn_config(app, host=host, port=port, log_level=log_level)
+        uvicorn.Server(config).run()
+        return
+    # The processes are spawned: they inherit this environment, not arguments.
+    os.environ[ENV_SERVE_SETTINGS] = json.dumps(dataclasses.asdict(settings))
+    os.environ[ENV_HUB_DB] = db or ""
+    os.environ.pop(ENV_API_KEY, None)
+    if api_key:
+        os.environ[ENV_API_KEY] = api_key
+    run_options: dict[str, Any] = dict(_UVICORN_SETTINGS)
+    run_options.update(host=host, port=port, workers=workers, log_level=log_level)
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, **run_options)

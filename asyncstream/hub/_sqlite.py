@@ -7,7 +7,8 @@ the writer and that never sees an uncommitted batch. ``synchronous=FULL`` makes
 each commit durable before ``add_batch`` returns, so a 200 survives a power cut and
 not only a killed process.
 
-The tables and the conversion of rows are in :mod:`._sqlite_rows`.
+The tables are versioned (:mod:`._migrations`): opening an older database
+migrates it first. Rows are converted in :mod:`._sql_rows`.
 """
 
 from __future__ import annotations
@@ -15,24 +16,26 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from os import PathLike
 from typing import Any
 
 import aiosqlite
 
-from .._paths import STATES, PathObject, State
-from ._sqlite_rows import (
-    SCHEMA,
-    TASK_COLUMNS,
-    Transaction,
+from .._paths import PathObject, State
+from ._sql_rows import (
+    TASK_QUERY,
+    count_rows,
+    jobid_columns,
     join_path_object,
     result_rows,
     split_path_object,
-    task_from_row,
+    stored_batch,
+    tasks_from_rows,
 )
+from ._sqlite_rows import Transaction, migrate
 from ._store import (
     BatchOutcome,
-    IdempotencyConflictError,
     NotFoundError,
     ResultBatch,
     ResultPosition,
@@ -44,6 +47,7 @@ from ._store import (
     append_decision,
     missing_batches_error,
     repeated_append,
+    repeated_batch,
     result_json,
     utc_now,
 )
@@ -70,9 +74,16 @@ class SqliteStore:
         writer = await aiosqlite.connect(self.path, isolation_level=None)
         await writer.execute("PRAGMA journal_mode=WAL")
         await writer.execute(f"PRAGMA synchronous={self._synchronous}")
-        await writer.executescript(SCHEMA)
+        try:
+            await migrate(writer, self.path)
+        except BaseException:
+            await writer.close()
+            raise
         self._writer = writer
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+
+    def watch_streams(self, on_change: Callable[[str], None]) -> None:
+        """Nothing to watch: only this process changes this store."""
 
     async def close(self) -> None:
         writer, reader = self._writer, self._reader
@@ -174,27 +185,23 @@ class SqliteStore:
     def _transaction(self) -> Transaction:
         return Transaction(self._w)
 
-    async def _stored_batch(self, batch: ResultBatch, digest: str) -> ResultBatch:
-        task = await self.get_task(batch.taskid)
-        items: dict[State, list[PathObject]] = {}
+    async def _repeated(self, batch: ResultBatch, digest: str) -> BatchOutcome:
+        """A duplicate if the batch stored under ``batch``'s key is the same."""
+        if digest == batch.digest:
+            return BatchOutcome(0, True)
+        args = (batch.taskid, batch.seq)
+        async with self._w.execute(
+            "SELECT jobid, task, queue FROM tasks WHERE id = ?", args[:1]
+        ) as cursor:
+            header = await cursor.fetchone()
+        assert header is not None  # the batch row came with its task's
         async with self._w.execute(
             "SELECT state, path, extra FROM results WHERE taskid = ? AND seq = ?"
             " ORDER BY idx",
-            (batch.taskid, batch.seq),
+            args,
         ) as cursor:
-            async for state, path, extra in cursor:
-                items.setdefault(state, []).append(join_path_object(path, extra))
-        count = sum(map(len, items.values()))
-        return ResultBatch(
-            batch.taskid,
-            batch.seq,
-            task.jobid,
-            task.task,
-            task.queue,
-            items,
-            digest,
-            count,
-        )
+            rows = await cursor.fetchall()
+        return repeated_batch(stored_batch(batch, digest, header, rows), batch)
 
     async def add_batch(self, batch: ResultBatch) -> BatchOutcome:
         w = self._w
@@ -206,20 +213,11 @@ class SqliteStore:
             ) as cursor:
                 row = await cursor.fetchone()
             if row is not None and row[0] is not None:
-                if row[0] == batch.digest:
-                    return BatchOutcome(0, True)
-                stored = await self._stored_batch(batch, row[0])
-                if stored.same_content(batch):
-                    return BatchOutcome(0, True)
-                raise IdempotencyConflictError(
-                    f"Idempotency-Key {batch.taskid}:{batch.seq} was used"
-                    " with another body"
-                )
+                return await self._repeated(batch, row[0])
             if row is not None and row[1] is not None:
                 raise TaskCompletedError(
                     f"task {batch.taskid!r} is completed; batch {batch.seq} is new"
                 )
-            counts = [len(batch.items.get(s, ())) for s in STATES]
             async with self._transaction():
                 if row is None:
                     await w.execute(
@@ -227,8 +225,7 @@ class SqliteStore:
                         " VALUES (?, ?, ?, ?, ?, ?)",
                         (
                             batch.taskid,
-                            None if batch.jobid is None else json.dumps(batch.jobid),
-                            None if batch.jobid is None else str(batch.jobid),
+                            *jobid_columns(batch.jobid),
                             batch.task,
                             batch.queue,
                             utc_now(),
@@ -241,11 +238,14 @@ class SqliteStore:
                 await w.executemany(
                     "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", result_rows(batch)
                 )
+                await w.executemany(
+                    "INSERT INTO task_counts VALUES (?, ?, ?) ON CONFLICT"
+                    " (taskid, state) DO UPDATE SET count = count + excluded.count",
+                    count_rows(batch),
+                )
                 await w.execute(
-                    "UPDATE tasks SET batches = batches + 1, "
-                    + ", ".join(f"{s} = {s} + ?" for s in STATES)
-                    + " WHERE id = ?",
-                    (*counts, batch.taskid),
+                    "UPDATE tasks SET batches = batches + 1 WHERE id = ?",
+                    (batch.taskid,),
                 )
         return BatchOutcome(batch.count, False)
 
@@ -289,23 +289,22 @@ class SqliteStore:
                 )
             await w.execute("DELETE FROM results WHERE taskid = ?", (taskid,))
             await w.execute("DELETE FROM batches WHERE taskid = ?", (taskid,))
+            await w.execute("DELETE FROM task_counts WHERE taskid = ?", (taskid,))
             await w.execute("DELETE FROM tasks WHERE id = ?", (taskid,))
             return int(row[1])
 
     async def get_task(self, taskid: str) -> TaskSummary:
-        row = await self._fetchone(
-            f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (taskid,)
-        )
-        if row is None:
+        async with self._r.execute(f"{TASK_QUERY} WHERE t.id = ?", (taskid,)) as cursor:
+            tasks = tasks_from_rows(await cursor.fetchall())
+        if not tasks:
             raise NotFoundError(f"no task {taskid!r}")
-        return task_from_row(row)
+        return tasks[0]
 
     async def get_job(self, jobid: str) -> list[TaskSummary]:
         async with self._r.execute(
-            f"SELECT {TASK_COLUMNS} FROM tasks WHERE job_key = ? ORDER BY started",
-            (jobid,),
+            f"{TASK_QUERY} WHERE t.job_key = ? ORDER BY t.started, t.id", (jobid,)
         ) as cursor:
-            return [task_from_row(row) async for row in cursor]
+            return tasks_from_rows(await cursor.fetchall())
 
     async def read_results(
         self,

@@ -10,6 +10,7 @@ to name the problem; the app maps them to status codes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -198,6 +199,16 @@ class TaskCompletedError(StoreError):
     code = "task_completed"
 
 
+def repeated_batch(stored: ResultBatch, batch: ResultBatch) -> BatchOutcome:
+    """The answer to ``batch`` when its key holds ``stored``: a duplicate if the
+    two are the same batch, else :class:`IdempotencyConflictError` (409)."""
+    if stored.digest == batch.digest or stored.same_content(batch):
+        return BatchOutcome(0, True)
+    raise IdempotencyConflictError(
+        f"Idempotency-Key {batch.taskid}:{batch.seq} was used with another body"
+    )
+
+
 # Completion lists at most this many missing seqs; the count is always exact.
 MAX_LISTED_MISSING = 1000
 
@@ -244,6 +255,15 @@ class HubStore(Protocol):
 
     async def close(self) -> None:
         """Release the store; a second close does nothing."""
+
+    def watch_streams(self, on_change: Callable[[str], None]) -> None:
+        """Call ``on_change(stream_id)`` when another process changes a stream.
+
+        Called before :meth:`open`. Long-polling readers are woken in their own
+        process by the routes; a store shared by several hub processes must also
+        tell this process of appends and closes committed by the others. A store
+        of one process has nothing to tell and ignores it.
+        """
 
     async def create_stream(self, paths: list[PathObject]) -> StreamInfo:
         """Create an open stream holding ``paths``."""

@@ -9,16 +9,16 @@ import httpx
 import pytest
 
 from asyncstream._paths import STATES
-from asyncstream.hub import RunningHub, running_hub
+from asyncstream.hub import RunningHub
 
-from .conftest import batch, key
+from .conftest import batch, hub_over, key
 
 ITEMS = {"processed": [{"path": "/fs/a"}, {"path": "/fs/b"}]}
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 async def hub(request: pytest.FixtureRequest) -> AsyncIterator[RunningHub]:
-    async with running_hub(store=request.param) as running:
+    async with hub_over(request, request.param) as running:
         yield running
 
 

@@ -11,13 +11,13 @@ import pytest
 from asyncstream import STATES
 from asyncstream.hub import RunningHub, running_hub
 
-from .conftest import batch, key
+from .conftest import batch, hub_over, key
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 async def hub(request: pytest.FixtureRequest) -> AsyncIterator[RunningHub]:
     """Every test here runs against the durable store and the memory store."""
-    async with running_hub(store=request.param) as running:
+    async with hub_over(request, request.param) as running:
         yield running
 
 

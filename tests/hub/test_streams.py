@@ -9,13 +9,34 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from asyncstream.hub import RunningHub, running_hub
 
+from .conftest import hub_over
 
-@pytest.fixture(params=["sqlite", "memory"])
+
+async def readers_waiting(client: httpx.AsyncClient) -> int:
+    """The hub's own count of long-polling readers waiting for paths."""
+    text = (await client.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "asyncstream_hub_stream_readers_waiting":
+            return int(family.samples[0].value)
+    raise AssertionError("the hub publishes no waiting-readers gauge")
+
+
+async def until_readers_wait(client: httpx.AsyncClient, n: int = 1) -> None:
+    """Return once ``n`` readers wait in the hub (polled; fails after ~5 s)."""
+    for _ in range(500):
+        if await readers_waiting(client) == n:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{n} readers never waited in the hub")
+
+
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 async def hub(request: pytest.FixtureRequest) -> AsyncIterator[RunningHub]:
-    async with running_hub(store=request.param) as running:
+    async with hub_over(request, request.param) as running:
         yield running
 
 
@@ -75,20 +96,22 @@ async def test_open_stream_with_nothing_new_waits_and_keeps_the_cursor(
 async def test_long_poll_is_woken_by_append(client: httpx.AsyncClient) -> None:
     stream = (await client.post("/api/streams/")).json()
     assert stream["count"] == 0
+    assert await readers_waiting(client) == 0
     reader = asyncio.create_task(client.get(stream["url"], params={"wait": 30}))
-    await asyncio.sleep(0.1)
+    await until_readers_wait(client)
     assert not reader.done()
     start = time.monotonic()
     await client.post(stream["url"], json={"paths": paths(0, 2)})
     page = (await reader).json()
     assert time.monotonic() - start < 5
     assert page["results"] == paths(0, 2)
+    assert await readers_waiting(client) == 0
 
 
 async def test_long_poll_is_woken_by_close(client: httpx.AsyncClient) -> None:
     stream = (await client.post("/api/streams/")).json()
     reader = asyncio.create_task(client.get(stream["url"], params={"wait": 30}))
-    await asyncio.sleep(0.1)
+    await until_readers_wait(client)
     await client.post(f"/api/streams/{stream['id']}/close")
     page = (await asyncio.wait_for(reader, 5)).json()
     assert page == {
@@ -210,7 +233,7 @@ async def test_stopping_the_hub_ends_pending_long_polls() -> None:
         client = httpx.AsyncClient(base_url=hub.url, headers=hub.headers)
         stream = (await client.post("/api/streams/")).json()
         reader = asyncio.create_task(client.get(stream["url"], params={"wait": 30}))
-        await asyncio.sleep(0.1)
+        await until_readers_wait(client)
         start = time.monotonic()
     page = (await reader).json()  # the hub answered before it stopped
     await client.aclose()

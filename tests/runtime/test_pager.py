@@ -452,7 +452,7 @@ async def test_retries_503_with_retry_after_then_delivers() -> None:
 
     fake.intercept = busy_twice
     async with (
-        fake.client(sleep=record_sleep) as client,
+        fake.client(sleep=record_sleep, rand=lambda: 0.0) as client,
         PagePrefetcher(client, URL) as pages,
     ):
         seen = [p async for batch in pages for p in batch]

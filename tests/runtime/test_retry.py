@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+
 import pytest
 
 from asyncstream._exceptions import HubRejectedError, HubUnavailableError
@@ -15,8 +18,32 @@ def test_delay_is_capped_exponential_with_jitter_taken_off() -> None:
     assert no_jitter == pytest.approx([0.1, 0.3, 0.9, 1.0])
     full_jitter = [policy.delay(n, rand=lambda: 1.0) for n in range(1, 5)]
     assert full_jitter == pytest.approx([0.05, 0.15, 0.45, 0.5])
-    assert policy.delay(7, retry_after=2.5) == 2.5  # the hub's word wins
-    assert policy.delay(1, retry_after=-1.0) == 0.0
+
+
+def test_retry_after_is_a_floor_spread_upward_by_jitter() -> None:
+    policy = RetryPolicy(initial=0.1, multiplier=2.0, maximum=5.0, jitter=0.5)
+    spread = [policy.delay(1, retry_after=2.0, rand=lambda r=r: r) for r in (0, 0.5, 1)]
+    assert spread == pytest.approx([2.0, 2.5, 3.0])  # never sooner than asked
+    # A long Retry-After is kept past ``maximum``: the hub knows its load.
+    assert policy.delay(1, retry_after=30.0, rand=lambda: 0.0) == 30.0
+    # A negative one means nothing: the backoff alone.
+    assert policy.delay(1, retry_after=-1.0, rand=lambda: 0.0) == pytest.approx(0.1)
+
+
+def test_repeated_refusals_grow_past_a_short_retry_after() -> None:
+    policy = RetryPolicy(initial=0.1, multiplier=2.0, maximum=2.0, jitter=0.5)
+    waits = [policy.delay(n, retry_after=0.25, rand=lambda: 0.0) for n in range(1, 8)]
+    assert waits == pytest.approx([0.25, 0.25, 0.4, 0.8, 1.6, 2.0, 2.0])
+
+
+def test_senders_refused_together_come_back_spread_out() -> None:
+    policy = RetryPolicy()
+    rand = random.Random(12).random
+    waits = sorted(policy.delay(1, retry_after=1.0, rand=rand) for _ in range(40))
+    assert waits[0] >= 1.0
+    assert waits[-1] <= 1.5
+    assert waits[-1] - waits[0] > 0.4  # over most of the jitter window
+    assert len(set(waits)) == 40  # no two in step
 
 
 @pytest.mark.parametrize(
@@ -72,9 +99,37 @@ async def test_retry_after_is_honoured_and_the_deadline_cuts_it_short() -> None:
             deadline=start + 10.0,
             clock=time.clock,
             sleep=time.sleep,
+            rand=lambda: 0.0,
         )
     assert time.sleeps == [4.0, 4.0, 2.0]  # the third wait cut to the deadline
     assert time.now == start + 10.0
+
+
+async def test_refusals_back_off_with_jitter_and_growth_until_the_deadline() -> None:
+    time = FakeTime()
+    start = time.now
+    draws = itertools.chain([0.0, 1.0, 0.5, 0.2, 0.8], itertools.repeat(0.0))
+    attempts: list[float] = []
+
+    async def refused() -> None:
+        attempts.append(time.now - start)
+        raise HubUnavailableError("busy", status_code=503, retry_after=1.0)
+
+    with pytest.raises(HubUnavailableError, match="busy"):
+        await retry_call(
+            refused,
+            policy=RetryPolicy(initial=0.1, multiplier=2.0, maximum=5.0, jitter=0.5),
+            deadline=start + 8.0,
+            clock=time.clock,
+            sleep=time.sleep,
+            rand=lambda: next(draws),
+        )
+    # max(1.0, 0.1 * 2**(n-1)) * (1 + 0.5 * draw): Retry-After is the floor of
+    # the first four (1.0, 1.5, 1.25, 1.1), then the backoff passes it (1.6 *
+    # 1.4 = 2.24); the sixth (3.2) is cut to the 0.91 s left, and no attempt
+    # starts after the deadline.
+    assert time.sleeps == pytest.approx([1.0, 1.5, 1.25, 1.1, 2.24, 0.91])
+    assert attempts == pytest.approx([0.0, 1.0, 2.5, 3.75, 4.85, 7.09, 8.0])
 
 
 async def test_rejections_are_not_retried_and_max_attempts_stops() -> None:

@@ -1,0 +1,205 @@
+"""Run a load test against a hub: worker processes, then the hub's own account.
+
+A run has two phases against the same hub: one sender alone (the baseline rate),
+then ``processes x tasks`` senders at once. Each phase starts every worker
+process, waits until all have imported and said ready, then lets them go at the
+same instant. Afterwards the hub's job summary says what it stored for each task
+and its ``/metrics`` how many requests it refused as overloaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from ._load import LoadShape, PhaseFigures, TaskOutcome, phase_figures, rejections
+
+Echo = Callable[[str], None]
+# Past the delivery deadline, how long a worker may take to report and exit.
+WORKER_GRACE = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoadTarget:
+    """The hub to load: its URL and key."""
+
+    url: str
+    api_key: str | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Api-Key {self.api_key}"} if self.api_key else {}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadConfig:
+    shape: LoadShape
+    deadline: float = 300.0
+    mode: str = "threads"
+    baseline: bool = True
+    nice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOutcome:
+    baseline: PhaseFigures | None
+    contention: PhaseFigures
+
+
+@contextlib.contextmanager
+def own_sqlite_hub(extra_args: tuple[str, ...] = ()) -> Iterator[LoadTarget]:
+    """A SQLite hub in a process of its own, on a database removed afterwards."""
+    from ..hub import HubProcess
+
+    with tempfile.TemporaryDirectory(prefix="asyncstream-load-hub-") as tmp:
+        hub = HubProcess(
+            Path(tmp, "hub.sqlite3"),
+            api_key=secrets.token_hex(16),
+            extra_args=("--log-level", "warning", *extra_args),
+        )
+        hub.start()
+        try:
+            yield LoadTarget(hub.url, hub.api_key)
+        finally:
+            hub.stop()
+            hub.log_path.unlink(missing_ok=True)
+
+
+def _read_lines(
+    stream: IO[str], into: list[dict[str, Any]], lock: threading.Lock
+) -> None:
+    for line in stream:
+        if line.strip():
+            message = json.loads(line)
+            with lock:
+                message["_at"] = time.monotonic()
+                into.append(message)
+
+
+def _start_workers(
+    target: LoadTarget, spec: dict[str, Any], processes: int, nice: int
+) -> list[subprocess.Popen[str]]:
+    workers = []
+    for p in range(processes):
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "asyncstream.bench._load_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert worker.stdin is not None
+        worker_spec = {**spec, "prefix": f"{spec['jobid']}-p{p:02d}", "nice": nice}
+        worker.stdin.write(
+            json.dumps({**worker_spec, "url": target.url, "api_key": target.api_key})
+            + "\n"
+        )
+        worker.stdin.flush()
+        workers.append(worker)
+    return workers
+
+
+def _wait_ready(workers: list[subprocess.Popen[str]]) -> None:
+    for worker in workers:
+        assert worker.stdout is not None
+        line = worker.stdout.readline()
+        if not line or not json.loads(line).get("ready"):
+            raise RuntimeError(f"a load worker failed to start (said {line!r})")
+
+
+def _hub_tasks(target: LoadTarget, jobid: str) -> dict[str, dict[str, Any]]:
+    with httpx.Client(base_url=target.url, headers=target.headers, timeout=60) as c:
+        response = c.get(f"/api/jobs/{jobid}/")
+        if response.status_code == 404:
+            return {}
+        response.raise_for_status()
+        return {task["id"]: task for task in response.json()["tasks"]}
+
+
+def _overloaded(target: LoadTarget) -> int | None:
+    try:
+        response = httpx.get(target.url + "/metrics", timeout=30)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    return rejections(response.text)
+
+
+def run_phase(
+    target: LoadTarget, shape: LoadShape, config: LoadConfig, jobid: str, spool: str
+) -> PhaseFigures:
+    """Run ``shape`` against the hub at once; return the figures."""
+    spec = {
+        "jobid": jobid,
+        "tasks": shape.tasks,
+        "results": shape.results,
+        "deadline": config.deadline,
+        "mode": config.mode,
+        "spool_dir": spool,
+    }
+    refused_before = _overloaded(target)
+    workers = _start_workers(target, spec, shape.processes, config.nice)
+    lines: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    try:
+        _wait_ready(workers)
+        readers = []
+        for worker in workers:
+            assert worker.stdout is not None
+            reader = threading.Thread(
+                target=_read_lines, args=(worker.stdout, lines, lock), daemon=True
+            )
+            reader.start()
+            readers.append(reader)
+        start = time.monotonic()
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.close()
+        limit = start + config.deadline + WORKER_GRACE
+        for worker in workers:
+            worker.wait(max(1.0, limit - time.monotonic()))
+        for reader in readers:
+            reader.join(10)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    tasks = [line for line in lines if "task" in line]
+    wall = max((line["_at"] for line in tasks), default=start) - start
+    stored = _hub_tasks(target, jobid)
+    refused_after = _overloaded(target)
+    refused = (
+        None
+        if refused_before is None or refused_after is None
+        else refused_after - refused_before
+    )
+    outcomes = [TaskOutcome.from_worker(t, stored.get(t["task"])) for t in tasks]
+    return phase_figures(shape, outcomes, wall, overloaded=refused)
+
+
+def run_load(target: LoadTarget, config: LoadConfig, echo: Echo) -> LoadOutcome:
+    """The single-sender baseline (unless switched off), then the contention."""
+    run_id = f"load-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+    with tempfile.TemporaryDirectory(prefix="asyncstream-load-spool-") as spool:
+        baseline = None
+        if config.baseline:
+            one = LoadShape(1, 1, config.shape.results)
+            echo(f"single sender: {one} results ...")
+            baseline = run_phase(target, one, config, f"{run_id}-single", spool)
+        echo(f"contention: {config.shape} results ...")
+        contention = run_phase(target, config.shape, config, run_id, spool)
+    return LoadOutcome(baseline, contention)

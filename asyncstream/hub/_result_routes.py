@@ -1,0 +1,141 @@
+"""The task-result endpoints of protocol v1: batches, completion, reset, reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Header, Query, Request
+
+from .._exceptions import InvalidInputError
+from .._paths import State, check_state
+from ._context import HubContext
+from ._errors import HubHTTPError
+from ._parsing import (
+    decode_result_cursor,
+    encode_cursor,
+    parse_batch,
+    parse_idempotency_key,
+)
+from ._schemas import (
+    BATCH_BODY,
+    BatchAccepted,
+    CompleteRequest,
+    JobOut,
+    ResetOut,
+    ResultsPageOut,
+    TaskOut,
+    responses,
+)
+from ._store import empty_summary
+
+
+def _check_state_param(state: str | None) -> State | None:
+    if state is None:
+        return None
+    try:
+        return check_state(state)
+    except InvalidInputError as exc:
+        raise HubHTTPError(422, "invalid_state", str(exc), field="state") from None
+
+
+def add_result_routes(router: APIRouter, hub: HubContext) -> None:
+    store, metrics = hub.store, hub.metrics
+
+    @router.post(
+        "/api/tasks/{taskid}/results/",
+        openapi_extra=BATCH_BODY,
+        responses=responses(
+            BatchAccepted,
+            400,
+            409,
+            413,
+            503,
+            e409="The key was used with another body, or the task is completed",
+        ),
+    )
+    async def post_results(
+        taskid: str,
+        request: Request,
+        idempotency_key: str | None = Header(None, description="<taskid>:<seq>"),
+    ) -> dict[str, Any]:
+        """Store a batch of results once; a retry of it answers ``duplicate: true``."""
+        seq = parse_idempotency_key(idempotency_key, taskid)
+        async with hub.gate.admit():
+            batch = parse_batch(taskid, seq, await request.body())
+            outcome = await store.add_batch(batch)
+        if outcome.duplicate:
+            metrics.duplicates.inc()
+        else:
+            metrics.batches_accepted.inc()
+            metrics.items_accepted.inc(outcome.accepted)
+        return {"accepted": outcome.accepted, "duplicate": outcome.duplicate}
+
+    @router.post(
+        "/api/tasks/{taskid}/complete",
+        responses=responses(
+            TaskOut, 400, 409, 413, e409="Batches are missing (listed in `missing`)"
+        ),
+    )
+    async def complete_task(taskid: str, body: CompleteRequest) -> dict[str, Any]:
+        """Finish a task; 409 listing the ``missing`` seqs unless all are stored."""
+        summary = await store.complete_task(taskid, body.batches, body.payload)
+        return summary.to_json()
+
+    @router.post(
+        "/api/tasks/{taskid}/reset",
+        summary="Drop an incomplete task's results (v1 extension)",
+        responses=responses(
+            ResetOut, 409, e409="The task is complete: its results stay."
+        ),
+    )
+    async def reset_task(taskid: str) -> dict[str, Any]:
+        """Forget every batch, result and count of an *incomplete* task, at once.
+
+        For a task that runs again from the start (a Celery message redelivered
+        after its worker died): its batch boundaries may differ from the first
+        run's, so the old ``<taskid>:<seq>`` keys must not survive it. Answers
+        ``{"dropped": <batches>}`` (0 for an unknown task); a complete task is
+        never reset (409 ``task_completed``).
+        """
+        return {"dropped": await store.reset_task(taskid)}
+
+    @router.get("/api/tasks/{taskid}/", responses=responses(TaskOut, 404))
+    async def get_task(taskid: str) -> dict[str, Any]:
+        """The task's state and its count per state (every state present).
+
+        ``payload`` is the completion payload once the task is complete, else
+        ``null`` (v1 extension), so a re-run of a complete task can return it.
+        """
+        return (await store.get_task(taskid)).to_json(with_payload=True)
+
+    @router.get(
+        "/api/tasks/{taskid}/results/",
+        responses=responses(ResultsPageOut, 400, 404),
+    )
+    async def read_results(
+        taskid: str,
+        state: str | None = None,
+        cursor: str | None = None,
+        page_size: int = Query(1000, ge=1, le=hub.max_page_size),
+    ) -> dict[str, Any]:
+        """Stored results in the order received, optionally of one state."""
+        page = await store.read_results(
+            taskid, _check_state_param(state), decode_result_cursor(cursor), page_size
+        )
+        after = page.after
+        return {
+            "results": page.results,
+            "next": None if after is None else encode_cursor("r", *after),
+        }
+
+    @router.get("/api/jobs/{jobid}/", responses=responses(JobOut, 404))
+    async def get_job(jobid: str) -> dict[str, Any]:
+        """Every task of a job, and the sum of their summaries."""
+        tasks = await store.get_job(jobid)
+        if not tasks:
+            raise HubHTTPError(404, "not_found", f"no job {jobid!r}")
+        summary = empty_summary()
+        for task in tasks:
+            for state, n in task.summary.items():
+                summary[state] += n
+        return {"id": jobid, "tasks": [t.to_json() for t in tasks], "summary": summary}

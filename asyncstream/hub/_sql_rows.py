@@ -1,0 +1,108 @@
+"""Path objects and task summaries as rows of the SQL stores' tables.
+
+Shared by the SQLite and PostgreSQL stores, whose tables have one shape (see
+:mod:`._migrations`). Path objects are stored as their ``path`` plus, only when
+there are other keys, a JSON text of the rest: the common bare ``{"path": ...}``
+costs no serialisation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from .._paths import PathObject, State
+from ._store import ResultBatch, TaskSummary, empty_summary
+
+# Tasks with their counts, one row per task and state (one statement, so the
+# counts and ``batches`` come from one snapshot); read by tasks_from_rows().
+TASK_QUERY = (
+    "SELECT t.id, t.jobid, t.task, t.queue, t.batches, t.started, t.finished,"
+    " t.payload, c.state, c.count FROM tasks t"
+    " LEFT JOIN task_counts c ON c.taskid = t.id"
+)
+
+
+def split_path_object(obj: PathObject) -> tuple[str, str | None]:
+    """The ``path`` and ``extra`` columns of a path object."""
+    if len(obj) == 1:
+        return obj["path"], None
+    rest = {k: v for k, v in obj.items() if k != "path"}
+    return obj["path"], json.dumps(rest, separators=(",", ":"))
+
+
+def join_path_object(path: str, extra: str | None) -> PathObject:
+    """The path object stored as ``path`` and ``extra``."""
+    return {"path": path} if extra is None else {"path": path, **json.loads(extra)}
+
+
+def result_rows(batch: ResultBatch) -> Iterator[tuple[Any, ...]]:
+    """The ``results`` rows of a batch, numbered in the order received."""
+    index = 0
+    for state, objs in batch.items.items():
+        for obj in objs:
+            yield (batch.taskid, batch.seq, index, state, *split_path_object(obj))
+            index += 1
+
+
+def count_rows(batch: ResultBatch) -> list[tuple[str, str, int]]:
+    """The ``task_counts`` increments of a batch: (taskid, state, n) per state."""
+    return [(batch.taskid, s, len(objs)) for s, objs in batch.items.items() if objs]
+
+
+def jobid_columns(jobid: int | str | None) -> tuple[str | None, str | None]:
+    """The ``jobid`` (JSON, keeps int or str) and ``job_key`` (lookup) columns."""
+    return (None, None) if jobid is None else (json.dumps(jobid), str(jobid))
+
+
+def tasks_from_rows(rows: Iterable[Sequence[Any]]) -> list[TaskSummary]:
+    """Task summaries from rows of :data:`TASK_QUERY`, in the rows' order.
+
+    Every known state is present, zero if it has no count; a state stored by a
+    newer hub is shown as it is rather than dropped.
+    """
+    tasks: dict[str, TaskSummary] = {}
+    for row in rows:
+        taskid, jobid, task, queue, batches, started, finished, payload = row[:8]
+        summary = tasks.get(taskid)
+        if summary is None:
+            summary = tasks[taskid] = TaskSummary(
+                taskid,
+                None if jobid is None else json.loads(jobid),
+                task,
+                queue,
+                empty_summary(),
+                int(batches),
+                started,
+                finished,
+                None if payload is None else json.loads(payload),
+            )
+        state, count = row[8:10]
+        if state is not None:
+            summary.summary[state] = int(count)
+    return list(tasks.values())
+
+
+def stored_batch(
+    batch: ResultBatch,
+    digest: str,
+    header: Sequence[Any],
+    rows: Iterable[Sequence[Any]],
+) -> ResultBatch:
+    """The batch stored under ``batch``'s key, from its task's ``(jobid, task,
+    queue)`` columns and its ``(state, path, extra)`` result rows in order."""
+    items: dict[State, list[PathObject]] = {}
+    for state, path, extra in rows:
+        items.setdefault(state, []).append(join_path_object(path, extra))
+    jobid, task, queue = header
+    return ResultBatch(
+        batch.taskid,
+        batch.seq,
+        None if jobid is None else json.loads(jobid),
+        task,
+        queue,
+        items,
+        digest,
+        sum(map(len, items.values())),
+    )
