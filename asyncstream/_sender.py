@@ -20,21 +20,19 @@ the sends) → closed. A second close does nothing; use after close is a UsageEr
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 import time
 from collections import deque
-from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import Self
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from ._batching import Batch, BatchHeader, BatchPolicy, SendBudget
+from ._batching import Batch, BatchPolicy
+from ._deadline import Deadline
 from ._exceptions import (
     BackpressureTimeout,
     HubError,
@@ -44,39 +42,14 @@ from ._exceptions import (
     UsageError,
 )
 from ._hub_client import HubClient
-from ._paths import PathObject, State
+from ._identity import TaskIdentity
+from ._paths import STATES, PathObject, State
+from ._result_buffer import PendingResults
 from ._retry import Clock, Sleep
+from ._send_budget import SendBudget
+from ._sender_stats import SenderState, SenderStatistics
 
 logger = logging.getLogger("asyncstream.sender")
-
-
-class SenderState(enum.Enum):
-    """Where a sender is in its lifecycle."""
-
-    UNOPENED = "unopened"
-    OPEN = "open"
-    FAILED = "failed"
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class SenderStatistics:
-    """A snapshot of a sender's counters and bounded buffers."""
-
-    state: str
-    items_added: int
-    items_acked: int
-    items_pending: int
-    items_outstanding: int
-    max_pending_items: int
-    batches_cut: int
-    batches_queued: int
-    batches_in_flight: int
-    max_inflight_batches: int
-    batches_acked: int
-    duplicates: int
-    retries: int
-    adds_waiting: int
 
 
 class BatchSender(anyio.abc.AsyncResource):
@@ -89,7 +62,7 @@ class BatchSender(anyio.abc.AsyncResource):
     def __init__(
         self,
         client: HubClient,
-        header: BatchHeader,
+        identity: TaskIdentity,
         *,
         batch_size: int = 500,
         linger: float = 1.0,
@@ -113,11 +86,14 @@ class BatchSender(anyio.abc.AsyncResource):
             raise InvalidInputError(
                 f"add_timeout must not be negative, got {add_timeout!r}"
             )
+        if not identity.taskid:
+            raise InvalidInputError(f"a sender needs the task's id, got {identity!r}")
         self._client = client
-        self._taskid = header.taskid
+        self._taskid = identity.taskid
         self._policy = BatchPolicy(
-            header, batch_size=batch_size, linger=linger, clock=clock
+            identity, batch_size=batch_size, linger=linger, clock=clock
         )
+        self._buffer = self._policy.buffer
         self._budget = SendBudget(max_pending_items, max_inflight_batches)
         self.delivery_timeout = delivery_timeout
         self.add_timeout = add_timeout
@@ -130,7 +106,9 @@ class BatchSender(anyio.abc.AsyncResource):
         self._ready: deque[Batch] = deque()  # cut, waiting for a send slot
         self._unacked: dict[int, Batch] = {}  # cut and not acknowledged
         self._failure: HubError | None = None
-        self._items_added = self._items_acked = 0
+        # The one count of results taken, per state (the task's summary).
+        self._taken: dict[State, int] = dict.fromkeys(STATES, 0)
+        self._items_acked = 0
         self._batches_acked = self._duplicates = self._retries = 0
         self._adds_waiting = 0
         self._cut_since_yield = False
@@ -202,50 +180,61 @@ class BatchSender(anyio.abc.AsyncResource):
             await self._yield_to_sends()
         if self._state is not SenderState.OPEN:
             self._check_usable()
-        budget, policy = self._budget, self._policy
+        budget, buffer = self._budget, self._buffer
         if not budget.has_room(1):
             await self._wait_for_room(1)
         budget.take(1)
-        self._items_added += 1
-        was_empty = not policy.pending
-        policy.add(state, obj)
-        if policy.full:
+        self._taken[state] += 1
+        was_empty = not buffer.pending
+        buffer.add(state, obj)
+        if buffer.pending >= buffer.batch_size:
             self._cut()
         elif was_empty:
             self._notify()  # wake the linger timer for the new first item
 
-    async def add_batch(
-        self,
-        items: Mapping[State, list[PathObject]],
-        count: int,
-        *,
-        wait: bool = True,
-    ) -> None:
-        """Queue ``count`` validated results as a batch of their own.
+    async def add_pending(self, pending: PendingResults, *, wait: bool = True) -> None:
+        """Queue results taken out of a buffer as a batch of their own.
 
         The sync shim hands over a whole batch at once this way. ``wait=False``
         takes the results even over budget (used at exit, bounded by one batch).
-        Like :meth:`add`, it either takes the whole batch or raises.
+        Like :meth:`add`, it either takes the whole batch (and marks it
+        ``taken``) or raises; results already taken are not taken again.
         """
+        if pending.taken:
+            return  # an interrupted hand-over that had in fact gone through
         if wait:
             await self._yield_to_sends()
         self._check_usable()
-        if count <= 0:
+        if pending.count <= 0:
+            pending.taken = True
             return
-        if wait and not self._budget.has_room(count):
-            await self._wait_for_room(count)
-        self._budget.take(count)
-        self._items_added += count
+        if wait and not self._budget.has_room(pending.count):
+            await self._wait_for_room(pending.count)
+        # No await from here on: taken means counted and queued.
+        self._budget.take(pending.count)
+        self._count(pending)
         self._cut()  # whatever async add()s left pending goes first
-        self._enqueue(self._policy.cut_items(items, count))
+        self._enqueue(self._policy.cut_pending(pending))
 
-    def keep_for_spool(
-        self, items: Mapping[State, list[PathObject]], count: int
-    ) -> None:
-        """Cut results the failed sender could not take, so they are spooled too."""
+    def keep_for_spool(self, pending: PendingResults) -> None:
+        """Take results the failed sender could not send, so they are spooled too."""
+        if pending.taken:
+            return
+        self._count(pending)
         self._cut_pending_for_spool()
-        batch = self._policy.cut_items(items, count)
+        batch = self._policy.cut_pending(pending)
         self._unacked[batch.seq] = batch
+
+    def _count(self, pending: PendingResults) -> None:
+        pending.taken = True
+        taken = self._taken
+        for state, objs in pending.items.items():
+            taken[state] += len(objs)
+
+    @property
+    def summary(self) -> dict[State, int]:
+        """How many results were taken per state (sent, queued or spooled)."""
+        return dict(self._taken)
 
     async def _yield_to_sends(self) -> None:
         # A producer that never awaits would starve the sends it just started;
@@ -301,9 +290,9 @@ class BatchSender(anyio.abc.AsyncResource):
             )
 
     async def _send(self, batch: Batch) -> None:
-        deadline = batch.cut_at + self.delivery_timeout
+        deadline = Deadline.at(batch.cut_at + self.delivery_timeout, clock=self._clock)
         try:
-            remaining = deadline - self._clock()
+            remaining = deadline.remaining()
             if remaining <= 0:
                 raise HubUnavailableError(
                     f"batch {batch.seq} waited past its delivery deadline for a slot"
@@ -408,7 +397,7 @@ class BatchSender(anyio.abc.AsyncResource):
         """A snapshot of the counters and the bounded buffers."""
         return SenderStatistics(
             state=self._state.value,
-            items_added=self._items_added,
+            items_added=sum(self._taken.values()),
             items_acked=self._items_acked,
             items_pending=self._policy.pending,
             items_outstanding=self._budget.items,
@@ -427,7 +416,7 @@ class BatchSender(anyio.abc.AsyncResource):
         b = self._budget
         return (
             f"<BatchSender task={self._taskid!r} {self._state.value}"
-            f" acked={self._items_acked}/{self._items_added}"
+            f" acked={self._items_acked}/{sum(self._taken.values())}"
             f" outstanding={b.items}/{b.max_items}"
             f" in_flight={b.batches_in_flight}/{b.max_batches}"
             f" retries={self._retries}>"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,8 +21,8 @@ from typing import Any, NoReturn, Self
 import anyio
 import httpx
 
-from ._batching import BatchHeader
 from ._config import HubSettings
+from ._deadline import Deadline
 from ._detached import DetachedContext
 from ._exceptions import (
     AsyncStreamError,
@@ -34,10 +34,13 @@ from ._exceptions import (
     UsageError,
 )
 from ._hub_client import HubClient
+from ._identity import TaskIdentity
 from ._paths import PathObject, State, check_state, to_path_object
-from ._payload import TaskHeader, build_payload, empty_summary
+from ._payload import TaskHeader, build_payload
+from ._result_buffer import PendingResults, ResultBuffer
 from ._retry import Clock, RetryPolicy, Sleep
-from ._sender import BatchSender, SenderStatistics
+from ._sender import BatchSender
+from ._sender_stats import SenderStatistics
 from ._spool import missing_seqs, short_seqs, spool_undelivered
 
 logger = logging.getLogger("asyncstream.streamstatus")
@@ -120,7 +123,7 @@ class AsyncStreamTaskResults:
         self._settings = HubSettings.resolve(
             hub_url=hub_url, api_key=api_key, verify_tls=verify_tls
         )
-        self._batch_header = BatchHeader(taskid, jobid, taskname, queue_name)
+        self._identity = TaskIdentity(taskid, queue_name, taskname, jobid)
         self._client = HubClient(
             self._settings,
             client=client,
@@ -132,7 +135,7 @@ class AsyncStreamTaskResults:
         )
         self._sender = BatchSender(
             self._client,
-            self._batch_header,
+            self._identity,
             batch_size=batch_size,
             linger=linger,
             max_pending_items=max_pending_items,
@@ -147,12 +150,9 @@ class AsyncStreamTaskResults:
         self._spool_dir = spool_dir
         self._clock = clock
         self._lifecycle = "unopened"
-        self._summary = empty_summary()
         self._dumping = False
         self._payload: dict[str, Any] | None = None
         self._error: AsyncStreamError | None = None
-        # The last whole batch a sync shim handed over (exactly once across threads).
-        self._last_handover = -1
         # Opened by 'async with' (managed) or, used without, by a host task.
         self._managed: AbstractAsyncContextManager[None] | None = None
         self._detached: DetachedContext | None = None
@@ -160,7 +160,8 @@ class AsyncStreamTaskResults:
     @property
     def taskid(self) -> str:
         """The hub's id of this task; batches are keyed ``<taskid>:<seq>``."""
-        return self._batch_header.taskid
+        assert self._identity.taskid is not None
+        return self._identity.taskid
 
     @property
     def header(self) -> TaskHeader:
@@ -217,11 +218,7 @@ class AsyncStreamTaskResults:
             await self._deliver_after_error()
         await self._shutdown()
 
-    async def aabort(
-        self,
-        leftover: Mapping[State, list[PathObject]] | None = None,
-        count: int = 0,
-    ) -> None:
+    async def aabort(self, leftover: PendingResults | None = None) -> None:
         """Stop sending at once and spool every unacknowledged result; no waiting.
 
         For a task out of time (a Celery soft time limit). ``leftover`` are
@@ -229,9 +226,8 @@ class AsyncStreamTaskResults:
         """
         if self._payload is None and self._error is None:
             self._sender.abort()
-            if leftover and count:
-                self._sender.keep_for_spool(leftover, count)
-                self._count(leftover)
+            if leftover is not None:
+                self._sender.keep_for_spool(leftover)
             if self._sender.undelivered():
                 self._delivery_failed(HubUnavailableError("the task was aborted"))
         await self._shutdown()
@@ -300,39 +296,39 @@ class AsyncStreamTaskResults:
             err = self._delivery_failed(exc)
             await self._shutdown()
             _reraise(err, exc)
-        self._summary[state] += 1
 
-    async def _add_batch(
-        self,
-        items: Mapping[State, list[PathObject]],
-        count: int,
-        handover: int,
-        wait: bool = True,
-    ) -> None:
-        """Take a whole validated batch from a sync shim, once per ``handover``."""
-        if handover <= self._last_handover:
-            return  # an interrupted call that had in fact gone through
+    def thread_buffer(self) -> ResultBuffer:
+        """A buffer for a sync caller to fill in its own thread.
+
+        It has this status's ``batch_size``, ``linger`` and clock; hand what it
+        holds over with :meth:`add_pending`, a batch at a time.
+        """
+        return ResultBuffer(
+            batch_size=self.batch_size, linger=self.linger, clock=self._clock
+        )
+
+    async def add_pending(self, pending: PendingResults, wait: bool = True) -> None:
+        """Take results a sync caller buffered, as a batch; each one exactly once.
+
+        Once they are taken ``pending.taken`` is true, and a repeat of the call
+        (one that was interrupted after it had in fact gone through) does
+        nothing. ``wait=False`` takes them even over budget (used at exit). When
+        delivery has failed they are still taken, to be spooled, and the
+        delivery error is raised.
+        """
+        if pending.taken:
+            return
         if wait:
             await self._ensure_open("add()")
         elif self._lifecycle == "unopened":
             await self._open_detached()
-
         try:
-            await self._sender.add_batch(items, count, wait=wait)
+            await self._sender.add_pending(pending, wait=wait)
         except HubError as exc:
-            self._sender.keep_for_spool(items, count)
-            self._last_handover = handover
-            self._count(items)
+            self._sender.keep_for_spool(pending)
             err = self._delivery_failed(exc)
             await self._shutdown()
             _reraise(err, exc)
-        # No await between the sender taking the batch and this line.
-        self._last_handover = handover
-        self._count(items)
-
-    def _count(self, items: Mapping[State, list[PathObject]]) -> None:
-        for state, objs in items.items():
-            self._summary[state] += len(objs)
 
     # -- finishing ---------------------------------------------------------------
 
@@ -361,7 +357,7 @@ class AsyncStreamTaskResults:
         return copy.deepcopy(payload)
 
     async def _deliver_and_complete(self) -> dict[str, Any]:
-        deadline = self._clock() + self.delivery_timeout
+        deadline = Deadline.after(self.delivery_timeout, clock=self._clock)
         try:
             await self._sender.drain()
         except HubError as exc:
@@ -370,7 +366,7 @@ class AsyncStreamTaskResults:
         await self._complete(payload, deadline)
         return payload
 
-    async def _complete(self, payload: dict[str, Any], deadline: float) -> None:
+    async def _complete(self, payload: dict[str, Any], deadline: Deadline) -> None:
         batches = self._sender.batches_cut
         try:
             await self._client.complete_task(
@@ -393,7 +389,7 @@ class AsyncStreamTaskResults:
     def _build_payload(self) -> dict[str, Any]:
         return build_payload(
             self._header,
-            summary=self._summary,
+            summary=self._sender.summary,
             details={},
             paths=[],
             extra_status={"streamed": self.report.as_status()},
@@ -407,7 +403,7 @@ class AsyncStreamTaskResults:
             self._error = spool_undelivered(
                 exc,
                 self._sender.undelivered(),
-                header=self._batch_header,
+                identity=self._identity,
                 batches_cut=self._sender.batches_cut,
                 payload=payload,
                 spool_dir=self._spool_dir,
@@ -421,7 +417,7 @@ class AsyncStreamTaskResults:
     @property
     def summary(self) -> dict[State, int]:
         """How many results were accepted per state so far."""
-        return dict(self._summary)
+        return self._sender.summary
 
     @property
     def report(self) -> DeliveryReport:
