@@ -13,20 +13,19 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, NoReturn, Self
+from typing import Any, Self
 
 import anyio
 import httpx
 
 from ._config import HubSettings
 from ._deadline import Deadline
+from ._delivery import DeliveryReport, lost_batches_error, reraise
 from ._detached import DetachedContext
 from ._exceptions import (
     AsyncStreamError,
-    DeliveryError,
     HubError,
     HubRejectedError,
     HubUnavailableError,
@@ -41,35 +40,11 @@ from ._result_buffer import PendingResults, ResultBuffer
 from ._retry import Clock, RetryPolicy, Sleep
 from ._sender import BatchSender
 from ._sender_stats import SenderStatistics
-from ._spool import missing_seqs, short_seqs, spool_undelivered
+from ._spool import spool_undelivered
+
+__all__ = ["AsyncStreamTaskResults", "DeliveryReport"]
 
 logger = logging.getLogger("asyncstream.streamstatus")
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryReport:
-    """How a task's results were streamed: results, batches, retried requests.
-
-    ``duplicates`` counts batches the hub already held (a retry after a lost
-    acknowledgement); they were counted once.
-    """
-
-    items: int
-    batches: int
-    retries: int
-    duplicates: int = 0
-
-    def as_status(self) -> dict[str, int]:
-        """The ``status["streamed"]`` entry of the payload."""
-        return {"items": self.items, "batches": self.batches, "retries": self.retries}
-
-
-def _reraise(err: AsyncStreamError, exc: HubError) -> NoReturn:
-    # Called in the handler of ``exc``: a hub rejection is raised as itself (with
-    # a note), an unavailable hub as the DeliveryError it became.
-    if err is exc:
-        raise exc
-    raise err from exc
 
 
 class AsyncStreamTaskResults:
@@ -295,7 +270,7 @@ class AsyncStreamTaskResults:
         except HubError as exc:
             err = self._delivery_failed(exc)
             await self._shutdown()
-            _reraise(err, exc)
+            reraise(err, exc)
 
     def thread_buffer(self) -> ResultBuffer:
         """A buffer for a sync caller to fill in its own thread.
@@ -328,7 +303,7 @@ class AsyncStreamTaskResults:
             self._sender.keep_for_spool(pending)
             err = self._delivery_failed(exc)
             await self._shutdown()
-            _reraise(err, exc)
+            reraise(err, exc)
 
     # -- finishing ---------------------------------------------------------------
 
@@ -361,7 +336,7 @@ class AsyncStreamTaskResults:
         try:
             await self._sender.drain()
         except HubError as exc:
-            _reraise(self._delivery_failed(exc, payload=self._build_payload()), exc)
+            reraise(self._delivery_failed(exc, payload=self._build_payload()), exc)
         payload = self._build_payload()
         await self._complete(payload, deadline)
         return payload
@@ -376,14 +351,9 @@ class AsyncStreamTaskResults:
             # Every batch is in: spool just the completion, for resend to post.
             raise self._delivery_failed(exc, payload=payload) from exc
         except HubRejectedError as exc:
-            missing = missing_seqs(exc)
-            if not missing:
+            self._error = lost_batches_error(self.taskid, exc)
+            if self._error is None:
                 raise
-            self._error = DeliveryError(
-                f"task {self.taskid!r}: the hub acknowledged but no longer holds"
-                f" batches {short_seqs(missing)}; they cannot be re-sent from here",
-                undelivered_seqs=missing,
-            )
             raise self._error from exc
 
     def _build_payload(self) -> dict[str, Any]:
@@ -422,13 +392,7 @@ class AsyncStreamTaskResults:
     @property
     def report(self) -> DeliveryReport:
         """Items, batches and retries so far (final once ``dump()`` returned)."""
-        stats = self._sender.statistics()
-        return DeliveryReport(
-            items=stats.items_added,
-            batches=stats.batches_cut,
-            retries=stats.retries,
-            duplicates=stats.duplicates,
-        )
+        return DeliveryReport.of(self._sender.statistics())
 
     def statistics(self) -> SenderStatistics:
         """A snapshot of the sender's counters and bounded buffers."""
