@@ -1,22 +1,36 @@
-"""What became of a task's results: the delivery report, and the errors of a
-delivery that failed.
+"""What became of a task's results: the delivery report, and a failed delivery.
 
-A hub rejection is raised as itself; an unavailable hub becomes the
-:class:`DeliveryError` that says where the undelivered batches were spooled
-(:mod:`._spool`); a completion the hub refuses because batches it had
-acknowledged are gone is a :class:`DeliveryError` naming them.
+:class:`Delivery` holds the one error a stream status ended in and does what
+goes with it, once: every batch the hub did not acknowledge is spooled
+(:mod:`._spool`) and an unavailable hub becomes the :class:`DeliveryError` that
+says where; a hub rejection is raised as itself. A completion the hub refuses
+because batches it had acknowledged are gone is a :class:`DeliveryError` naming
+them. Nothing is discarded.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from ._exceptions import AsyncStreamError, DeliveryError, HubError, HubRejectedError
+from ._deadline import Deadline
+from ._exceptions import (
+    AsyncStreamError,
+    DeliveryError,
+    HubError,
+    HubRejectedError,
+    HubUnavailableError,
+)
+from ._hub_client import HubClient
+from ._identity import TaskIdentity
+from ._sender import BatchSender
 from ._sender_stats import SenderStatistics
-from ._spool import missing_seqs, short_seqs
+from ._spool import missing_seqs, short_seqs, spool_undelivered
 
-__all__ = ["DeliveryReport", "lost_batches_error", "reraise"]
+logger = logging.getLogger("asyncstream.streamstatus")
+
+__all__ = ["Delivery", "DeliveryReport", "lost_batches_error", "reraise"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +83,71 @@ def lost_batches_error(taskid: str, exc: HubRejectedError) -> DeliveryError | No
         f" batches {short_seqs(missing)}; they cannot be re-sent from here",
         undelivered_seqs=missing,
     )
+
+
+class Delivery:
+    """The delivery of one task's batches: drained, completed, or failed once."""
+
+    def __init__(
+        self,
+        sender: BatchSender,
+        identity: TaskIdentity,
+        *,
+        spool_dir: str | None,
+        hub_url: str,
+        delivery_timeout: float,
+    ) -> None:
+        self._sender = sender
+        self._identity = identity
+        self._spool_dir = spool_dir
+        self._hub_url = hub_url
+        self._delivery_timeout = delivery_timeout
+        self.error: AsyncStreamError | None = None
+
+    def failed(
+        self, exc: HubError, *, payload: dict[str, Any] | None = None
+    ) -> AsyncStreamError:
+        """Spool every unacknowledged batch (once); return the error to raise."""
+        if self.error is None:
+            self.error = spool_undelivered(
+                exc,
+                self._sender.undelivered(),
+                identity=self._identity,
+                batches_cut=self._sender.batches_cut,
+                payload=payload,
+                spool_dir=self._spool_dir,
+                hub_url=self._hub_url,
+                delivery_timeout=self._delivery_timeout,
+            )
+        return self.error
+
+    async def drain_after_error(self, owner: object) -> None:
+        """Deliver what a failed task recorded; spool what cannot be delivered."""
+        try:
+            await self._sender.drain()
+        except HubError as exc:
+            self.failed(exc)
+        except BaseException:
+            self.failed(HubUnavailableError("interrupted"))
+            raise
+        else:
+            logger.info("%r: delivered the results of a failed task", owner)
+
+    async def complete(
+        self, client: HubClient, payload: dict[str, Any], deadline: Deadline
+    ) -> None:
+        """Tell the hub the task is complete with ``payload``."""
+        taskid = self._identity.taskid
+        assert taskid is not None
+        try:
+            await client.complete_task(
+                taskid, self._sender.batches_cut, payload, deadline=deadline
+            )
+        except HubUnavailableError as exc:
+            # Every batch is in: spool just the completion, for resend to post.
+            raise self.failed(exc, payload=payload) from exc
+        except HubRejectedError as exc:
+            self.error = lost_batches_error(taskid, exc)
+            if self.error is None:
+                raise
+            raise self.error from exc

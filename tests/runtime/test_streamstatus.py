@@ -136,8 +136,9 @@ async def test_async_usage_without_async_with_opens_and_closes_itself() -> None:
     payload = await status.dump()
     assert status.dumped
     assert payload["status"]["summary"] == expected_summary(15)
-    assert status._detached is not None
-    assert status._detached.closed  # nothing left behind
+    detached = status._life.detached
+    assert detached is not None
+    assert detached.closed  # nothing left behind
     assert "closed" in repr(status) or "dumped" in repr(status)
     assert await status.dump() == payload  # a second dump: the same payload
     assert len(hub.completions) == 1
