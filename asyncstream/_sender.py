@@ -2,17 +2,18 @@
 
 Results are accumulated by a :class:`~._batching.BatchPolicy`, cut into batches by
 size or linger time, and posted concurrently (at most ``max_inflight_batches`` at
-once) under the idempotency key ``<taskid>:<seq>``. A :class:`~._batching.SendBudget`
-bounds the results queued or in flight: when it is full, :meth:`BatchSender.add`
-waits — optionally up to ``add_timeout``, then :class:`BackpressureTimeout` — so
-memory stays bounded and nothing is dropped.
+once) under the idempotency key ``<taskid>:<seq>`` (:mod:`._batch_keys`). A
+:class:`~._send_budget.SendBudget` bounds the results queued or in flight: when
+it is full, :meth:`BatchSender.add` waits — optionally up to ``add_timeout``, then
+:class:`BackpressureTimeout` — so memory stays bounded and nothing is dropped.
 
-Every batch must be acknowledged within ``delivery_timeout`` of being cut; retries
-(through :class:`~._hub_client.HubClient`) stop at that deadline, which also cuts
-a backoff short. A batch that misses it, or that the hub rejects, puts the sender
+Every batch must be acknowledged within ``delivery_timeout`` of being cut
+(:mod:`._batch_post`); retries stop at that deadline, which also cuts a backoff
+short. A batch that misses it, or that the hub rejects, puts the sender
 in the *failed* state: the next ``add``/``drain`` raises that hub error, and
 :meth:`BatchSender.undelivered` hands the caller every unacknowledged batch, body
-and all, to spool. Nothing here writes files: that is the caller's decision.
+and all, to spool (the books are a :class:`~._batch_ledger.BatchLedger`). Nothing
+here writes files: that is the caller's decision.
 
 Lifecycle: unopened → open (``async with``: a task group hosts the linger timer and
 the sends) → closed. A second close does nothing; use after close is a UsageError.
@@ -23,7 +24,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import deque
 from contextlib import AsyncExitStack
 from typing import Self
 
@@ -31,8 +31,9 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from ._batch_ledger import BatchLedger
+from ._batch_post import post_batch
 from ._batching import Batch, BatchPolicy
-from ._deadline import Deadline
 from ._exceptions import (
     BackpressureTimeout,
     HubError,
@@ -43,7 +44,7 @@ from ._exceptions import (
 )
 from ._hub_client import HubClient
 from ._identity import TaskIdentity
-from ._paths import STATES, PathObject, State
+from ._paths import PathObject, State
 from ._result_buffer import PendingResults
 from ._retry import Clock, Sleep
 from ._send_budget import SendBudget
@@ -103,13 +104,8 @@ class BatchSender(anyio.abc.AsyncResource):
         self._stack = AsyncExitStack()
         self._tg: anyio.abc.TaskGroup | None = None
         self._changed: anyio.Event | None = None
-        self._ready: deque[Batch] = deque()  # cut, waiting for a send slot
-        self._unacked: dict[int, Batch] = {}  # cut and not acknowledged
-        self._failure: HubError | None = None
-        # The one count of results taken, per state (the task's summary).
-        self._taken: dict[State, int] = dict.fromkeys(STATES, 0)
-        self._items_acked = 0
-        self._batches_acked = self._duplicates = self._retries = 0
+        self._ledger = ledger = BatchLedger()
+        self._taken = ledger.taken  # counted on the hot path of add()
         self._adds_waiting = 0
         self._cut_since_yield = False
 
@@ -149,8 +145,8 @@ class BatchSender(anyio.abc.AsyncResource):
         deduplicates any of them that did reach it when they are re-sent.
         """
         if self._state in (SenderState.OPEN, SenderState.FAILED):
-            if self._failure is None:
-                self._failure = HubUnavailableError("sending was aborted")
+            if self._ledger.failure is None:
+                self._ledger.failure = HubUnavailableError("sending was aborted")
             self._state = SenderState.FAILED
             assert self._tg is not None
             self._tg.cancel_scope.cancel()
@@ -160,8 +156,8 @@ class BatchSender(anyio.abc.AsyncResource):
         if self._state is SenderState.OPEN:
             return
         if self._state is SenderState.FAILED:
-            assert self._failure is not None
-            raise self._failure
+            assert self._ledger.failure is not None
+            raise self._ledger.failure
         if self._state is SenderState.UNOPENED:
             raise UsageError(f"{self!r} is not open: use 'async with' first")
         raise UsageError(f"{self!r} is closed")
@@ -212,7 +208,7 @@ class BatchSender(anyio.abc.AsyncResource):
             await self._wait_for_room(pending.count)
         # No await from here on: taken means counted and queued.
         self._budget.take(pending.count)
-        self._count(pending)
+        self._ledger.take(pending)
         self._cut()  # whatever async add()s left pending goes first
         self._enqueue(self._policy.cut_pending(pending))
 
@@ -220,16 +216,9 @@ class BatchSender(anyio.abc.AsyncResource):
         """Take results the failed sender could not send, so they are spooled too."""
         if pending.taken:
             return
-        self._count(pending)
+        self._ledger.take(pending)
         self._cut_pending_for_spool()
-        batch = self._policy.cut_pending(pending)
-        self._unacked[batch.seq] = batch
-
-    def _count(self, pending: PendingResults) -> None:
-        pending.taken = True
-        taken = self._taken
-        for state, objs in pending.items.items():
-            taken[state] += len(objs)
+        self._ledger.keep(self._policy.cut_pending(pending))
 
     @property
     def summary(self) -> dict[State, int]:
@@ -272,17 +261,15 @@ class BatchSender(anyio.abc.AsyncResource):
 
     def _enqueue(self, batch: Batch) -> None:
         self._cut_since_yield = True
-        self._unacked[batch.seq] = batch
-        self._ready.append(batch)
+        self._ledger.queue(batch)
         self._pump()
 
     def _pump(self) -> None:
+        ready = self._ledger.ready
         while (
-            self._ready
-            and self._budget.can_start_batch
-            and self._state is SenderState.OPEN
+            ready and self._budget.can_start_batch and self._state is SenderState.OPEN
         ):
-            batch = self._ready.popleft()
+            batch = ready.popleft()
             self._budget.start_batch()
             assert self._tg is not None
             self._tg.start_soon(
@@ -290,59 +277,37 @@ class BatchSender(anyio.abc.AsyncResource):
             )
 
     async def _send(self, batch: Batch) -> None:
-        deadline = Deadline.at(batch.cut_at + self.delivery_timeout, clock=self._clock)
         try:
-            remaining = deadline.remaining()
-            if remaining <= 0:
-                raise HubUnavailableError(
-                    f"batch {batch.seq} waited past its delivery deadline for a slot"
-                )
-            # A hard stop on the loop's own clock, so that a request already on
-            # the wire cannot outlive the deadline either.
-            with anyio.move_on_after(remaining) as scope:
-                answer = await self._client.post_results(
-                    self._taskid,
-                    batch.seq,
-                    batch.body,
-                    deadline=deadline,
-                    on_retry=self._count_retry,
-                )
-            if scope.cancelled_caught:
-                raise HubUnavailableError(
-                    f"batch {batch.seq} not acknowledged in {self.delivery_timeout}s"
-                )
+            duplicate = await post_batch(
+                self._client,
+                self._taskid,
+                batch,
+                delivery_timeout=self.delivery_timeout,
+                clock=self._clock,
+                on_retry=self._count_retry,
+            )
         except HubError as exc:
             self._fail(batch, exc)
         except Exception as exc:  # a bug must not tear down the task group
             logger.exception("sending batch %s failed unexpectedly", batch.seq)
             self._fail(batch, HubProtocolError(f"batch {batch.seq}: {exc!r}"))
         else:
-            self._acked(batch, duplicate=answer.get("duplicate") is True)
+            self._ledger.acked(batch, duplicate=duplicate)
+            self._budget.release(batch.count)
         finally:
             self._budget.finish_batch()
             self._pump()
             self._notify()
 
     def _count_retry(self, exc: HubUnavailableError, delay: float) -> None:
-        self._retries += 1
-
-    def _acked(self, batch: Batch, *, duplicate: bool) -> None:
-        del self._unacked[batch.seq]
-        self._budget.release(batch.count)
-        self._items_acked += batch.count
-        self._batches_acked += 1
-        if duplicate:
-            self._duplicates += 1
-            logger.debug("batch %s was already at the hub", batch.seq)
+        self._ledger.retries += 1
 
     def _fail(self, batch: Batch, exc: HubError) -> None:
         logger.warning(
             "batch %s of task %s not delivered: %s", batch.seq, self._taskid, exc
         )
-        if self._failure is None:
-            self._failure = exc
-            if self._state is SenderState.OPEN:
-                self._state = SenderState.FAILED
+        if self._ledger.failed(batch, exc) and self._state is SenderState.OPEN:
+            self._state = SenderState.FAILED
 
     async def _linger_loop(self) -> None:
         while True:
@@ -373,7 +338,7 @@ class BatchSender(anyio.abc.AsyncResource):
         """
         self._check_usable()
         self._cut()
-        while self._unacked:
+        while self._ledger.unacked:
             self._check_usable()
             await self._wait_changed()
         self._check_usable()
@@ -381,12 +346,12 @@ class BatchSender(anyio.abc.AsyncResource):
     def undelivered(self) -> list[Batch]:
         """Every batch not acknowledged, pending results cut into a last one."""
         self._cut_pending_for_spool()
-        return sorted(self._unacked.values(), key=lambda b: b.seq)
+        return self._ledger.undelivered()
 
     def _cut_pending_for_spool(self) -> None:
         batch = self._policy.cut()
         if batch is not None:
-            self._unacked[batch.seq] = batch
+            self._ledger.keep(batch)
 
     @property
     def batches_cut(self) -> int:
@@ -395,29 +360,30 @@ class BatchSender(anyio.abc.AsyncResource):
 
     def statistics(self) -> SenderStatistics:
         """A snapshot of the counters and the bounded buffers."""
+        ledger = self._ledger
         return SenderStatistics(
             state=self._state.value,
-            items_added=sum(self._taken.values()),
-            items_acked=self._items_acked,
+            items_added=ledger.items_taken,
+            items_acked=ledger.items_acked,
             items_pending=self._policy.pending,
             items_outstanding=self._budget.items,
             max_pending_items=self._budget.max_items,
             batches_cut=self._policy.batches_cut,
-            batches_queued=len(self._ready),
+            batches_queued=len(ledger.ready),
             batches_in_flight=self._budget.batches_in_flight,
             max_inflight_batches=self._budget.max_batches,
-            batches_acked=self._batches_acked,
-            duplicates=self._duplicates,
-            retries=self._retries,
+            batches_acked=ledger.batches_acked,
+            duplicates=ledger.duplicates,
+            retries=ledger.retries,
             adds_waiting=self._adds_waiting,
         )
 
     def __repr__(self) -> str:
-        b = self._budget
+        b, ledger = self._budget, self._ledger
         return (
             f"<BatchSender task={self._taskid!r} {self._state.value}"
-            f" acked={self._items_acked}/{sum(self._taken.values())}"
+            f" acked={ledger.items_acked}/{ledger.items_taken}"
             f" outstanding={b.items}/{b.max_items}"
             f" in_flight={b.batches_in_flight}/{b.max_batches}"
-            f" retries={self._retries}>"
+            f" retries={ledger.retries}>"
         )
