@@ -34,7 +34,7 @@ from ._queue_names import (
     get_current_task_queue_name,
     get_formatted_queue_name,
 )
-from ._sender import SenderStatistics
+from ._sender_stats import SenderStatistics
 from .status import FileActionStatus
 from .streamstatus import AsyncStreamTaskResults, DeliveryReport, StreamTaskResults
 from .utils.inputs import ExpandedPaths, expand_paths

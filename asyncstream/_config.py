@@ -1,9 +1,11 @@
-"""Where the hub is and how to authenticate: arguments, Celery config, environment.
+"""Where the hub is and how to authenticate: arguments, task context, configuration.
 
-A setting given as an argument wins; then the lower-case name in a Celery app's
-configuration (the app given, or Celery's current app when Celery is already
-imported); then the environment variable. Celery is never imported from here:
-a process that runs Celery tasks has imported it already.
+A setting given as an argument wins; then the hub of the current task context
+(:mod:`._context`: the Celery glue and ``asyncstream run`` put it there); then the
+lower-case name in a Celery app's configuration (the app given, or Celery's
+current app when Celery is already imported); then the environment variable.
+Celery is never imported from here: a process that runs Celery tasks has
+imported it already.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ._context import current_task_context
 from ._exceptions import ConfigurationError
 
 ENV_HUB_URL: Final = "ASYNCSTREAM_HUB_URL"
@@ -60,6 +63,17 @@ class HubSettings:
         app: Any = None,
     ) -> HubSettings:
         """Combine arguments and configuration; raise if no hub URL is known."""
+        context = current_task_context()
+        hub = context.hub if context is not None else None
+        if hub is not None and (not hub_url or hub_url.rstrip("/") == hub.url):
+            # The task's own hub, as a whole: its key never goes to another URL.
+            if api_key is None and verify_tls is None:
+                return hub
+            return cls(
+                url=hub.url,
+                api_key=api_key or hub.api_key,
+                verify_tls=hub.verify_tls if verify_tls is None else verify_tls,
+            )
         url = hub_url or lookup_setting(ENV_HUB_URL, app=app)
         if not url:
             raise ConfigurationError(

@@ -1,8 +1,10 @@
 """The runtime's own notion of "the task running here".
 
 Celery keeps its request thread-local; async code runs on another thread (the
-process's event-loop thread), so the task glue and the local runner copy what they
-know into a context variable, which follows the task into every coroutine it awaits.
+process's event-loop thread), so the task invoker copies what it knows into a
+context variable, which follows the task into every coroutine it awaits. The
+context says who the task is and where its hub is: the status, ``expand_paths``
+and the queue helpers read it there, never from a changed environment.
 """
 
 from __future__ import annotations
@@ -10,20 +12,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ._identity import TaskIdentity
+
+if TYPE_CHECKING:
+    from ._config import HubSettings
 
 __all__ = ["TaskContext", "current_task_context", "task_context"]
 
 
 @dataclass(frozen=True, slots=True)
-class TaskContext:
-    """Who is running: the task's id, its celery queue and its job."""
+class TaskContext(TaskIdentity):
+    """Who is running (the task's id, its queue, its name and job) and its hub.
 
-    taskid: str | None = None
-    queue_name: str | None = None
-    taskname: str | None = None
-    jobid: Any = None
+    ``hub`` is the hub the task's results and input streams belong to; a
+    setting passed as an argument still wins over it.
+    """
+
+    hub: HubSettings | None = field(default=None, repr=False)
+
+    @property
+    def identity(self) -> TaskIdentity:
+        """The task's identity alone."""
+        return TaskIdentity(self.taskid, self.queue_name, self.taskname, self.jobid)
 
 
 _current: ContextVar[TaskContext | None] = ContextVar(

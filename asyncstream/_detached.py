@@ -6,14 +6,17 @@ to host the sender's task group, so :class:`DetachedContext` enters the context 
 a host task and leaves it, in that same task, when :meth:`DetachedContext.close`
 is awaited — the in-loop twin of anyio's ``BlockingPortal.wrap_async_context_manager``.
 
+:class:`OpenedOnce` is the lifecycle of an object opened either way.
+
 Needs asyncio (the backend asyncstream runs on): anyio has no detached tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
-from contextlib import AbstractAsyncContextManager
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Literal
 
 import anyio
 
@@ -84,3 +87,62 @@ class DetachedContext:
         if self._task is not None:
             with anyio.CancelScope(shield=True):
                 await self._done.wait()
+
+
+Lifecycle = Literal["unopened", "opening", "open", "closed"]
+
+
+class OpenedOnce:
+    """The lifecycle of an object that opens its resources once, with or without
+    a block: unopened → open → closed.
+
+    ``async with`` the owner enters ``resources()`` in the caller's task
+    (:meth:`enter`, :meth:`exit`); used without a block, the owner opens them in
+    a :class:`DetachedContext` (:meth:`open_detached`) and :meth:`shutdown`
+    leaves them. ``name`` says who the owner is in errors.
+    """
+
+    def __init__(
+        self,
+        resources: Callable[[], AbstractAsyncContextManager[Any]],
+        name: Callable[[], str],
+    ) -> None:
+        self._resources = resources
+        self._name = name
+        self.state: Lifecycle = "unopened"
+        self._managed: AbstractAsyncContextManager[None] | None = None
+        self.detached: DetachedContext | None = None
+
+    @asynccontextmanager
+    async def _opened(self) -> AsyncIterator[None]:
+        async with self._resources():
+            self.state = "open"
+            try:
+                yield
+            finally:
+                self.state = "closed"
+
+    async def enter(self) -> None:
+        """Open in the caller's task (``async with`` the owner)."""
+        if self.state != "unopened":
+            raise UsageError(f"{self._name()} can only be opened once")
+        self._managed = self._opened()
+        await self._managed.__aenter__()
+
+    async def exit(self) -> None:
+        """Leave what :meth:`enter` opened."""
+        assert self._managed is not None
+        await self._managed.__aexit__(None, None, None)
+
+    async def open_detached(self) -> None:
+        """Open in a host task of its own, until :meth:`shutdown`."""
+        self.state = "opening"
+        self.detached = DetachedContext(self._opened(), self._name())
+        await self.detached.open()
+
+    async def shutdown(self) -> None:
+        """Close now if opened without a block (else the block's exit closes)."""
+        if self.detached is not None:
+            await self.detached.close()
+        elif self._managed is None:
+            self.state = "closed"

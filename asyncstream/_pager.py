@@ -25,6 +25,7 @@ import anyio
 from anyio.abc import AsyncResource, TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._deadline import Deadline
 from ._exceptions import UsageError
 from ._hub_client import HubClient
 from ._paths import PathObject
@@ -265,7 +266,9 @@ class PagePrefetcher(AsyncResource):
                 cursor=request.cursor,
                 page_size=self._page_size,
                 wait=policy.poll_wait(started),
-                deadline=time.monotonic() + policy.wait + self._page_timeout,
+                deadline=Deadline.after(
+                    policy.wait + self._page_timeout, clock=self._clock
+                ),
                 on_retry=self._count_retry,
             )
             page = parse_page(body, self.url)

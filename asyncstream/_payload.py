@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._exceptions import InvalidInputError
+from ._identity import TaskIdentity
 from ._paths import STATES, PathObject, State, count_input_paths, normalize_input_paths
 
 
@@ -24,12 +25,26 @@ def utcnow() -> datetime:
 class TaskHeader:
     """What a task was called with: the part of the payload fixed at the start."""
 
-    taskname: str
+    identity: TaskIdentity
     input_paths: list[dict[str, Any]]
     input_total: int
-    jobid: Any
-    queue_name: str | None
     started: datetime = field(default_factory=utcnow)
+
+    @property
+    def taskname(self) -> str:
+        """The task's name (``status["task"]`` of the payload)."""
+        assert self.identity.taskname is not None
+        return self.identity.taskname
+
+    @property
+    def jobid(self) -> Any:
+        """The job the task belongs to."""
+        return self.identity.jobid
+
+    @property
+    def queue_name(self) -> str | None:
+        """The task's Celery queue."""
+        return self.identity.queue_name
 
     @classmethod
     def build(
@@ -39,6 +54,7 @@ class TaskHeader:
         jobid: object,
         queue_name: object,
         *,
+        taskid: str | None = None,
         started: datetime | None = None,
     ) -> TaskHeader:
         """Validate the seed's constructor arguments, naming the first bad one."""
@@ -58,11 +74,9 @@ class TaskHeader:
             raise InvalidInputError(f"started must be timezone-aware, got {started!r}")
         paths = normalize_input_paths(input_paths)
         return cls(
-            taskname=taskname,
+            identity=TaskIdentity(taskid, queue_name, taskname, jobid),
             input_paths=paths,
             input_total=count_input_paths(paths),
-            jobid=jobid,
-            queue_name=queue_name,
             started=started or utcnow(),
         )
 

@@ -1,10 +1,11 @@
 """Find a custom task by ``MODULE:FUNCTION`` and call it the way a worker would.
 
 Three kinds of task are run alike: a plain function and an ``async def`` of the
-glue's shape ``fn(status, *, jobid, paths, **fields)`` get a status object made
-here (streamed or in memory, as the task glue would choose); a Celery task (the
-glue's ``custom_task`` or a plain ``@app.task(bind=True)``) runs eagerly with
-``task.apply`` -- no broker, no worker -- under the given task id and queue.
+glue's shape ``fn(status, *, jobid, paths, **fields)`` are called by the same
+task invoker as the Celery glue (:mod:`._task_invoker`: status choice, close or
+abort on error, forgotten ``dump()``); a Celery task (the glue's ``custom_task``
+or a plain ``@app.task(bind=True)``) runs eagerly with ``task.apply`` -- no
+broker, no worker -- under the given task id and queue.
 Every kind is called from a worker thread, as Celery's threads pool would, so the
 sync shims and the process's event-loop thread behave as in production.
 """
@@ -14,14 +15,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import _portal
-from ._async_status import async_status_for_task, status_for_task
-from ._context import TaskContext, task_context
+from ._context import task_context
 from ._exceptions import InvalidInputError
+from ._task_invoker import Invocation, TaskInvoker
 
 TaskKind = Literal["sync", "async", "celery"]
 
@@ -92,105 +91,31 @@ def load_task(spec: str) -> TaskTarget:
     return TaskTarget(spec, obj, kind, getattr(obj, "__name__", attr))
 
 
-@dataclass(frozen=True, slots=True)
-class TaskCall:
-    """Everything a task is called with, and where its streamed results go."""
-
-    taskid: str
-    jobid: Any
-    queue_name: str
-    paths: list[Any]
-    stream_results: bool
-    fields: dict[str, Any]
-    hub_url: str
-    api_key: str | None
-
-    def context(self, taskname: str) -> TaskContext:
-        """The task context the queue helpers read inside the task."""
-        return TaskContext(self.taskid, self.queue_name, taskname, self.jobid)
-
-    def kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of the contract."""
-        return {
-            **self.fields,
-            "jobid": self.jobid,
-            "paths": self.paths,
-            "stream_results": self.stream_results,
-        }
-
-    def status_args(self, taskname: str) -> dict[str, Any]:
-        """Arguments of ``status_for_task`` and its async twin."""
-        options: dict[str, Any] = {}
-        if self.stream_results:
-            options = {"hub_url": self.hub_url, "api_key": self.api_key}
-        return {
-            "stream_results": self.stream_results,
-            "taskname": taskname,
-            "input_paths": self.paths,
-            "jobid": self.jobid,
-            "queue_name": self.queue_name,
-            "taskid": self.taskid,
-            **options,
-        }
+_invoker = TaskInvoker()
 
 
-def call_task(target: TaskTarget, call: TaskCall) -> Any:
+def call_task(target: TaskTarget, invocation: Invocation) -> Any:
     """Run the task to its end in this (worker) thread and return what it returned.
 
     Its own exceptions come out as :class:`TaskRaisedError` from the original.
     """
-    runners: dict[TaskKind, Callable[[TaskTarget, TaskCall], Any]] = {
-        "sync": _call_sync,
-        "async": lambda t, c: _portal.call(_call_async, t, c),
-        "celery": _call_celery,
-    }
     try:
-        return runners[target.kind](target, call)
+        if target.kind == "celery":
+            return _call_celery(target, invocation)
+        return _invoker.invoke(target.obj, invocation)
     except Exception as exc:
         raise TaskRaisedError(f"task raised {type(exc).__name__}: {exc}") from exc
 
 
-def _call_sync(target: TaskTarget, call: TaskCall) -> Any:
-    with task_context(call.context(target.name)):
-        status = status_for_task(**call.status_args(target.name))
-        try:
-            result = target.obj(status, **call.kwargs())
-        except BaseException:
-            # What the task recorded before it failed is still worth delivering.
-            if not status.dumped and hasattr(status, "close"):
-                status.close()
-            raise
-        if not status.dumped:
-            payload = status.dump()
-            return payload if result is None else result
-        return result
-
-
-async def _call_async(target: TaskTarget, call: TaskCall) -> Any:
-    # Runs on the process's event-loop thread, where the caller's context
-    # variables are not set: the task context is set here.
-    with task_context(call.context(target.name)):
-        status = async_status_for_task(**call.status_args(target.name))
-        try:
-            result = await target.obj(status, **call.kwargs())
-        except BaseException:
-            if not status.dumped:
-                await status.aclose()
-            raise
-        if not status.dumped:
-            payload = await status.dump()
-            return payload if result is None else result
-        return result
-
-
-def _call_celery(target: TaskTarget, call: TaskCall) -> Any:
+def _call_celery(target: TaskTarget, invocation: Invocation) -> Any:
     # apply() runs the task here, eagerly; routing_key becomes the request's
-    # delivery info, which is where Celery tasks read their queue from.
-    with task_context(call.context(target.name)):
+    # delivery info, which is where Celery tasks read their queue from. The
+    # context set around it carries the run's hub into the task glue.
+    with task_context(invocation.context):
         outcome = target.obj.apply(
-            kwargs=call.kwargs(),
-            task_id=call.taskid,
+            kwargs=invocation.kwargs(),
+            task_id=invocation.context.taskid,
             throw=True,
-            routing_key=call.queue_name,
+            routing_key=invocation.context.queue_name,
         )
         return outcome.get(propagate=True)

@@ -2,17 +2,18 @@
 
 Results are accumulated by a :class:`~._batching.BatchPolicy`, cut into batches by
 size or linger time, and posted concurrently (at most ``max_inflight_batches`` at
-once) under the idempotency key ``<taskid>:<seq>``. A :class:`~._batching.SendBudget`
-bounds the results queued or in flight: when it is full, :meth:`BatchSender.add`
-waits — optionally up to ``add_timeout``, then :class:`BackpressureTimeout` — so
-memory stays bounded and nothing is dropped.
+once) under the idempotency key ``<taskid>:<seq>`` (:mod:`._batch_keys`). A
+:class:`~._send_budget.SendBudget` bounds the results queued or in flight: when
+it is full, :meth:`BatchSender.add` waits — optionally up to ``add_timeout``, then
+:class:`BackpressureTimeout` — so memory stays bounded and nothing is dropped.
 
-Every batch must be acknowledged within ``delivery_timeout`` of being cut; retries
-(through :class:`~._hub_client.HubClient`) stop at that deadline, which also cuts
-a backoff short. A batch that misses it, or that the hub rejects, puts the sender
+Every batch must be acknowledged within ``delivery_timeout`` of being cut
+(:mod:`._batch_post`); retries stop at that deadline, which also cuts a backoff
+short. A batch that misses it, or that the hub rejects, puts the sender
 in the *failed* state: the next ``add``/``drain`` raises that hub error, and
 :meth:`BatchSender.undelivered` hands the caller every unacknowledged batch, body
-and all, to spool. Nothing here writes files: that is the caller's decision.
+and all, to spool (the books are a :class:`~._batch_ledger.BatchLedger`). Nothing
+here writes files: that is the caller's decision.
 
 Lifecycle: unopened → open (``async with``: a task group hosts the linger timer and
 the sends) → closed. A second close does nothing; use after close is a UsageError.
@@ -20,21 +21,19 @@ the sends) → closed. A second close does nothing; use after close is a UsageEr
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 import time
-from collections import deque
-from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import Self
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from ._batching import Batch, BatchHeader, BatchPolicy, SendBudget
+from ._batch_ledger import BatchLedger
+from ._batch_post import post_batch
+from ._batching import Batch, BatchPolicy
 from ._exceptions import (
     BackpressureTimeout,
     HubError,
@@ -44,39 +43,14 @@ from ._exceptions import (
     UsageError,
 )
 from ._hub_client import HubClient
+from ._identity import TaskIdentity
 from ._paths import PathObject, State
+from ._result_buffer import PendingResults
 from ._retry import Clock, Sleep
+from ._send_budget import SendBudget
+from ._sender_stats import SenderState, SenderStatistics
 
 logger = logging.getLogger("asyncstream.sender")
-
-
-class SenderState(enum.Enum):
-    """Where a sender is in its lifecycle."""
-
-    UNOPENED = "unopened"
-    OPEN = "open"
-    FAILED = "failed"
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class SenderStatistics:
-    """A snapshot of a sender's counters and bounded buffers."""
-
-    state: str
-    items_added: int
-    items_acked: int
-    items_pending: int
-    items_outstanding: int
-    max_pending_items: int
-    batches_cut: int
-    batches_queued: int
-    batches_in_flight: int
-    max_inflight_batches: int
-    batches_acked: int
-    duplicates: int
-    retries: int
-    adds_waiting: int
 
 
 class BatchSender(anyio.abc.AsyncResource):
@@ -89,7 +63,7 @@ class BatchSender(anyio.abc.AsyncResource):
     def __init__(
         self,
         client: HubClient,
-        header: BatchHeader,
+        identity: TaskIdentity,
         *,
         batch_size: int = 500,
         linger: float = 1.0,
@@ -113,11 +87,14 @@ class BatchSender(anyio.abc.AsyncResource):
             raise InvalidInputError(
                 f"add_timeout must not be negative, got {add_timeout!r}"
             )
+        if not identity.taskid:
+            raise InvalidInputError(f"a sender needs the task's id, got {identity!r}")
         self._client = client
-        self._taskid = header.taskid
+        self._taskid = identity.taskid
         self._policy = BatchPolicy(
-            header, batch_size=batch_size, linger=linger, clock=clock
+            identity, batch_size=batch_size, linger=linger, clock=clock
         )
+        self._buffer = self._policy.buffer
         self._budget = SendBudget(max_pending_items, max_inflight_batches)
         self.delivery_timeout = delivery_timeout
         self.add_timeout = add_timeout
@@ -127,11 +104,8 @@ class BatchSender(anyio.abc.AsyncResource):
         self._stack = AsyncExitStack()
         self._tg: anyio.abc.TaskGroup | None = None
         self._changed: anyio.Event | None = None
-        self._ready: deque[Batch] = deque()  # cut, waiting for a send slot
-        self._unacked: dict[int, Batch] = {}  # cut and not acknowledged
-        self._failure: HubError | None = None
-        self._items_added = self._items_acked = 0
-        self._batches_acked = self._duplicates = self._retries = 0
+        self._ledger = ledger = BatchLedger()
+        self._taken = ledger.taken  # counted on the hot path of add()
         self._adds_waiting = 0
         self._cut_since_yield = False
 
@@ -171,8 +145,8 @@ class BatchSender(anyio.abc.AsyncResource):
         deduplicates any of them that did reach it when they are re-sent.
         """
         if self._state in (SenderState.OPEN, SenderState.FAILED):
-            if self._failure is None:
-                self._failure = HubUnavailableError("sending was aborted")
+            if self._ledger.failure is None:
+                self._ledger.failure = HubUnavailableError("sending was aborted")
             self._state = SenderState.FAILED
             assert self._tg is not None
             self._tg.cancel_scope.cancel()
@@ -182,8 +156,8 @@ class BatchSender(anyio.abc.AsyncResource):
         if self._state is SenderState.OPEN:
             return
         if self._state is SenderState.FAILED:
-            assert self._failure is not None
-            raise self._failure
+            assert self._ledger.failure is not None
+            raise self._ledger.failure
         if self._state is SenderState.UNOPENED:
             raise UsageError(f"{self!r} is not open: use 'async with' first")
         raise UsageError(f"{self!r} is closed")
@@ -202,50 +176,54 @@ class BatchSender(anyio.abc.AsyncResource):
             await self._yield_to_sends()
         if self._state is not SenderState.OPEN:
             self._check_usable()
-        budget, policy = self._budget, self._policy
+        budget, buffer = self._budget, self._buffer
         if not budget.has_room(1):
             await self._wait_for_room(1)
         budget.take(1)
-        self._items_added += 1
-        was_empty = not policy.pending
-        policy.add(state, obj)
-        if policy.full:
+        self._taken[state] += 1
+        was_empty = not buffer.pending
+        buffer.add(state, obj)
+        if buffer.pending >= buffer.batch_size:
             self._cut()
         elif was_empty:
             self._notify()  # wake the linger timer for the new first item
 
-    async def add_batch(
-        self,
-        items: Mapping[State, list[PathObject]],
-        count: int,
-        *,
-        wait: bool = True,
-    ) -> None:
-        """Queue ``count`` validated results as a batch of their own.
+    async def add_pending(self, pending: PendingResults, *, wait: bool = True) -> None:
+        """Queue results taken out of a buffer as a batch of their own.
 
         The sync shim hands over a whole batch at once this way. ``wait=False``
         takes the results even over budget (used at exit, bounded by one batch).
-        Like :meth:`add`, it either takes the whole batch or raises.
+        Like :meth:`add`, it either takes the whole batch (and marks it
+        ``taken``) or raises; results already taken are not taken again.
         """
+        if pending.taken:
+            return  # an interrupted hand-over that had in fact gone through
         if wait:
             await self._yield_to_sends()
         self._check_usable()
-        if count <= 0:
+        if pending.count <= 0:
+            pending.taken = True
             return
-        if wait and not self._budget.has_room(count):
-            await self._wait_for_room(count)
-        self._budget.take(count)
-        self._items_added += count
+        if wait and not self._budget.has_room(pending.count):
+            await self._wait_for_room(pending.count)
+        # No await from here on: taken means counted and queued.
+        self._budget.take(pending.count)
+        self._ledger.take(pending)
         self._cut()  # whatever async add()s left pending goes first
-        self._enqueue(self._policy.cut_items(items, count))
+        self._enqueue(self._policy.cut_pending(pending))
 
-    def keep_for_spool(
-        self, items: Mapping[State, list[PathObject]], count: int
-    ) -> None:
-        """Cut results the failed sender could not take, so they are spooled too."""
+    def keep_for_spool(self, pending: PendingResults) -> None:
+        """Take results the failed sender could not send, so they are spooled too."""
+        if pending.taken:
+            return
+        self._ledger.take(pending)
         self._cut_pending_for_spool()
-        batch = self._policy.cut_items(items, count)
-        self._unacked[batch.seq] = batch
+        self._ledger.keep(self._policy.cut_pending(pending))
+
+    @property
+    def summary(self) -> dict[State, int]:
+        """How many results were taken per state (sent, queued or spooled)."""
+        return dict(self._taken)
 
     async def _yield_to_sends(self) -> None:
         # A producer that never awaits would starve the sends it just started;
@@ -283,17 +261,15 @@ class BatchSender(anyio.abc.AsyncResource):
 
     def _enqueue(self, batch: Batch) -> None:
         self._cut_since_yield = True
-        self._unacked[batch.seq] = batch
-        self._ready.append(batch)
+        self._ledger.queue(batch)
         self._pump()
 
     def _pump(self) -> None:
+        ready = self._ledger.ready
         while (
-            self._ready
-            and self._budget.can_start_batch
-            and self._state is SenderState.OPEN
+            ready and self._budget.can_start_batch and self._state is SenderState.OPEN
         ):
-            batch = self._ready.popleft()
+            batch = ready.popleft()
             self._budget.start_batch()
             assert self._tg is not None
             self._tg.start_soon(
@@ -301,59 +277,37 @@ class BatchSender(anyio.abc.AsyncResource):
             )
 
     async def _send(self, batch: Batch) -> None:
-        deadline = batch.cut_at + self.delivery_timeout
         try:
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise HubUnavailableError(
-                    f"batch {batch.seq} waited past its delivery deadline for a slot"
-                )
-            # A hard stop on the loop's own clock, so that a request already on
-            # the wire cannot outlive the deadline either.
-            with anyio.move_on_after(remaining) as scope:
-                answer = await self._client.post_results(
-                    self._taskid,
-                    batch.seq,
-                    batch.body,
-                    deadline=deadline,
-                    on_retry=self._count_retry,
-                )
-            if scope.cancelled_caught:
-                raise HubUnavailableError(
-                    f"batch {batch.seq} not acknowledged in {self.delivery_timeout}s"
-                )
+            duplicate = await post_batch(
+                self._client,
+                self._taskid,
+                batch,
+                delivery_timeout=self.delivery_timeout,
+                clock=self._clock,
+                on_retry=self._count_retry,
+            )
         except HubError as exc:
             self._fail(batch, exc)
         except Exception as exc:  # a bug must not tear down the task group
             logger.exception("sending batch %s failed unexpectedly", batch.seq)
             self._fail(batch, HubProtocolError(f"batch {batch.seq}: {exc!r}"))
         else:
-            self._acked(batch, duplicate=answer.get("duplicate") is True)
+            self._ledger.acked(batch, duplicate=duplicate)
+            self._budget.release(batch.count)
         finally:
             self._budget.finish_batch()
             self._pump()
             self._notify()
 
     def _count_retry(self, exc: HubUnavailableError, delay: float) -> None:
-        self._retries += 1
-
-    def _acked(self, batch: Batch, *, duplicate: bool) -> None:
-        del self._unacked[batch.seq]
-        self._budget.release(batch.count)
-        self._items_acked += batch.count
-        self._batches_acked += 1
-        if duplicate:
-            self._duplicates += 1
-            logger.debug("batch %s was already at the hub", batch.seq)
+        self._ledger.retries += 1
 
     def _fail(self, batch: Batch, exc: HubError) -> None:
         logger.warning(
             "batch %s of task %s not delivered: %s", batch.seq, self._taskid, exc
         )
-        if self._failure is None:
-            self._failure = exc
-            if self._state is SenderState.OPEN:
-                self._state = SenderState.FAILED
+        if self._ledger.failed(batch, exc) and self._state is SenderState.OPEN:
+            self._state = SenderState.FAILED
 
     async def _linger_loop(self) -> None:
         while True:
@@ -384,7 +338,7 @@ class BatchSender(anyio.abc.AsyncResource):
         """
         self._check_usable()
         self._cut()
-        while self._unacked:
+        while self._ledger.unacked:
             self._check_usable()
             await self._wait_changed()
         self._check_usable()
@@ -392,12 +346,12 @@ class BatchSender(anyio.abc.AsyncResource):
     def undelivered(self) -> list[Batch]:
         """Every batch not acknowledged, pending results cut into a last one."""
         self._cut_pending_for_spool()
-        return sorted(self._unacked.values(), key=lambda b: b.seq)
+        return self._ledger.undelivered()
 
     def _cut_pending_for_spool(self) -> None:
         batch = self._policy.cut()
         if batch is not None:
-            self._unacked[batch.seq] = batch
+            self._ledger.keep(batch)
 
     @property
     def batches_cut(self) -> int:
@@ -406,29 +360,30 @@ class BatchSender(anyio.abc.AsyncResource):
 
     def statistics(self) -> SenderStatistics:
         """A snapshot of the counters and the bounded buffers."""
+        ledger = self._ledger
         return SenderStatistics(
             state=self._state.value,
-            items_added=self._items_added,
-            items_acked=self._items_acked,
+            items_added=ledger.items_taken,
+            items_acked=ledger.items_acked,
             items_pending=self._policy.pending,
             items_outstanding=self._budget.items,
             max_pending_items=self._budget.max_items,
             batches_cut=self._policy.batches_cut,
-            batches_queued=len(self._ready),
+            batches_queued=len(ledger.ready),
             batches_in_flight=self._budget.batches_in_flight,
             max_inflight_batches=self._budget.max_batches,
-            batches_acked=self._batches_acked,
-            duplicates=self._duplicates,
-            retries=self._retries,
+            batches_acked=ledger.batches_acked,
+            duplicates=ledger.duplicates,
+            retries=ledger.retries,
             adds_waiting=self._adds_waiting,
         )
 
     def __repr__(self) -> str:
-        b = self._budget
+        b, ledger = self._budget, self._ledger
         return (
             f"<BatchSender task={self._taskid!r} {self._state.value}"
-            f" acked={self._items_acked}/{self._items_added}"
+            f" acked={ledger.items_acked}/{ledger.items_taken}"
             f" outstanding={b.items}/{b.max_items}"
             f" in_flight={b.batches_in_flight}/{b.max_batches}"
-            f" retries={self._retries}>"
+            f" retries={ledger.retries}>"
         )

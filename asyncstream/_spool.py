@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import httpx
 
-from ._batching import Batch, BatchHeader
+from ._batch_keys import Batch
 from ._exceptions import (
     AsyncStreamError,
     DeliveryError,
@@ -40,6 +40,7 @@ from ._exceptions import (
     InvalidInputError,
 )
 from ._hub_client import HubClient
+from ._identity import TaskIdentity
 
 logger = logging.getLogger("asyncstream.spool")
 
@@ -68,7 +69,7 @@ def _safe_name(taskid: str) -> str:
 
 def write_spool(
     directory: str | os.PathLike[str] | None,
-    header: BatchHeader,
+    identity: TaskIdentity,
     batches: Iterable[Batch],
     *,
     batches_cut: int,
@@ -86,10 +87,10 @@ def write_spool(
     first = {
         "format": SPOOL_FORMAT,
         "version": SPOOL_VERSION,
-        "taskid": header.taskid,
-        "jobid": header.jobid,
-        "task": header.task,
-        "queue": header.queue,
+        "taskid": identity.taskid,
+        "jobid": identity.jobid,
+        "task": identity.taskname,
+        "queue": identity.queue_name,
         "hub_url": hub_url,
         "batches": batches_cut,
         "payload": payload,
@@ -108,7 +109,7 @@ def write_spool(
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()
             os.fsync(out.fileno())
-        base = _safe_name(header.taskid)
+        base = _safe_name(identity.taskid or "")
         for n in range(10_000):
             target = folder / (f"{base}.jsonl" if n == 0 else f"{base}.{n}.jsonl")
             try:
@@ -116,7 +117,7 @@ def write_spool(
             except FileExistsError:
                 continue
             return target
-        raise OSError(f"too many spool files for task {header.taskid!r} in {folder}")
+        raise OSError(f"too many spool files for task {identity.taskid!r} in {folder}")
     finally:
         os.unlink(tmp)
 
@@ -135,7 +136,7 @@ def spool_undelivered(
     exc: HubError,
     batches: list[Batch],
     *,
-    header: BatchHeader,
+    identity: TaskIdentity,
     batches_cut: int,
     payload: dict[str, Any] | None,
     spool_dir: str | os.PathLike[str] | None,
@@ -155,7 +156,7 @@ def spool_undelivered(
         path: str | None = str(
             write_spool(
                 spool_dir,
-                header,
+                identity,
                 batches,
                 batches_cut=batches_cut,
                 payload=payload,
@@ -167,10 +168,12 @@ def spool_undelivered(
         path = None
         kept = f"and could not be spooled ({spool_exc})"
     what = f"{len(seqs)} batches ({items} results, seqs {short_seqs(seqs)})"
-    logger.error("task %s: %s not delivered to %s, %s", header.taskid, what, url, kept)
+    logger.error(
+        "task %s: %s not delivered to %s, %s", identity.taskid, what, url, kept
+    )
     if isinstance(exc, HubUnavailableError):
         return DeliveryError(
-            f"task {header.taskid!r}: {what} not acknowledged by the hub at {url}"
+            f"task {identity.taskid!r}: {what} not acknowledged by the hub at {url}"
             f" within {delivery_timeout}s ({exc}); {kept}",
             undelivered_seqs=seqs,
             undelivered_items=items,
@@ -248,7 +251,7 @@ async def resend_spool(
     task reached ``dump()``). Raises :class:`DeliveryError` if the hub says
     batches are still missing.
     """
-    deadline = time.monotonic() + delivery_timeout
+    deadline = client.deadline(delivery_timeout)
     duplicates = 0
     for batch in spool.batches:
         answer = await client.post_results(

@@ -11,62 +11,37 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from types import TracebackType
-from typing import Any, NoReturn, Self
+from typing import Any, Self
 
 import anyio
 import httpx
 
-from ._batching import BatchHeader
 from ._config import HubSettings
-from ._detached import DetachedContext
+from ._deadline import Deadline
+from ._delivery import Delivery, DeliveryReport, reraise
+from ._detached import OpenedOnce
 from ._exceptions import (
     AsyncStreamError,
-    DeliveryError,
     HubError,
-    HubRejectedError,
     HubUnavailableError,
     InvalidInputError,
     UsageError,
 )
 from ._hub_client import HubClient
 from ._paths import PathObject, State, check_state, to_path_object
-from ._payload import TaskHeader, build_payload, empty_summary
+from ._payload import TaskHeader, build_payload
+from ._result_buffer import PendingResults, ResultBuffer
 from ._retry import Clock, RetryPolicy, Sleep
-from ._sender import BatchSender, SenderStatistics
-from ._spool import missing_seqs, short_seqs, spool_undelivered
+from ._sender import BatchSender
+from ._sender_stats import SenderStatistics
+
+__all__ = ["AsyncStreamTaskResults", "DeliveryReport"]
 
 logger = logging.getLogger("asyncstream.streamstatus")
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryReport:
-    """How a task's results were streamed: results, batches, retried requests.
-
-    ``duplicates`` counts batches the hub already held (a retry after a lost
-    acknowledgement); they were counted once.
-    """
-
-    items: int
-    batches: int
-    retries: int
-    duplicates: int = 0
-
-    def as_status(self) -> dict[str, int]:
-        """The ``status["streamed"]`` entry of the payload."""
-        return {"items": self.items, "batches": self.batches, "retries": self.retries}
-
-
-def _reraise(err: AsyncStreamError, exc: HubError) -> NoReturn:
-    # Called in the handler of ``exc``: a hub rejection is raised as itself (with
-    # a note), an unavailable hub as the DeliveryError it became.
-    if err is exc:
-        raise exc
-    raise err from exc
 
 
 class AsyncStreamTaskResults:
@@ -109,7 +84,7 @@ class AsyncStreamTaskResults:
         sleep: Sleep = anyio.sleep,
     ) -> None:
         self._header = TaskHeader.build(
-            taskname, input_paths, jobid, queue_name, started=started
+            taskname, input_paths, jobid, queue_name, taskid=taskid, started=started
         )
         if not isinstance(taskid, str) or not taskid:
             raise InvalidInputError(
@@ -120,7 +95,7 @@ class AsyncStreamTaskResults:
         self._settings = HubSettings.resolve(
             hub_url=hub_url, api_key=api_key, verify_tls=verify_tls
         )
-        self._batch_header = BatchHeader(taskid, jobid, taskname, queue_name)
+        self._identity = self._header.identity
         self._client = HubClient(
             self._settings,
             client=client,
@@ -132,7 +107,7 @@ class AsyncStreamTaskResults:
         )
         self._sender = BatchSender(
             self._client,
-            self._batch_header,
+            self._identity,
             batch_size=batch_size,
             linger=linger,
             max_pending_items=max_pending_items,
@@ -144,23 +119,24 @@ class AsyncStreamTaskResults:
         )
         self.batch_size, self.linger = batch_size, linger
         self.delivery_timeout = delivery_timeout
-        self._spool_dir = spool_dir
         self._clock = clock
-        self._lifecycle = "unopened"
-        self._summary = empty_summary()
         self._dumping = False
         self._payload: dict[str, Any] | None = None
-        self._error: AsyncStreamError | None = None
-        # The last whole batch a sync shim handed over (exactly once across threads).
-        self._last_handover = -1
-        # Opened by 'async with' (managed) or, used without, by a host task.
-        self._managed: AbstractAsyncContextManager[None] | None = None
-        self._detached: DetachedContext | None = None
+        self._delivery = Delivery(
+            self._sender,
+            self._identity,
+            spool_dir=spool_dir,
+            hub_url=self._settings.url,
+            delivery_timeout=delivery_timeout,
+        )
+        # Opened by 'async with' or, used without, by a host task.
+        self._life = OpenedOnce(self._resources, lambda: repr(self))
 
     @property
     def taskid(self) -> str:
         """The hub's id of this task; batches are keyed ``<taskid>:<seq>``."""
-        return self._batch_header.taskid
+        assert self._identity.taskid is not None
+        return self._identity.taskid
 
     @property
     def header(self) -> TaskHeader:
@@ -170,7 +146,16 @@ class AsyncStreamTaskResults:
     @property
     def error(self) -> AsyncStreamError | None:
         """The delivery error that ended this object, if one did."""
-        return self._error
+        return self._delivery.error
+
+    @property
+    def _unfinished(self) -> bool:
+        # Open, and neither dumped nor failed: results may still be undelivered.
+        return (
+            self._life.state == "open"
+            and self._payload is None
+            and self._delivery.error is None
+        )
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -180,10 +165,7 @@ class AsyncStreamTaskResults:
         return self._payload is not None
 
     async def __aenter__(self) -> Self:
-        if self._lifecycle != "unopened":
-            raise UsageError(f"{self!r} can only be opened once")
-        self._managed = self._connected()
-        await self._managed.__aenter__()
+        await self._life.enter()
         return self
 
     async def __aexit__(
@@ -193,7 +175,7 @@ class AsyncStreamTaskResults:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if self._lifecycle == "open" and self._payload is None and not self._error:
+            if self._unfinished:
                 if exc is None:
                     logger.warning(
                         "%r left its block without dump(): dumping now; return"
@@ -202,10 +184,9 @@ class AsyncStreamTaskResults:
                     )
                     await self.dump()
                 else:
-                    await self._deliver_after_error()
+                    await self._delivery.drain_after_error(self)
         finally:
-            assert self._managed is not None
-            await self._managed.__aexit__(None, None, None)
+            await self._life.exit()
 
     async def aclose(self) -> None:
         """Finish without completing the task: deliver what was added, then close.
@@ -213,72 +194,46 @@ class AsyncStreamTaskResults:
         For a task that failed: its results are still facts about files. What
         cannot be delivered in time is spooled. After ``dump()`` it only closes.
         """
-        if self._lifecycle == "open" and self._payload is None and not self._error:
-            await self._deliver_after_error()
+        if self._unfinished:
+            await self._delivery.drain_after_error(self)
         await self._shutdown()
 
-    async def aabort(
-        self,
-        leftover: Mapping[State, list[PathObject]] | None = None,
-        count: int = 0,
-    ) -> None:
+    async def aabort(self, leftover: PendingResults | None = None) -> None:
         """Stop sending at once and spool every unacknowledged result; no waiting.
 
         For a task out of time (a Celery soft time limit). ``leftover`` are
         results a sync shim had not handed over yet; they are spooled too.
         """
-        if self._payload is None and self._error is None:
+        if self._payload is None and self._delivery.error is None:
             self._sender.abort()
-            if leftover and count:
-                self._sender.keep_for_spool(leftover, count)
-                self._count(leftover)
+            if leftover is not None:
+                self._sender.keep_for_spool(leftover)
             if self._sender.undelivered():
-                self._delivery_failed(HubUnavailableError("the task was aborted"))
+                self._delivery.failed(HubUnavailableError("the task was aborted"))
         await self._shutdown()
 
     @asynccontextmanager
-    async def _connected(self) -> AsyncIterator[None]:
+    async def _resources(self) -> AsyncIterator[None]:
         async with self._client, self._sender:
-            self._lifecycle = "open"
-            try:
-                yield
-            finally:
-                self._lifecycle = "closed"
+            yield
 
     async def _shutdown(self) -> None:
-        """Close now if opened without 'async with' (else __aexit__ closes)."""
-        if self._detached is not None:
-            await self._detached.close()
-        elif self._managed is None:
-            self._lifecycle = "closed"
-
-    async def _deliver_after_error(self) -> None:
-        try:
-            await self._sender.drain()
-        except HubError as exc:
-            self._delivery_failed(exc)
-        except BaseException:
-            self._delivery_failed(HubUnavailableError("interrupted"))
-            raise
-        else:
-            logger.info("%r: delivered the results of a failed task", self)
+        await self._life.shutdown()
 
     async def _ensure_open(self, what: str) -> None:
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         if self._payload is not None or self._dumping:
             raise UsageError(f"{what} after dump(): {self!r} is already complete")
-        if self._lifecycle == "unopened":
+        if self._life.state == "unopened":
             await self._open_detached()
-        if self._lifecycle != "open":
+        if self._life.state != "open":
             raise UsageError(f"{what} on {self!r}: it is closed")
 
     async def _open_detached(self) -> None:
         # Used without 'async with' (the seed's style): the sender's task group
         # lives in a host task until dump(), aclose() or aabort().
-        self._lifecycle = "opening"
-        self._detached = DetachedContext(self._connected(), f"{self!r}")
-        await self._detached.open()
+        await self._life.open_detached()
 
     # -- adding ------------------------------------------------------------------
 
@@ -290,49 +245,49 @@ class AsyncStreamTaskResults:
         Raises :class:`BackpressureTimeout` (nothing recorded) when ``add_timeout``
         passes first, and :class:`DeliveryError` once delivery has failed.
         """
-        if self._lifecycle != "open" or self._dumping or self._error:
+        if self._life.state != "open" or self._dumping or self._delivery.error:
             await self._ensure_open(f"add({key!r}, {path!r})")
         state = check_state(key)
         obj = to_path_object(path, message=message)
         try:
             await self._sender.add(state, obj)
         except HubError as exc:
-            err = self._delivery_failed(exc)
+            err = self._delivery.failed(exc)
             await self._shutdown()
-            _reraise(err, exc)
-        self._summary[state] += 1
+            reraise(err, exc)
 
-    async def _add_batch(
-        self,
-        items: Mapping[State, list[PathObject]],
-        count: int,
-        handover: int,
-        wait: bool = True,
-    ) -> None:
-        """Take a whole validated batch from a sync shim, once per ``handover``."""
-        if handover <= self._last_handover:
-            return  # an interrupted call that had in fact gone through
+    def thread_buffer(self) -> ResultBuffer:
+        """A buffer for a sync caller to fill in its own thread.
+
+        It has this status's ``batch_size``, ``linger`` and clock; hand what it
+        holds over with :meth:`add_pending`, a batch at a time.
+        """
+        return ResultBuffer(
+            batch_size=self.batch_size, linger=self.linger, clock=self._clock
+        )
+
+    async def add_pending(self, pending: PendingResults, wait: bool = True) -> None:
+        """Take results a sync caller buffered, as a batch; each one exactly once.
+
+        Once they are taken ``pending.taken`` is true, and a repeat of the call
+        (one that was interrupted after it had in fact gone through) does
+        nothing. ``wait=False`` takes them even over budget (used at exit). When
+        delivery has failed they are still taken, to be spooled, and the
+        delivery error is raised.
+        """
+        if pending.taken:
+            return
         if wait:
             await self._ensure_open("add()")
-        elif self._lifecycle == "unopened":
+        elif self._life.state == "unopened":
             await self._open_detached()
-
         try:
-            await self._sender.add_batch(items, count, wait=wait)
+            await self._sender.add_pending(pending, wait=wait)
         except HubError as exc:
-            self._sender.keep_for_spool(items, count)
-            self._last_handover = handover
-            self._count(items)
-            err = self._delivery_failed(exc)
+            self._sender.keep_for_spool(pending)
+            err = self._delivery.failed(exc)
             await self._shutdown()
-            _reraise(err, exc)
-        # No await between the sender taking the batch and this line.
-        self._last_handover = handover
-        self._count(items)
-
-    def _count(self, items: Mapping[State, list[PathObject]]) -> None:
-        for state, objs in items.items():
-            self._summary[state] += len(objs)
+            reraise(err, exc)
 
     # -- finishing ---------------------------------------------------------------
 
@@ -350,7 +305,7 @@ class AsyncStreamTaskResults:
         try:
             payload = await self._deliver_and_complete()
         except BaseException:
-            if self._error is None:
+            if self._delivery.error is None:
                 self._dumping = False  # interrupted, not failed: may be retried
             else:
                 await self._shutdown()
@@ -361,86 +316,43 @@ class AsyncStreamTaskResults:
         return copy.deepcopy(payload)
 
     async def _deliver_and_complete(self) -> dict[str, Any]:
-        deadline = self._clock() + self.delivery_timeout
+        deadline = Deadline.after(self.delivery_timeout, clock=self._clock)
         try:
             await self._sender.drain()
         except HubError as exc:
-            _reraise(self._delivery_failed(exc, payload=self._build_payload()), exc)
+            reraise(self._delivery.failed(exc, payload=self._build_payload()), exc)
         payload = self._build_payload()
-        await self._complete(payload, deadline)
+        await self._delivery.complete(self._client, payload, deadline)
         return payload
-
-    async def _complete(self, payload: dict[str, Any], deadline: float) -> None:
-        batches = self._sender.batches_cut
-        try:
-            await self._client.complete_task(
-                self.taskid, batches, payload, deadline=deadline
-            )
-        except HubUnavailableError as exc:
-            # Every batch is in: spool just the completion, for resend to post.
-            raise self._delivery_failed(exc, payload=payload) from exc
-        except HubRejectedError as exc:
-            missing = missing_seqs(exc)
-            if not missing:
-                raise
-            self._error = DeliveryError(
-                f"task {self.taskid!r}: the hub acknowledged but no longer holds"
-                f" batches {short_seqs(missing)}; they cannot be re-sent from here",
-                undelivered_seqs=missing,
-            )
-            raise self._error from exc
 
     def _build_payload(self) -> dict[str, Any]:
         return build_payload(
             self._header,
-            summary=self._summary,
+            summary=self._sender.summary,
             details={},
             paths=[],
             extra_status={"streamed": self.report.as_status()},
         )
-
-    def _delivery_failed(
-        self, exc: HubError, *, payload: dict[str, Any] | None = None
-    ) -> AsyncStreamError:
-        """Spool every unacknowledged batch; return the error to raise."""
-        if self._error is None:
-            self._error = spool_undelivered(
-                exc,
-                self._sender.undelivered(),
-                header=self._batch_header,
-                batches_cut=self._sender.batches_cut,
-                payload=payload,
-                spool_dir=self._spool_dir,
-                hub_url=self._settings.url,
-                delivery_timeout=self.delivery_timeout,
-            )
-        return self._error
 
     # -- inspection --------------------------------------------------------------
 
     @property
     def summary(self) -> dict[State, int]:
         """How many results were accepted per state so far."""
-        return dict(self._summary)
+        return self._sender.summary
 
     @property
     def report(self) -> DeliveryReport:
         """Items, batches and retries so far (final once ``dump()`` returned)."""
-        stats = self._sender.statistics()
-        return DeliveryReport(
-            items=stats.items_added,
-            batches=stats.batches_cut,
-            retries=stats.retries,
-            duplicates=stats.duplicates,
-        )
+        return DeliveryReport.of(self._sender.statistics())
 
     def statistics(self) -> SenderStatistics:
         """A snapshot of the sender's counters and bounded buffers."""
         return self._sender.statistics()
 
     def __repr__(self) -> str:
-        state = "dumped" if self._payload is not None else self._lifecycle
-        if self._error is not None:
+        state: str = "dumped" if self._payload is not None else self._life.state
+        if self._delivery.error is not None:
             state = "failed"
         return (
             f"<{type(self).__name__} task={self._header.taskname!r}"

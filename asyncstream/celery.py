@@ -24,11 +24,15 @@ the sync shims; an ``async def`` runs on the process's event-loop thread. Either
 way the task's id, queue and job are in :func:`asyncstream.current_task_context`
 and the queue helpers see the task's queue.
 
-Results are flushed at the end of every task, never at interpreter exit: prefork
-children leave through ``os._exit``. A task that forgets ``dump()`` is dumped for
-it, with a :class:`ForgottenDumpWarning`. A task that fails delivers what it
-recorded without completing; one out of time (a soft time limit) stops at once
-and spools what the hub did not acknowledge.
+The body is called by the runtime's task invoker (:mod:`._task_invoker`, the
+same as ``asyncstream run``'s). Results are flushed at the end of every task,
+never at interpreter exit: prefork children leave through ``os._exit``. A task
+that forgets ``dump()`` is dumped for it, with a :class:`ForgottenDumpWarning`
+each time. A task that fails delivers what it recorded without completing; one
+out of time (a soft time limit, an interrupt) stops at once and spools what the
+hub did not acknowledge. The hub's settings (the app's configuration, else the
+environment) travel with the task context, and one connection pool to the hub
+serves the whole task.
 
 A streaming task may run more than once under one id (a message redelivered after
 its worker died, ``self.retry()``). Its batch boundaries differ between runs, so
@@ -39,25 +43,20 @@ run are dropped (``POST /api/tasks/{id}/reset``) so that nothing counts twice.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
-import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from celery import Celery, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from . import _portal
-from ._async_status import async_status_for_task, status_for_task
-from ._config import ENV_API_KEY, ENV_HUB_URL, HubSettings, lookup_setting
-from ._context import TaskContext, task_context
-from ._exceptions import HubRejectedError
+from ._config import HubSettings
+from ._context import TaskContext
+from ._exceptions import ConfigurationError, HubRejectedError
 from ._hub_client import HubClient
+from ._task_invoker import ForgottenDumpWarning, Invocation, TaskInvoker
 
 __all__ = ["TASK_NAME_PREFIX", "ForgottenDumpWarning", "custom_task"]
 
@@ -67,9 +66,7 @@ TASK_NAME_PREFIX = "dynamo.custom."
 # How long the check of an earlier run may retry an unavailable hub.
 DEFAULT_RESUME_TIMEOUT = 60.0
 
-
-class ForgottenDumpWarning(UserWarning):
-    """A custom task returned without calling ``status.dump()``."""
+_invoker = TaskInvoker(out_of_time=(SoftTimeLimitExceeded,))
 
 
 def _queue_of(request: Any) -> str | None:
@@ -80,48 +77,19 @@ def _queue_of(request: Any) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def _out_of_time(exc: BaseException) -> bool:
-    return isinstance(exc, SoftTimeLimitExceeded | KeyboardInterrupt)
-
-
-def _close_after_error(status: Any, exc: BaseException) -> None:
-    """Deliver what the failed task recorded, unless time has already run out."""
-    if isinstance(exc, SoftTimeLimitExceeded | KeyboardInterrupt):
-        # No time left to flush: stop sending; what the hub acknowledged stays,
-        # what it did not is spooled by abort() for `asyncstream resend`.
-        abort = getattr(status, "abort", None)
-        if abort is not None:
-            abort()
-        return
-    close = getattr(status, "close", None)
-    if close is None:
-        return  # a FileActionStatus: nothing was sent, nothing to deliver
+def _hub_of(app: Any, options: dict[str, Any]) -> HubSettings | None:
+    """The task's hub: the status options, else the app's configuration or the
+    environment (or the hub of a task context already set, as by
+    ``asyncstream run``); ``None`` when none is configured."""
     try:
-        close()
-    except Exception:
-        logger.exception("could not deliver the results of a failed task")
-
-
-async def _aclose_after_error(status: Any, exc: BaseException) -> None:
-    if _out_of_time(exc) or isinstance(exc, anyio.get_cancelled_exc_class()):
-        # Cancelled: the waiting worker thread hit its time limit. Spooling does
-        # no network I/O, so it finishes even inside the cancelled scope.
-        with anyio.CancelScope(shield=True):
-            await status.aabort()
-        return
-    try:
-        await status.aclose()
-    except Exception:
-        logger.exception("could not deliver the results of a failed task")
-
-
-def _forgotten_dump(taskname: str) -> None:
-    warnings.warn(
-        f"custom task {taskname!r} returned without status.dump(); asyncstream"
-        " dumped it so that no result is lost",
-        ForgottenDumpWarning,
-        stacklevel=2,
-    )
+        return HubSettings.resolve(
+            hub_url=options.get("hub_url"),
+            api_key=options.get("api_key"),
+            verify_tls=options.get("verify_tls"),
+            app=app,
+        )
+    except ConfigurationError:
+        return None  # a task that needs a hub says so when it asks for one
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,57 +102,40 @@ class _EarlierRun:
 
 
 async def _check_earlier_run(
-    settings: HubSettings, taskid: str, deadline: float
+    client: HubClient, taskid: str, retry_for: float
 ) -> _EarlierRun:
     """Return a completed run's payload, or drop an incomplete run's batches.
 
-    ``deadline`` (``time.monotonic()`` time) bounds retries of an unavailable hub.
+    ``retry_for`` (seconds) bounds the retries of an unavailable hub.
     """
-    async with HubClient(settings) as client:
-        for _ in range(2):
-            try:
-                task = await client.request(
-                    "GET", f"/api/tasks/{taskid}/", deadline=deadline
-                )
-            except HubRejectedError as exc:
-                if exc.status_code == 404:
-                    return _EarlierRun(completed=False)  # the first run
-                raise
-            if task.get("state") == "completed":
-                return _EarlierRun(completed=True, payload=task.get("payload"))
-            if not task.get("batches"):
-                return _EarlierRun(completed=False)
-            try:
-                answer = await client.request(
-                    "POST",
-                    f"/api/tasks/{taskid}/reset",
-                    content=b"{}",
-                    deadline=deadline,
-                )
-            except HubRejectedError as exc:
-                if exc.status_code == 409:
-                    continue  # completed meanwhile by another run: read it again
-                exc.add_note(
-                    "the hub must support POST /api/tasks/{taskid}/reset"
-                    " (protocol v1 extension, docs/protocol.md)"
-                )
-                raise
-            return _EarlierRun(completed=False, dropped=int(answer.get("dropped", 0)))
+    deadline = client.deadline(retry_for)
+    for _ in range(2):
+        try:
+            task = await client.get_task(taskid, deadline=deadline)
+        except HubRejectedError as exc:
+            if exc.status_code == 404:
+                return _EarlierRun(completed=False)  # the first run
+            raise
+        if task.get("state") == "completed":
+            return _EarlierRun(completed=True, payload=task.get("payload"))
+        if not task.get("batches"):
+            return _EarlierRun(completed=False)
+        try:
+            answer = await client.reset_task(taskid, deadline=deadline)
+        except HubRejectedError as exc:
+            if exc.status_code == 409:
+                continue  # completed meanwhile by another run: read it again
+            exc.add_note(
+                "the hub must support POST /api/tasks/{taskid}/reset"
+                " (protocol v1 extension, docs/protocol.md)"
+            )
+            raise
+        return _EarlierRun(completed=False, dropped=int(answer.get("dropped", 0)))
     raise AssertionError("unreachable: a reset answered 409 twice")  # pragma: no cover
 
 
-def _earlier_run(
-    app: Any, taskid: str, options: dict[str, Any], timeout: float
-) -> _EarlierRun:
-    settings = HubSettings.resolve(
-        hub_url=options.get("hub_url"),
-        api_key=options.get("api_key"),
-        verify_tls=options.get("verify_tls"),
-        app=app,
-    )
-    earlier = _portal.call(
-        _check_earlier_run, settings, taskid, time.monotonic() + timeout
-    )
+def _earlier_run(client: HubClient, taskid: str, timeout: float) -> _EarlierRun:
+    earlier = _portal.call(_check_earlier_run, client, taskid, timeout)
     if earlier.completed:
         logger.warning(
             "task %s was completed at the hub by an earlier run: returning its"
@@ -199,6 +150,15 @@ def _earlier_run(
             earlier.dropped,
         )
     return earlier
+
+
+class _Completed:
+    """The stored payload of a run the hub has completed (returned as is)."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
 
 
 def custom_task(
@@ -221,7 +181,6 @@ def custom_task(
 
     def decorate(fn: Callable[..., Any]) -> Any:
         taskname = name or fn.__name__
-        is_async = inspect.iscoroutinefunction(fn)
 
         def run(
             self: Any,
@@ -232,39 +191,30 @@ def custom_task(
             **fields: Any,
         ) -> Any:
             request = self.request
-            paths = paths or []
             context = TaskContext(
                 taskid=request.id,
                 queue_name=_queue_of(request),
                 taskname=taskname,
                 jobid=jobid,
+                hub=_hub_of(self.app, status_options),
             )
-            options: dict[str, Any] = {}
-            if stream_results:
-                options = {
-                    "hub_url": lookup_setting(ENV_HUB_URL, app=self.app),
-                    "api_key": lookup_setting(ENV_API_KEY, app=self.app),
-                    **status_options,
-                }
-            call = functools.partial(
-                fn,
-                *args,
-                jobid=jobid,
-                paths=paths,
+            invocation = Invocation(
+                context,
+                paths or [],
                 stream_results=stream_results,
-                **fields,
+                args=args,
+                fields=fields,
+                status_options=status_options,
             )
-            status_args = (stream_results, taskname, paths, jobid, context.queue_name)
-            with task_context(context):
-                if stream_results:
-                    earlier = _earlier_run(
-                        self.app, request.id, options, resume_timeout
-                    )
-                    if earlier.completed:
-                        return earlier.payload
-                if is_async:
-                    return _portal.call(_run_async, context, call, status_args, options)
-                return _run_sync(context, call, status_args, options)
+
+            def prelude(client: HubClient) -> _Completed | None:
+                if not stream_results:
+                    return None
+                earlier = _earlier_run(client, request.id, resume_timeout)
+                return _Completed(earlier.payload) if earlier.completed else None
+
+            result = _invoker.invoke(fn, invocation, prelude=prelude)
+            return result.payload if isinstance(result, _Completed) else result
 
         run.__name__ = fn.__name__
         run.__qualname__ = fn.__qualname__
@@ -276,44 +226,3 @@ def custom_task(
         )
 
     return decorate
-
-
-def _run_sync(
-    context: TaskContext,
-    call: Callable[[Any], Any],
-    status_args: tuple[Any, ...],
-    options: dict[str, Any],
-) -> Any:
-    status = status_for_task(*status_args, taskid=context.taskid, **options)
-    try:
-        result = call(status)
-    except BaseException as exc:
-        _close_after_error(status, exc)
-        raise
-    if not status.dumped:
-        _forgotten_dump(context.taskname or "?")
-        dumped = status.dump()
-        return dumped if result is None else result
-    return result
-
-
-async def _run_async(
-    context: TaskContext,
-    call: Callable[[Any], Any],
-    status_args: tuple[Any, ...],
-    options: dict[str, Any],
-) -> Any:
-    # The portal runs this on the loop thread, where the caller's context
-    # variables are not set: set the task context again here.
-    with task_context(context):
-        status = async_status_for_task(*status_args, taskid=context.taskid, **options)
-        try:
-            result = await call(status)
-        except BaseException as exc:
-            await _aclose_after_error(status, exc)
-            raise
-        if not status.dumped:
-            _forgotten_dump(context.taskname or "?")
-            dumped = await status.dump()
-            return dumped if result is None else result
-        return result

@@ -35,8 +35,9 @@ import httpx
 from . import _portal
 from ._exceptions import UsageError
 from ._paths import PathObject, State, check_state, to_path_object
+from ._result_buffer import PendingResults
 from ._retry import Clock, RetryPolicy, Sleep
-from ._sender import SenderStatistics
+from ._sender_stats import SenderStatistics
 from ._stream_results import AsyncStreamTaskResults, DeliveryReport
 
 __all__ = ["AsyncStreamTaskResults", "DeliveryReport", "StreamTaskResults"]
@@ -86,15 +87,12 @@ class StreamTaskResults:
         self._core = AsyncStreamTaskResults(
             taskname, input_paths, jobid, queue_name, taskid, **options
         )
+        # Filled in this thread; only whole batches cross to the loop thread.
+        self._buffer = self._core.thread_buffer()
         self._clock = options.get("clock") or time.monotonic
-        self._batch_size = self._core.batch_size
-        self._linger = self._core.linger
-        self._buffer: dict[State, list[PathObject]] = {}
-        self._buffered = 0
-        self._first_at = 0.0
-        # Each hand-over has a number so that one interrupted mid-way (a time
-        # limit while blocked) and repeated is taken exactly once.
-        self._handover = 0
+        # Taken out of the buffer, not yet taken by the core: an interrupted
+        # hand-over is repeated with this same object, which the core takes once.
+        self._handing: PendingResults | None = None
         self._payload: dict[str, Any] | None = None
         self._closed = False
 
@@ -121,45 +119,45 @@ class StreamTaskResults:
             )
         state = check_state(key)
         obj = to_path_object(path, message=message)
-        if self._buffered and (
-            self._buffered >= self._batch_size
-            or self._clock() - self._first_at >= self._linger
+        buffer = self._buffer
+        if self._handing is not None or (
+            buffer.pending
+            and (
+                buffer.pending >= buffer.batch_size
+                or self._clock() - buffer.first_at >= buffer.linger
+            )
         ):
             self._hand_over()
         if self._core.error is not None:
             raise self._core.error
-        if not self._buffered:
-            self._first_at = self._clock()
-        items = self._buffer.get(state)
-        if items is None:
-            self._buffer[state] = [obj]
-        else:
-            items.append(obj)
-        self._buffered += 1
-
-    def _take_buffer(self) -> tuple[dict[State, list[PathObject]], int]:
-        items, count = self._buffer, self._buffered
-        self._buffer, self._buffered = {}, 0
-        return items, count
+        buffer.add(state, obj)
 
     def _hand_over(self, *, wait: bool = True) -> None:
-        # The buffer stays ours until the core has taken it: if the call raises
-        # (a timeout, a time limit) the next attempt repeats it under the same
-        # number, and the core ignores a repeat of one that did go through. The
-        # core may also take a batch and then fail its delivery: the results are
-        # then the core's (counted, spooled), and must leave our buffer.
+        # The results stay ours until the core has taken them: if the call raises
+        # (a timeout, a time limit) the next attempt repeats it with the same
+        # object, and the core ignores a repeat of one that did go through. The
+        # core may also take them and then fail their delivery: they are then the
+        # core's (counted, spooled).
+        if self._handing is None:
+            self._handing = self._buffer.take()
+        pending = self._handing
+        if pending is None:
+            return
         try:
-            _portal.call(
-                self._core._add_batch,
-                self._buffer,
-                self._buffered,
-                self._handover,
-                wait,
-            )
+            _portal.call(self._core.add_pending, pending, wait)
         finally:
-            if self._core._last_handover >= self._handover:
-                self._buffer, self._buffered = {}, 0
-                self._handover += 1
+            if pending.taken:
+                self._handing = None
+
+    def _flush(self, *, wait: bool = True) -> None:
+        # A hand-over interrupted earlier goes first, then what is buffered.
+        while self._buffered:
+            self._hand_over(wait=wait)
+
+    @property
+    def _buffered(self) -> int:
+        handing = self._handing
+        return self._buffer.pending + (handing.count if handing is not None else 0)
 
     def dump(self) -> dict[str, Any]:
         """Flush, wait for every acknowledgement, complete the task, return payload.
@@ -171,8 +169,7 @@ class StreamTaskResults:
             return copy.deepcopy(self._payload)
         if self._closed:
             raise UsageError(f"dump() after close(): {self!r} is finished")
-        if self._buffered:
-            self._hand_over()
+        self._flush()
         self._payload = _portal.call(self._core.dump)
         self._closed = True
         return copy.deepcopy(self._payload)
@@ -185,15 +182,26 @@ class StreamTaskResults:
         if self._closed:
             return
         self._closed = True
-        if self._buffered and self._core.error is None:
-            self._hand_over(wait=False)
+        if self._core.error is None:
+            self._flush(wait=False)
         _portal.call(self._core.aclose)
 
     def abort(self) -> None:
         """Stop at once and spool everything not acknowledged (a task out of time)."""
         self._closed = True
-        items, count = self._take_buffer()
-        _portal.call(self._core.aabort, items, count)
+        _portal.call(self._core.aabort, self._leftover())
+
+    def _leftover(self) -> PendingResults | None:
+        """Everything this thread holds that the core has not taken."""
+        handing, self._handing = self._handing, None
+        rest = self._buffer.take()
+        if handing is None or handing.taken:
+            return rest
+        if rest is not None:
+            for state, objs in rest.items.items():
+                handing.items.setdefault(state, []).extend(objs)
+            handing.count += rest.count
+        return handing
 
     def __enter__(self) -> Self:
         return self
@@ -220,8 +228,10 @@ class StreamTaskResults:
     def summary(self) -> dict[State, int]:
         """How many results were recorded per state so far."""
         summary = self._core.summary
-        for state, items in self._buffer.items():
-            summary[state] += len(items)
+        for pending in (self._handing, self._buffer):
+            if pending is not None:
+                for state, n in pending.counts().items():
+                    summary[state] += n
         return summary
 
     @property

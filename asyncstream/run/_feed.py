@@ -21,6 +21,7 @@ from typing import TextIO
 
 import anyio
 
+from .._deadline import Deadline
 from .._exceptions import AsyncStreamError, InvalidPathError
 from .._hub_client import HubClient
 from .._paths import PathObject
@@ -147,7 +148,7 @@ async def feed_stream(
     paths: Iterator[PathObject],
     *,
     chunk: int = DEFAULT_CHUNK,
-    deadline: Callable[[], float],
+    deadline: Callable[[], Deadline],
     on_chunk: Callable[[int], None] | None = None,
 ) -> int:
     """Append ``paths`` to an open stream in chunks, close it, return the count.

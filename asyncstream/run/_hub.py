@@ -12,7 +12,6 @@ from __future__ import annotations
 import secrets
 import shlex
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -95,11 +94,11 @@ def embedded_hub(db_path: str | Path | None = None) -> Iterator[HubLocation]:
 async def check_hub(location: HubLocation) -> None:
     """Fail fast, with what to do, when the hub does not answer or refuses the key."""
     async with HubClient(location.settings) as client:
-        deadline = time.monotonic() + HEALTH_TIMEOUT
+        deadline = client.deadline(HEALTH_TIMEOUT)
         try:
-            await client.request("GET", "/api/health/", deadline=deadline)
+            await client.health(deadline=deadline)
             # Health needs no key; a cheap authenticated call checks the key too.
-            await client.request("GET", "/api/jobs/-/", deadline=deadline)
+            await client.get_job("-", deadline=deadline)
         except HubError as exc:
             if exc.status_code == 404:
                 return  # authenticated: the job just does not exist

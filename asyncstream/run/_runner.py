@@ -2,7 +2,7 @@
 
 :func:`run_task` creates an input stream at the hub, feeds it from an iterator of
 path objects while the task already reads it, calls the task with a stream
-reference as its ``paths`` (in a worker thread, see :mod:`._run_task`), and polls
+reference as its ``paths`` (in a worker thread, see :mod:`.._run_task`), and polls
 the hub's task summary for progress. Results the task streamed are at the hub
 already; a payload returned in memory (``stream_results=False``) is stored at the
 hub afterwards, as a hub does with a worker's return value, so the results of a
@@ -12,7 +12,6 @@ run are always read in one place.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -21,12 +20,15 @@ from typing import Any, Protocol
 
 import anyio
 
-from .._batching import BatchHeader, BatchPolicy
-from .._config import ENV_API_KEY, ENV_HUB_URL
+from .._batch_keys import BatchSequence
+from .._context import TaskContext
+from .._deadline import Deadline
 from .._exceptions import AsyncStreamError, HubError
 from .._hub_client import HubClient
+from .._identity import TaskIdentity
 from .._paths import STATES, PathObject, State, check_state
-from .._run_task import TaskCall, TaskRaisedError, TaskTarget, call_task
+from .._run_task import TaskRaisedError, TaskTarget, call_task
+from .._task_invoker import Invocation
 from ._hub import HubLocation
 
 DEFAULT_QUEUE = "local.default#custom"
@@ -103,28 +105,6 @@ def new_jobid() -> int:
     return uuid.uuid4().int % 10**9
 
 
-@contextlib.contextmanager
-def hub_environment(location: HubLocation) -> Iterator[None]:
-    """Point the configuration at the run's hub while the task runs.
-
-    A task reads its input with ``expand_paths(paths)`` and the Celery glue makes
-    its status object, both from the configuration, as on a worker.
-    """
-    saved = {name: os.environ.get(name) for name in (ENV_HUB_URL, ENV_API_KEY)}
-    os.environ[ENV_HUB_URL] = location.url
-    os.environ.pop(ENV_API_KEY, None)
-    if location.api_key:
-        os.environ[ENV_API_KEY] = location.api_key
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _summary_of(task: Mapping[str, Any]) -> dict[State, int]:
     counts = task.get("summary") or {}
     return {state: int(counts.get(state, 0)) for state in STATES}
@@ -140,22 +120,23 @@ async def _task_or_none(client: HubClient, taskid: str) -> dict[str, Any] | None
 
 
 async def store_payload(
-    client: HubClient, header: BatchHeader, payload: Mapping[str, Any]
+    client: HubClient, identity: TaskIdentity, payload: Mapping[str, Any]
 ) -> None:
     """Post the ``details`` of an in-memory payload as result batches, complete."""
+    assert identity.taskid is not None
     details = payload["status"]["details"]
-    policy = BatchPolicy(header, batch_size=STORE_BATCH_SIZE, linger=0)
-    deadline = time.monotonic() + REQUEST_DEADLINE
+    sequence = BatchSequence(identity)
+    deadline = client.deadline(REQUEST_DEADLINE)
     for key, items in details.items():
         state = check_state(key)
         for start in range(0, len(items), STORE_BATCH_SIZE):
             chunk = items[start : start + STORE_BATCH_SIZE]
-            batch = policy.cut_items({state: chunk}, len(chunk))
+            batch = sequence.cut({state: chunk}, len(chunk))
             await client.post_results(
-                header.taskid, batch.seq, batch.body, deadline=deadline
+                identity.taskid, batch.seq, batch.body, deadline=deadline
             )
     await client.complete_task(
-        header.taskid, policy.batches_cut, dict(payload), deadline=deadline
+        identity.taskid, sequence.batches_cut, dict(payload), deadline=deadline
     )
 
 
@@ -236,20 +217,20 @@ async def run_task(
         if observer is not None:
             observer.fed(fed)
 
-    def deadline() -> float:
-        return time.monotonic() + REQUEST_DEADLINE
-
+    # The task finds the run's hub in its context, as a worker's task would
+    # find its own in the configuration.
+    context = TaskContext(taskid, queue_name, target.name, jobid, hub=hub.settings)
     async with HubClient(hub.settings) as client:
+
+        def deadline() -> Deadline:
+            return client.deadline(REQUEST_DEADLINE)
+
         stream = await client.create_stream(deadline=deadline())
-        call = TaskCall(
-            taskid=taskid,
-            jobid=jobid,
-            queue_name=queue_name,
-            paths=[_stream_reference(stream["url"], input_total)],
+        invocation = Invocation(
+            context,
+            [_stream_reference(stream["url"], input_total)],
             stream_results=stream_results,
             fields=dict(fields or {}),
-            hub_url=hub.url,
-            api_key=hub.api_key,
         )
         started = time.monotonic()
 
@@ -261,13 +242,15 @@ async def run_task(
                 observer.feed_done(total)
 
         payload: Any = None
-        with hub_environment(hub), _first_error():
+        with _first_error():
             async with anyio.create_task_group() as group:
                 group.start_soon(feed)
                 if observer is not None:
                     group.start_soon(_poll, client, taskid, observer, poll_interval)
                 try:
-                    payload = await anyio.to_thread.run_sync(call_task, target, call)
+                    payload = await anyio.to_thread.run_sync(
+                        call_task, target, invocation
+                    )
                 finally:
                     # Whether it returned or raised, the task reads no more: stop
                     # polling; a feed still running has no reader left.
@@ -279,8 +262,7 @@ async def run_task(
                     f"task {target.name!r} returned {type(payload).__name__} and"
                     " streamed no results: end it with 'return status.dump()'"
                 )
-            header = BatchHeader(taskid, jobid, target.name, queue_name)
-            await store_payload(client, header, payload)
+            await store_payload(client, context.identity, payload)
             task = await client.get_task(taskid)
         # Until every result is at the hub, as a streaming task is measured.
         seconds = time.monotonic() - started

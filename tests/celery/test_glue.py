@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -137,3 +138,22 @@ def test_streaming_without_a_hub_url_says_how_to_configure(eager_app: Celery) ->
     )
     with pytest.raises(Exception, match="asyncstream_hub_url"):
         result.get()
+
+
+def test_every_task_that_forgets_dump_is_warned(hub_view: HubView) -> None:
+    def forget(taskid: str) -> None:
+        worker_app.forgets_dump.apply(
+            kwargs={"jobid": 1, "paths": [], "stream_results": True, "count": 1},
+            task_id=taskid,
+        ).get()
+
+    # Python's default filter shows a warning once per place; each task that
+    # forgets must still be told.
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("default")
+        forget("forgot-1")
+        forget("forgot-2")
+    said = [str(w.message) for w in record if w.category is ForgottenDumpWarning]
+    assert len(said) == 2
+    assert "forgot-1" in said[0]
+    assert "forgot-2" in said[1]

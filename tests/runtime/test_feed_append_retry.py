@@ -8,6 +8,7 @@ dropped before the answer, so the task read and reported those paths twice.
 from __future__ import annotations
 
 from asyncstream._config import HubSettings
+from asyncstream._deadline import Deadline
 from asyncstream._hub_client import HubClient
 from asyncstream._retry import RetryPolicy
 from asyncstream.hub import running_hub
@@ -23,7 +24,7 @@ async def test_feed_stream_appends_each_chunk_once_when_an_answer_is_lost() -> N
             hub.faults.drop_after_commit(1, path_prefix=f"/api/streams/{stream['id']}/")
             paths = as_path_objects(f"/data/f{i}" for i in range(10))
             fed = await feed_stream(
-                c, stream["id"], paths, chunk=5, deadline=lambda: 1e18
+                c, stream["id"], paths, chunk=5, deadline=lambda: Deadline.after(1e9)
             )
             page = await c.get_page(stream["url"], cursor=None, page_size=100)
     assert hub.faults.injected["drop"] == 1

@@ -11,18 +11,20 @@ import httpx
 import pytest
 from anyio import wait_all_tasks_blocked
 
-from asyncstream._batching import BatchHeader, BatchPolicy, SendBudget
+from asyncstream._batching import BatchPolicy
 from asyncstream._exceptions import (
     BackpressureTimeout,
     HubRejectedError,
     HubUnavailableError,
     UsageError,
 )
+from asyncstream._identity import TaskIdentity
 from asyncstream._retry import RetryPolicy
+from asyncstream._send_budget import SendBudget
 from asyncstream._sender import BatchSender
 from tests.runtime._sender_fakes import FakeHub, FakeTime, status_503
 
-HEADER = BatchHeader("t1", 7, "my-plugin", "london.q#custom")
+HEADER = TaskIdentity("t1", "london.q#custom", "my-plugin", 7)
 
 
 def p(i: int) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from asyncstream._exceptions import (
     UsageError,
 )
 from asyncstream._paths import STATES
+from asyncstream._result_buffer import PendingResults
 from asyncstream._retry import RetryPolicy
 from asyncstream._spool import read_spool, resend_spool
 from asyncstream.status import FileActionStatus
@@ -135,8 +136,9 @@ async def test_async_usage_without_async_with_opens_and_closes_itself() -> None:
     payload = await status.dump()
     assert status.dumped
     assert payload["status"]["summary"] == expected_summary(15)
-    assert status._detached is not None
-    assert status._detached.closed  # nothing left behind
+    detached = status._life.detached
+    assert detached is not None
+    assert detached.closed  # nothing left behind
     assert "closed" in repr(status) or "dumped" in repr(status)
     assert await status.dump() == payload  # a second dump: the same payload
     assert len(hub.completions) == 1
@@ -199,9 +201,9 @@ def test_sync_add_crosses_threads_once_per_batch(
     status = StreamTaskResults("p", [], 1, None, "t6", **options(hub))
     for state, path, message in results(25):
         status.add(state, path, message=message)
-    assert crossings == ["_add_batch", "_add_batch"]  # 10 + 10; 5 still buffered
+    assert crossings == ["add_pending", "add_pending"]  # 10 + 10; 5 still buffered
     payload = status.dump()
-    assert crossings == ["_add_batch", "_add_batch", "_add_batch", "dump"]
+    assert crossings == ["add_pending", "add_pending", "add_pending", "dump"]
     assert payload["status"]["streamed"] == {"items": 25, "batches": 3, "retries": 0}
     assert sorted(
         len(json.loads(b)["items"].get("processed", [])) >= 0 for b in hub.bodies
@@ -319,9 +321,9 @@ def test_sync_add_after_a_failed_delivery_raises_it_again(tmp_path: Path) -> Non
 async def test_a_repeated_handover_is_taken_once() -> None:
     hub = FakeHub()
     status = AsyncStreamTaskResults("p", [], 1, None, "t9", **options(hub))
-    batch: dict[str, Any] = {"processed": [{"path": "/data/a"}, {"path": "/data/b"}]}
-    await status._add_batch(batch, 2, 0)
-    await status._add_batch(batch, 2, 0)  # an interrupted call, repeated
+    batch = PendingResults({"processed": [{"path": "/data/a"}, {"path": "/data/b"}]}, 2)
+    await status.add_pending(batch)
+    await status.add_pending(batch)  # an interrupted call, repeated
     payload = await status.dump()
     assert payload["status"]["summary"]["processed"] == 2
     assert hub.summary("t9")["processed"] == 2

@@ -1,0 +1,181 @@
+"""A connection to one hub: the pool it borrows, the retries, the translation.
+
+:class:`HubConnection` sends one request and retries transient failures until a
+:class:`~._deadline.Deadline`; :class:`~._hub_client.HubClient` adds one method per
+endpoint of protocol v1. Connect errors, timeouts, 408, 429 and 5xx are
+:class:`HubUnavailableError` and are retried by :func:`retry_call`; other 4xx are
+:class:`HubRejectedError` and are not (:mod:`._hub_answers`). Without an injected
+``client`` or ``transport`` the connections come from the process's shared pool
+of the hub (:mod:`._hub_pools`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Self
+from urllib.parse import urljoin
+
+import anyio
+import httpx
+from anyio.abc import AsyncResource
+
+from ._config import HubSettings
+from ._deadline import Deadline
+from ._exceptions import HubProtocolError, HubUnavailableError, UsageError
+from ._hub_answers import JSON_HEADERS, check_response
+from ._hub_pools import (
+    DEFAULT_TIMEOUT,
+    POOL_LIMITS,
+    PoolKey,
+    acquire_pool,
+    release_pool,
+)
+from ._retry import Clock, OnRetry, RetryPolicy, Sleep, retry_call
+
+__all__ = ["HubConnection"]
+
+logger = logging.getLogger("asyncstream.hub_client")
+
+
+class HubConnection(AsyncResource):
+    """A connection to one hub: where requests go, how they are retried.
+
+    Pass ``client`` to use an ``httpx.AsyncClient`` of yours (it is then not
+    closed here), or ``transport`` to run against an in-process app or a mock (a
+    pool of its own). Otherwise the client borrows the process's shared pool of
+    the hub on first use, and gives it back on close. ``clock`` is what
+    :meth:`deadline` measures on; ``sleep`` and ``rand`` drive the backoff.
+    """
+
+    def __init__(
+        self,
+        settings: HubSettings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Sleep = anyio.sleep,
+        clock: Clock = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._timeout = timeout
+        self._sleep = sleep
+        self._clock = clock
+        self._rand = rand
+        self._pool_key: PoolKey | None = None
+        self._owns_client = client is None and transport is not None
+        self._client: httpx.AsyncClient | None = client
+        if self._owns_client:
+            self._client = httpx.AsyncClient(
+                base_url=settings.url,
+                headers=settings.headers(),
+                transport=transport,
+                timeout=timeout,
+                verify=settings.verify_tls,
+                limits=POOL_LIMITS,
+            )
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<{type(self).__name__} {self.settings.url} {state}>"
+
+    async def __aenter__(self) -> Self:
+        self._http()  # borrow the shared pool now, for the whole block
+        return self
+
+    async def aclose(self) -> None:
+        """Close the connections (or give the shared pool back); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_client:
+            assert self._client is not None
+            await self._client.aclose()
+        elif self._pool_key is not None:
+            key, self._pool_key = self._pool_key, None
+            await release_pool(key)
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._closed:
+            raise UsageError(f"{self!r} is closed")
+        if self._client is None:
+            self._pool_key, self._client = acquire_pool(self.settings)
+        return self._client
+
+    def deadline(self, seconds: float) -> Deadline:
+        """A deadline ``seconds`` from now on this client's clock."""
+        return Deadline.after(seconds, clock=self._clock)
+
+    def resolve(self, url: str) -> str:
+        """Join a hub-relative URL (a stream's ``url``) with the hub's base URL."""
+        return urljoin(self.settings.url + "/", url)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        deadline: Deadline | None = None,
+        on_retry: OnRetry | None = None,
+    ) -> Any:
+        """Send one request, retrying transient failures until ``deadline``.
+
+        ``None`` means one attempt.
+        """
+        http = self._http()
+        target = self.resolve(url)
+        all_headers = {**JSON_HEADERS, **headers} if headers else JSON_HEADERS
+        # A shared pool serves users of different timeouts: each sends its own.
+        timeout = self._timeout if self._pool_key else httpx.USE_CLIENT_DEFAULT
+
+        async def attempt() -> Any:
+            try:
+                response = await http.request(
+                    method,
+                    target,
+                    content=content,
+                    params=params,
+                    headers=all_headers,
+                    timeout=timeout,
+                )
+            except httpx.TransportError as exc:
+                raise HubUnavailableError(
+                    f"{method} {httpx.URL(target).path}: {type(exc).__name__}: {exc}"
+                ) from exc
+            except httpx.HTTPError as exc:
+                # Not a passing fault (an undecodable body, a redirect loop):
+                # retrying would get the same answer.
+                raise HubProtocolError(
+                    f"{method} {httpx.URL(target).path}: {type(exc).__name__}: {exc}"
+                ) from exc
+            return check_response(response)
+
+        if deadline is None:
+            return await attempt()
+
+        def log_retry(exc: HubUnavailableError, delay: float) -> None:
+            logger.info("retrying in %.3fs after: %s", delay, exc)
+            if on_retry is not None:
+                on_retry(exc, delay)
+
+        if not isinstance(deadline, Deadline):
+            raise UsageError(f"deadline must be a Deadline, got {deadline!r}")
+        return await retry_call(
+            attempt,
+            policy=self.retry_policy,
+            deadline=deadline.when,
+            clock=deadline.clock,
+            sleep=self._sleep,
+            rand=self._rand,
+            on_retry=log_retry,
+        )

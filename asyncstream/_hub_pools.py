@@ -1,0 +1,98 @@
+"""One connection pool per hub per event loop in a process, shared by its users.
+
+A task's status, its ``expand_paths`` and the Celery glue each speak to the same
+hub through a :class:`~._hub_client.HubClient` of their own (each with its own
+retry policy and timeouts), but those clients borrow one ``httpx.AsyncClient``
+from here: the pool of the hub's settings on the running event loop. The pool is
+opened by its first user and closed when its last user lets go; the task
+invoker holds it for the whole task, so everything the task does shares it.
+
+Pools are bound to the loop that opened their connections, so they are keyed by
+loop. A forked child (a prefork Celery worker) forgets its parent's pools without
+touching them: their sockets and loop belong to the parent.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import anyio
+import anyio.lowlevel
+import httpx
+
+from ._config import HubSettings
+
+__all__ = ["DEFAULT_TIMEOUT", "acquire_pool", "open_pools", "release_pool"]
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+POOL_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+
+PoolKey = tuple[int, anyio.lowlevel.EventLoopToken, HubSettings]
+
+
+@dataclass(slots=True)
+class _Pool:
+    client: httpx.AsyncClient
+    users: int = 0
+
+
+_lock = threading.Lock()
+_pools: dict[PoolKey, _Pool] = {}
+
+
+def _forget_after_fork() -> None:
+    global _lock, _pools
+    _lock = threading.Lock()
+    _pools = {}
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def acquire_pool(settings: HubSettings) -> tuple[PoolKey, httpx.AsyncClient]:
+    """The shared pool of ``settings`` on the running loop; opened if none is.
+
+    Pair every call with :func:`release_pool` of the key it returns.
+    """
+    key: PoolKey = (os.getpid(), anyio.lowlevel.current_token(), settings)
+    with _lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = _Pool(
+                httpx.AsyncClient(
+                    base_url=settings.url,
+                    headers=settings.headers(),
+                    timeout=DEFAULT_TIMEOUT,
+                    verify=settings.verify_tls,
+                    limits=POOL_LIMITS,
+                )
+            )
+        pool.users += 1
+        return key, pool.client
+
+
+async def release_pool(key: PoolKey) -> None:
+    """Let go of a pool; the last user closes it."""
+    with _lock:
+        pool = _pools.get(key)
+        if pool is None:  # forgotten after a fork
+            return
+        pool.users -= 1
+        if pool.users > 0:
+            return
+        del _pools[key]
+    # Closing must finish even when the releasing task is being cancelled.
+    with anyio.CancelScope(shield=True):
+        await pool.client.aclose()
+
+
+def open_pools(settings: HubSettings | None = None) -> int:
+    """How many pools are open in this process (to ``settings``' hub, if given)."""
+    with _lock:
+        return sum(
+            1
+            for (pid, _, hub), _pool in _pools.items()
+            if pid == os.getpid() and (settings is None or hub == settings)
+        )

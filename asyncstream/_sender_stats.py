@@ -1,0 +1,37 @@
+"""What a sender reports about itself: its lifecycle state and a statistics snapshot."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["SenderState", "SenderStatistics"]
+
+
+class SenderState(enum.Enum):
+    """Where a sender is in its lifecycle."""
+
+    UNOPENED = "unopened"
+    OPEN = "open"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class SenderStatistics:
+    """A snapshot of a sender's counters and bounded buffers."""
+
+    state: str
+    items_added: int
+    items_acked: int
+    items_pending: int
+    items_outstanding: int
+    max_pending_items: int
+    batches_cut: int
+    batches_queued: int
+    batches_in_flight: int
+    max_inflight_batches: int
+    batches_acked: int
+    duplicates: int
+    retries: int
+    adds_waiting: int
