@@ -8,7 +8,6 @@ one connection to each process and send the competing requests through both.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,8 +19,9 @@ from click.testing import CliRunner
 from asyncstream.cli import main
 from asyncstream.hub import HubProcess
 from asyncstream.hub._serve import PROCESS_HEADER
+from tests.conftest import postgres_schema
 
-from .conftest import batch, key, with_search_path
+from .conftest import batch, key
 
 if TYPE_CHECKING:
     import psycopg
@@ -34,25 +34,14 @@ MAX_CONNECTIONS = 40
 @pytest.fixture(scope="module")
 def two_process_hub(postgres_server: str) -> Iterator[HubProcess]:
     """One ``hub serve --workers 2`` for the module, on a schema of its own."""
-    import psycopg
-
-    schema = f"asyncstream_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    hub = HubProcess(
-        None,
-        store="postgres",
-        dsn=with_search_path(postgres_server, schema),
-        workers=2,
-    )
-    try:
-        # Two processes importing the app at once start slowly on a busy machine.
-        hub.start(timeout=90)
-        yield hub
-    finally:
-        hub.stop()
-        with psycopg.connect(postgres_server, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema(postgres_server) as dsn:
+        hub = HubProcess(None, store="postgres", dsn=dsn, workers=2)
+        try:
+            # Two processes importing the app at once start slowly on a busy machine.
+            hub.start(timeout=90)
+            yield hub
+        finally:
+            hub.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,73 @@
+"""Fixtures every test folder may use: a PostgreSQL server and a schema per test.
+
+The PostgreSQL store needs a server: ``ASYNCSTREAM_TEST_POSTGRES`` names it (CI
+sets it; a test then fails if the server cannot be reached). Unset, the tests try
+the local default and, if nothing answers there, skip saying so. Each test gets a
+schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from asyncstream.hub._dsn import redact_dsn
+
+POSTGRES_ENV = "ASYNCSTREAM_TEST_POSTGRES"
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The DSN of the PostgreSQL server the tests use (skip or fail if none)."""
+    dsn = os.environ.get(POSTGRES_ENV)
+    chosen = dsn is not None
+    dsn = dsn or DEFAULT_POSTGRES
+    try:
+        import psycopg
+    except ImportError:
+        if chosen:
+            pytest.fail(f"{POSTGRES_ENV} is set but psycopg is not installed")
+        pytest.skip("psycopg is not installed: the postgres store is not tested")
+    try:
+        psycopg.connect(dsn, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        if chosen:
+            pytest.fail(f"{POSTGRES_ENV}={redact_dsn(dsn)} cannot be reached: {exc}")
+        pytest.skip(
+            f"{POSTGRES_ENV} is unset and no PostgreSQL answers at {DEFAULT_POSTGRES}:"
+            " the postgres store is not tested"
+        )
+    return dsn
+
+
+def with_search_path(dsn: str, schema: str) -> str:
+    """``dsn`` with ``schema`` as the session's search path."""
+    separator = "&" if "?" in dsn else "?"
+    return f"{dsn}{separator}options=-csearch_path%3D{schema}"
+
+
+@contextmanager
+def postgres_schema(server: str) -> Iterator[str]:
+    """A DSN whose tables live in a fresh schema of ``server``, dropped at the end."""
+    import psycopg
+
+    schema = f"asyncstream_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield with_search_path(server, schema)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: str) -> Iterator[str]:
+    """A DSN whose tables live in a fresh schema, dropped after the test."""
+    with postgres_schema(postgres_server) as dsn:
+        yield dsn
