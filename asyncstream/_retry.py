@@ -34,10 +34,12 @@ class RetryPolicy:
     retry in step.
 
     A ``Retry-After`` from the hub is a floor, never waited less: the wait is the
-    larger of it and the backoff above (so refusals again and again still make
-    the wait grow), lengthened by up to ``jitter`` of itself at random. Senders
-    refused together, all told the same ``Retry-After``, then come back spread
-    over a window as long as ``jitter`` of it, not all at the same instant.
+    larger of it and the backoff above, the backoff capped at
+    ``max_refusal_growth`` times the ``Retry-After`` (refused again and again, a
+    sender waits longer, but never so much longer than a newcomer that it loses
+    every round to them), then lengthened by up to ``jitter`` of itself at
+    random. Senders refused together, all told the same ``Retry-After``, come
+    back spread over a window as long as ``jitter`` of it, not in step.
     ``retry_call`` cuts every wait to the deadline. ``max_attempts`` of ``None``
     means: only the deadline stops retrying.
     """
@@ -47,10 +49,16 @@ class RetryPolicy:
     maximum: float = 5.0
     jitter: float = 0.5
     max_attempts: int | None = None
+    max_refusal_growth: float = 4.0
 
     def __post_init__(self) -> None:
         if self.initial < 0 or self.maximum < self.initial or self.multiplier < 1:
             raise InvalidInputError(f"inconsistent backoff settings in {self!r}")
+        if self.max_refusal_growth < 1:
+            raise InvalidInputError(
+                "max_refusal_growth must be at least 1,"
+                f" got {self.max_refusal_growth!r}"
+            )
         if not 0 <= self.jitter <= 1:
             raise InvalidInputError(
                 f"jitter must be between 0 and 1, got {self.jitter!r}"
@@ -68,7 +76,8 @@ class RetryPolicy:
         base = min(self.maximum, self.initial * self.multiplier ** (retry - 1))
         if retry_after is None:
             return base * (1.0 - self.jitter * rand())
-        return max(retry_after, base) * (1.0 + self.jitter * rand())
+        grown = min(base, self.max_refusal_growth * retry_after)
+        return max(retry_after, grown, 0.0) * (1.0 + self.jitter * rand())
 
 
 def retry_call(

@@ -159,6 +159,7 @@ class IngestGate:
         )
 
     async def _wait_for_slot(self) -> None:
+        self._metrics.ingest_queued.inc()
         self._metrics.ingest_waiting.inc()
         try:
             with anyio.move_on_after(self.policy.max_wait) as scope:

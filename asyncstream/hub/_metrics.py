@@ -55,6 +55,11 @@ class HubMetrics:
             "Ingest requests waiting for a slot now.",
             registry=registry,
         )
+        self.ingest_queued = Counter(
+            "asyncstream_hub_ingest_queued",
+            "Ingest requests that waited for a slot (served or refused after).",
+            registry=registry,
+        )
         self.stream_readers_waiting = Gauge(
             "asyncstream_hub_stream_readers_waiting",
             "Readers of an open stream waiting now for paths to be appended.",

@@ -26,14 +26,21 @@ def test_retry_after_is_a_floor_spread_upward_by_jitter() -> None:
     assert spread == pytest.approx([2.0, 2.5, 3.0])  # never sooner than asked
     # A long Retry-After is kept past ``maximum``: the hub knows its load.
     assert policy.delay(1, retry_after=30.0, rand=lambda: 0.0) == 30.0
-    # A negative one means nothing: the backoff alone.
-    assert policy.delay(1, retry_after=-1.0, rand=lambda: 0.0) == pytest.approx(0.1)
+    # Zero (or less) is the hub's "now": no growth on top of it either.
+    assert policy.delay(3, retry_after=0.0, rand=lambda: 1.0) == 0.0
+    assert policy.delay(1, retry_after=-1.0, rand=lambda: 0.0) == 0.0
 
 
-def test_repeated_refusals_grow_past_a_short_retry_after() -> None:
+def test_repeated_refusals_grow_past_a_short_retry_after_within_a_bound() -> None:
     policy = RetryPolicy(initial=0.1, multiplier=2.0, maximum=2.0, jitter=0.5)
     waits = [policy.delay(n, retry_after=0.25, rand=lambda: 0.0) for n in range(1, 8)]
-    assert waits == pytest.approx([0.25, 0.25, 0.4, 0.8, 1.6, 2.0, 2.0])
+    # The backoff (0.1, 0.2, 0.4, 0.8, 1.6, 2.0) passes the hub's 0.25 s, up to
+    # max_refusal_growth (4) times it.
+    assert waits == pytest.approx([0.25, 0.25, 0.4, 0.8, 1.0, 1.0, 1.0])
+    unbounded = RetryPolicy(
+        initial=0.1, multiplier=2.0, maximum=2.0, max_refusal_growth=100.0
+    )
+    assert unbounded.delay(7, retry_after=0.25, rand=lambda: 0.0) == 2.0
 
 
 def test_senders_refused_together_come_back_spread_out() -> None:
@@ -53,10 +60,11 @@ def test_senders_refused_together_come_back_spread_out() -> None:
         {"initial": 2.0, "maximum": 1.0},
         {"multiplier": 0.5},
         {"jitter": 1.5},
+        {"max_refusal_growth": 0.5},
     ],
 )
 def test_inconsistent_settings_are_refused(settings: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match=r"jitter|inconsistent"):
+    with pytest.raises(ValueError, match=r"jitter|inconsistent|growth"):
         RetryPolicy(**settings)  # type: ignore[arg-type]
 
 

@@ -1,0 +1,109 @@
+"""``asyncstream load``: its figures from what the workers and the hub said, and
+a quick run end to end (that it ran and counted exactly, never how fast)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asyncstream.bench._load import (
+    LoadShape,
+    TaskOutcome,
+    phase_figures,
+    rejections,
+    render_report,
+)
+from asyncstream.hub._metrics import HubMetrics
+
+SHAPE = LoadShape(processes=1, tasks=3, results=100)
+
+
+def worker_line(
+    task: str, sent: int = 100, seconds: float = 2.0, **more: object
+) -> dict[str, object]:
+    return {"task": task, "sent": sent, "seconds": seconds, "retries": 1, **more}
+
+
+def hub_task(stored: int, state: str = "completed") -> dict[str, object]:
+    return {"summary": {"processed": stored - 1, "failures": 1}, "state": state}
+
+
+def test_a_task_is_exact_when_completed_with_what_it_sent() -> None:
+    done = TaskOutcome.from_worker(worker_line("a"), hub_task(100))
+    assert (done.stored, done.completed, done.exact) == (100, True, True)
+    twice = TaskOutcome.from_worker(worker_line("a"), hub_task(101))
+    assert not twice.exact
+    open_task = TaskOutcome.from_worker(worker_line("a"), hub_task(100, "running"))
+    assert not open_task.exact
+    unknown = TaskOutcome.from_worker(worker_line("a"), None)
+    assert (unknown.stored, unknown.exact) == (0, False)
+    # A failed task spooled the rest: fewer stored is expected, more never.
+    failed = TaskOutcome.from_worker(
+        worker_line("a", error="DeliveryError: x"), hub_task(60, "running")
+    )
+    assert failed.exact
+    assert not TaskOutcome.from_worker(
+        worker_line("a", error="DeliveryError: x"), hub_task(160, "running")
+    ).exact
+
+
+def test_phase_figures_count_failures_rate_and_spread() -> None:
+    outcomes = [
+        TaskOutcome.from_worker(worker_line("a", seconds=2.0), hub_task(100)),
+        TaskOutcome.from_worker(worker_line("b", seconds=3.0), hub_task(100)),
+        TaskOutcome.from_worker(
+            worker_line("c", sent=40, seconds=9.0, error="DeliveryError: late"),
+            hub_task(30, "running"),
+        ),
+    ]
+    figures = phase_figures(SHAPE, outcomes, 10.0, overloaded=7)
+    assert figures.failed == ("c",)
+    assert figures.not_exact == ()
+    assert (figures.sent, figures.stored, figures.retries) == (240, 230, 3)
+    assert figures.rate == 23.0
+    assert (figures.median, figures.slowest, figures.spread) == (3.0, 9.0, 3.0)
+    assert figures.errors == ("DeliveryError: late",)
+    assert not figures.ok
+    missing = phase_figures(SHAPE, outcomes[:2], 10.0)
+    assert missing.failed == ("<1 tasks never reported>",)
+    assert not missing.ok
+    report = render_report(
+        phase_figures(LoadShape(1, 1, 100), outcomes[:1], 1.0), missing
+    )
+    assert "ratio: contention 20 / single sender 100 results/s = 0.20" in report
+    assert report.endswith("FAILED")
+
+
+def test_rejections_read_from_the_hub_metrics() -> None:
+    metrics = HubMetrics()
+    assert rejections(metrics.render().decode()) == 0  # none refused yet
+    for _ in range(12):
+        metrics.reject("overloaded")
+    metrics.reject("body_too_large")
+    assert rejections(metrics.render().decode()) == 12
+    assert rejections("# nothing\n") is None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_quick_run_against_its_own_hub_counts_every_result(tmp_path: Path) -> None:
+    figures = tmp_path / "load.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "asyncstream", "load", "--quick", "--json", figures],
+        capture_output=True,
+        text=True,
+        timeout=220,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "exactly once, no failed task: ok" in done.stdout
+    document = json.loads(figures.read_text())
+    single, contention = document["single_sender"], document["contention"]
+    assert (single["tasks_reported"], single["stored"]) == (1, 2_000)
+    assert contention["tasks_reported"] == 6
+    assert contention["sent"] == contention["stored"] == 12_000
+    assert contention["failed"] == contention["not_exact"] == []
+    assert contention["overloaded_503"] is not None
