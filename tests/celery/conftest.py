@@ -61,7 +61,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
         api_key=API_KEY,
         enable_faults=True,
     )
-    process.start()
+    # Generous: on a loaded machine, with coverage measuring it, the hub process
+    # can take longer than the default to import and answer.
+    process.start(timeout=60)
     try:
         yield process
     finally:

@@ -13,7 +13,6 @@ from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 
 from asyncstream._spool import read_spool
-from asyncstream.hub import HubProcess
 from tests.celery import worker_app
 from tests.celery._workers import Broker, CeleryWorker
 from tests.celery.conftest import SITE, HubView, WorkerFactory, queue_for
@@ -315,9 +314,22 @@ def test_warm_shutdown_waits_for_inflight_flush(
     print(f"warm shutdown: worker exited {took:.1f}s after SIGTERM, task complete")
 
 
-def test_hub_process_fixture_is_the_workers_hub(
-    session_workers: dict[str, CeleryWorker], hub: HubProcess
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_workers_stream_to_the_hub_their_environment_names(
+    pool: str,
+    session_workers: dict[str, CeleryWorker],
+    celery_app: Celery,
+    hub_view: HubView,
+    session_tag: str,
 ) -> None:
-    for worker in session_workers.values():
-        assert worker.env["ASYNCSTREAM_HUB_URL"] == hub.url
-        assert worker.running
+    result = worker_app.ping.apply_async(
+        kwargs={"jobid": 1, "paths": [], "stream_results": True},
+        queue=queue_for(session_tag, pool),
+    )
+    payload = result.get(timeout=30)
+    assert payload["seen"]["worker"] == pool
+    task = hub_view.task(result.id)
+    assert task is not None
+    assert task["state"] == "completed"
+    del payload["seen"]
+    assert task["payload"] == payload

@@ -165,3 +165,25 @@ def ping(status: Any, **fields: Any) -> dict[str, Any]:
     """The smallest task: proves a worker still runs tasks."""
     payload: dict[str, Any] = status.dump()
     return {**payload, "seen": _seen()}
+
+
+@custom_task(app, status_options={"linger": 60.0})
+async def fails_midway_async(status: Any, *, count: int = 5, **fields: Any) -> None:
+    """``fails_midway`` as an ``async def``. The linger is long, so only the glue's
+    close at the failure can deliver the results before the task ends."""
+    for i in range(count):
+        await status.add("processed", f"/failed-async/{i}")
+    raise ValueError("the async disk is on fire")
+
+
+@custom_task(app)
+def buffers_then_stalls(
+    status: Any, *, count: int = 30, stall: float = 30.0, **fields: Any
+) -> None:
+    """Add fewer results than a batch (they stay in the task thread's buffer), then
+    stall until a soft time limit interrupts; ``stall`` bounds it otherwise."""
+    for i in range(count):
+        status.add("processed", f"/buffered/{i}")
+    deadline = time.monotonic() + stall
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
