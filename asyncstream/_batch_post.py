@@ -1,10 +1,14 @@
 """Posting one batch, acknowledged within its delivery deadline or not at all.
 
-Every batch must be acknowledged within ``delivery_timeout`` of being cut: its
-:class:`~._deadline.Deadline` is built from the moment it was cut, on the
-sender's clock; retries stop there (which also cuts a backoff short), and a
-request still on the wire when the time is up is cancelled. A batch that misses
-it is a :class:`HubUnavailableError`, for the sender to count as failed.
+A batch fails when the hub has made no progress on its task for
+``delivery_timeout``: its :class:`~._deadline.Deadline` runs from the later of the
+moment it was cut and the task's last acknowledgement, on the sender's clock.
+Counting from the cut alone failed tasks that were only queued behind their own
+batches at a busy but working hub: under a cluster's load a batch can wait longer
+for a send slot than the timeout while every batch ahead of it is acknowledged.
+Retries stop at the deadline (which also cuts a backoff short), and a request still
+on the wire when the time is up is cancelled. A batch that misses it is a
+:class:`HubUnavailableError`, for the sender to count as failed.
 """
 
 from __future__ import annotations
@@ -26,16 +30,17 @@ async def post_batch(
     batch: Batch,
     *,
     delivery_timeout: float,
+    progress_at: float,
     clock: Clock,
     on_retry: OnRetry,
 ) -> bool:
-    """Post ``batch`` under its key; return True if the hub already held it."""
-    deadline = Deadline.at(batch.cut_at + delivery_timeout, clock=clock)
+    """Post ``batch`` under its key; return True if the hub already held it.
+
+    ``progress_at`` is when the hub last acknowledged a batch of this task.
+    """
+    since = max(batch.cut_at, progress_at)
+    deadline = Deadline.at(since + delivery_timeout, clock=clock)
     remaining = deadline.remaining()
-    if remaining <= 0:
-        raise HubUnavailableError(
-            f"batch {batch.seq} waited past its delivery deadline for a slot"
-        )
     # A hard stop on the loop's own clock, so that a request already on the
     # wire cannot outlive the deadline either.
     with anyio.move_on_after(remaining) as scope:

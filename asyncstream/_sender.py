@@ -7,9 +7,9 @@ once) under the idempotency key ``<taskid>:<seq>`` (:mod:`._batch_keys`). A
 it is full, :meth:`BatchSender.add` waits — optionally up to ``add_timeout``, then
 :class:`BackpressureTimeout` — so memory stays bounded and nothing is dropped.
 
-Every batch must be acknowledged within ``delivery_timeout`` of being cut
-(:mod:`._batch_post`); retries stop at that deadline, which also cuts a backoff
-short. A batch that misses it, or that the hub rejects, puts the sender
+A batch fails once the hub has acknowledged nothing of the task for
+``delivery_timeout`` since the batch was cut (:mod:`._batch_post`); retries stop at
+that deadline, which also cuts a backoff short. A batch that misses it, or that the hub rejects, puts the sender
 in the *failed* state: the next ``add``/``drain`` raises that hub error, and
 :meth:`BatchSender.undelivered` hands the caller every unacknowledged batch, body
 and all, to spool (the books are a :class:`~._batch_ledger.BatchLedger`). Nothing
@@ -99,6 +99,8 @@ class BatchSender(anyio.abc.AsyncResource):
         self.delivery_timeout = delivery_timeout
         self.add_timeout = add_timeout
         self._clock = clock
+        # When the hub last acknowledged a batch of this task (see _batch_post).
+        self._progress_at = -math.inf
         self._sleep = sleep
         self._state = SenderState.UNOPENED
         self._stack = AsyncExitStack()
@@ -283,6 +285,7 @@ class BatchSender(anyio.abc.AsyncResource):
                 self._taskid,
                 batch,
                 delivery_timeout=self.delivery_timeout,
+                progress_at=self._progress_at,
                 clock=self._clock,
                 on_retry=self._count_retry,
             )
@@ -292,6 +295,7 @@ class BatchSender(anyio.abc.AsyncResource):
             logger.exception("sending batch %s failed unexpectedly", batch.seq)
             self._fail(batch, HubProtocolError(f"batch {batch.seq}: {exc!r}"))
         else:
+            self._progress_at = self._clock()
             self._ledger.acked(batch, duplicate=duplicate)
             self._budget.release(batch.count)
         finally:

@@ -208,16 +208,16 @@ async def test_sync_shim_hands_over_a_partial_batch_once_it_is_linger_old(
 
 
 # -- the delivery deadline while a batch waits for a send slot ----------------------
+#
+# A batch fails once the hub has acknowledged nothing of its task for
+# ``delivery_timeout`` since the batch was cut: queueing behind acknowledged
+# batches is progress, a hub that acknowledges nothing is not.
 
 
-async def test_a_batch_past_its_deadline_while_waiting_for_a_slot_is_not_sent(
-    hub: RunningHub, tmp_path: Path
-) -> None:
-    taskid = "slot-deadline"
-    now = [0.0]
-    # The first batch is held at the hub while the second waits for the only slot.
-    hub.faults.delay(0.5, n=1, path_prefix=RESULTS)
-    status = AsyncStreamTaskResults(
+def _one_slot_status(
+    hub: RunningHub, tmp_path: Path, taskid: str, now: list[float]
+) -> AsyncStreamTaskResults:
+    return AsyncStreamTaskResults(
         "p",
         [],
         1,
@@ -231,6 +231,9 @@ async def test_a_batch_past_its_deadline_while_waiting_for_a_slot_is_not_sent(
             clock=lambda: now[0],
         ),
     )
+
+
+async def _second_batch_waits_for_the_slot(status: AsyncStreamTaskResults) -> None:
     for path in paths("/first", 10):
         await status.add("processed", path)
     await wait_until(
@@ -239,16 +242,43 @@ async def test_a_batch_past_its_deadline_while_waiting_for_a_slot_is_not_sent(
     for path in paths("/second", 10):
         await status.add("processed", path)
     assert status.statistics().batches_queued == 1  # waiting for the slot
-    now[0] += 100.0  # batch 1 was cut at 0: its deadline (5) passes in the queue
+
+
+async def test_a_batch_queued_behind_acknowledged_batches_outlives_its_timeout(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    taskid = "slot-progress"
+    now = [0.0]
+    # The first batch is held at the hub while the second waits for the only slot.
+    hub.faults.delay(0.5, n=1, path_prefix=RESULTS)
+    status = _one_slot_status(hub, tmp_path, taskid, now)
+    await _second_batch_waits_for_the_slot(status)
+    now[0] += 100.0  # batch 1 was cut at 0; batch 0 is acknowledged at 100
+    await status.dump()
+    stored = sorted(await hub_paths(hub, taskid))
+    assert stored == sorted([*paths("/first", 10), *paths("/second", 10)])
+    assert spools_of(tmp_path, taskid) == []
+
+
+async def test_a_batch_waiting_for_a_slot_at_a_hub_that_acknowledges_nothing_is_spooled(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    taskid = "slot-deadline"
+    now = [0.0]
+    # The hub refuses batch 0 until its deadline passes; batch 1 waits behind it.
+    hub.faults.fail_next(1000, status=503, retry_after=0.05, path_prefix=RESULTS)
+    status = _one_slot_status(hub, tmp_path, taskid, now)
+    await _second_batch_waits_for_the_slot(status)
+    now[0] += 100.0
     with pytest.raises(DeliveryError) as info:
         await status.dump()
+    hub.faults.reset()
     error = info.value
-    assert error.undelivered_seqs == (1,)
-    assert "waited past its delivery deadline for a slot" in str(error)
-    assert sorted(await hub_paths(hub, taskid)) == sorted(paths("/first", 10))
+    assert error.undelivered_seqs == (0, 1)
+    assert await hub_paths(hub, taskid) == []
     (spool,) = spools_of(tmp_path, taskid)
-    assert spool.seqs == [1]
-    assert sorted(spool.paths) == sorted(paths("/second", 10))
+    assert spool.seqs == [0, 1]
+    assert sorted(spool.paths) == sorted([*paths("/first", 10), *paths("/second", 10)])
 
 
 # -- resend keeps each batch's sequence number ------------------------------------
