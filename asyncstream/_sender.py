@@ -8,11 +8,12 @@ it is full, :meth:`BatchSender.add` waits — optionally up to ``add_timeout``, 
 :class:`BackpressureTimeout` — so memory stays bounded and nothing is dropped.
 
 A batch fails once the hub has acknowledged nothing of the task for
-``delivery_timeout`` since the batch was cut (:mod:`._batch_post`); retries stop at
-that deadline, which also cuts a backoff short. A batch that misses it, or that the hub rejects, puts the sender
-in the *failed* state: the next ``add``/``drain`` raises that hub error, and
-:meth:`BatchSender.undelivered` hands the caller every unacknowledged batch, body
-and all, to spool (the books are a :class:`~._batch_ledger.BatchLedger`). Nothing
+``delivery_timeout`` since the batch was cut (:mod:`._batch_post`); retries stop
+at that deadline, which also cuts a backoff short. A batch that misses it, or
+that the hub rejects, puts the sender in the *failed* state: the next
+``add``/``drain`` raises that hub error, and :meth:`BatchSender.undelivered`
+hands the caller every unacknowledged batch, body and all, to spool (the books
+are a :class:`~._batch_ledger.BatchLedger`). Nothing
 here writes files: that is the caller's decision.
 
 Lifecycle: unopened → open (``async with``: a task group hosts the linger timer and
