@@ -21,6 +21,7 @@ status, memory bounded all the way::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import AsyncIterator, Iterator
@@ -61,10 +62,8 @@ DEFAULT_CHUNK_SIZE: Final = 256
 
 def _positive(name: str, value: object) -> int:
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):
             value = int(value)
-        except ValueError:
-            pass
     if type(value) is not int or value < 1:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
     return value

@@ -25,7 +25,13 @@ next path, and leaving waits for it.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+)
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from typing import Any, Self, TypeAlias, cast
@@ -176,8 +182,10 @@ class PathWorkers:
         stack, self._stack = self._stack, None
         if stack is None:
             return
-        await stack.aclose()
-        self._outcomes.close()
+        try:
+            await stack.aclose()
+        finally:
+            self._outcomes.close()
         if self._failure is not None and self.raise_on_exit and exc_info[1] is None:
             self._reported = True
             raise self._failure
@@ -196,15 +204,23 @@ class PathWorkers:
             BUFFER_PATHS
         )
         worker = self._async_worker if self._is_async else self._thread_worker
+        # Each task closes its own ends; these are closed again here for the
+        # tasks that were cancelled before they ever ran.
+        ends: list[Any] = [paths_in, paths_out, done]
         try:
-            async with done, anyio.create_task_group() as group:
+            async with anyio.create_task_group() as group:
                 group.start_soon(self._feed, paths_in)
                 for _ in range(self.concurrency):
-                    group.start_soon(worker, paths_out.clone(), done.clone())
+                    ends += [paths_out.clone(), done.clone()]
+                    group.start_soon(worker, ends[-2], ends[-1])
                 paths_out.close()
+                done.close()
         except Exception as exc:
             self._stop.set()
             self._failure = _first_error(exc)
+        finally:
+            for end in ends:
+                end.close()
 
     async def _feed(self, paths: MemoryObjectSendStream[PathObject]) -> None:
         async with paths, aclosing(_path_objects(self._inputs)) as inputs:
@@ -215,13 +231,18 @@ class PathWorkers:
                     await paths.send(item)
 
     async def _take(self, paths: MemoryObjectReceiveStream[PathObject]) -> list[Any]:
-        """Every path buffered, up to a chunk (at least one); [] at the end."""
+        """The next chunk of paths (at least one, never waiting for more); [] at
+        the end of the input."""
         try:
             chunk = [await paths.receive()]
         except anyio.EndOfStream:
             return []
+        # A fair share of what is buffered, so that a short input still keeps
+        # every thread busy, and a full buffer makes full chunks.
+        share = 1 + paths.statistics().current_buffer_used // self.concurrency
+        want = min(self.chunk_size, share)
         try:
-            while len(chunk) < self.chunk_size:
+            while len(chunk) < want:
                 chunk.append(paths.receive_nowait())
         except (anyio.WouldBlock, anyio.EndOfStream):
             pass
@@ -309,7 +330,7 @@ def _first_error(exc: Exception) -> Exception:
     return exc
 
 
-async def _path_objects(inputs: Inputs) -> AsyncIterator[PathObject]:
+async def _path_objects(inputs: Inputs) -> AsyncGenerator[PathObject]:
     """``inputs`` as path objects; an async iterator is closed when this ends.
 
     The paths of ``expand_paths`` are path objects already; anything else is
