@@ -1,4 +1,4 @@
-"""The figures of a run, their ratios, and the issue's targets: no I/O at all.
+"""The figures of a run, their ratios, and the performance targets: no I/O at all.
 
 A :class:`Measurement` is what one child process reported; :class:`BenchResults`
 files them by row and requested size (a capped row's one measurement stands for
@@ -81,7 +81,7 @@ class BenchResults:
 
 @dataclass(frozen=True, slots=True)
 class TargetResult:
-    """One target of the issue, as met (True), missed (False) or unknown (None)."""
+    """One performance target, as met (True), missed (False) or unknown (None)."""
 
     key: str
     row: str

@@ -1,4 +1,4 @@
-"""``asyncstream bench``: measure streaming throughput and memory (issue 6)."""
+"""``asyncstream bench``: measure streaming throughput and memory against raw HTTP."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import click
+
+from ._extras import needs_source_checkout
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 _SCALE = {"": 1, "k": 1_000, "m": 1_000_000}
@@ -54,6 +56,7 @@ def parse_sizes(text: str) -> tuple[int, ...]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every figure (per row and size, load, targets) to this file.",
 )
+@needs_source_checkout("asyncstream.bench")
 def bench(
     quick: bool, sizes: str | None, trace: str | None, json_path: Path | None
 ) -> None:
@@ -61,8 +64,10 @@ def bench(
 
     Hubs run in processes of their own on loopback; each row and size is
     measured in a fresh child process. Ends with a table whose "target" column
-    checks the figures against the goals of issue 6. Exits with status 1 if a
-    row failed to run (never because a target was missed).
+    checks the figures against the project's performance targets (listed in
+    the README under "Measuring"). Exits with status 1 if a row failed to run
+    (never because a target was missed). A tool for testing asyncstream
+    itself: it runs from a source checkout, not from an installed wheel.
     """
     from rich.console import Console
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .._config import ENV_API_KEY
+from ._extras import needs_extra
 
 
 @click.command()
@@ -62,6 +63,7 @@ from .._config import ENV_API_KEY
     show_default=True,
     help="uvicorn's log level (requests are never logged with credentials).",
 )
+@needs_extra("hub")
 def serve(
     host: str,
     port: int,
@@ -101,6 +103,7 @@ def serve(
     default=None,
     help="Batches per batch size. [default: 20, or 4 with --quick]",
 )
+@needs_extra("hub")
 def bench(quick: bool, batches: int | None) -> None:
     """Measure hub ingest (results/s over loopback HTTP) against the bare store."""
     from ..hub._bench import run_bench

@@ -1,14 +1,20 @@
 """``asyncstream run MODULE:FUNCTION PATHS...``: run a custom task locally.
 
 A thin layer over :mod:`asyncstream.run._runner`: parse and check the arguments (all
-usage errors before a hub is started), start or reach the hub, run, print.
+usage errors before a hub is started), list the input in a scratch directory, start
+or reach the hub, run, print, and remove the scratch directory unless ``--keep``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -26,6 +32,7 @@ from ..run._output import (
     report_lines,
 )
 from ..run._runner import DEFAULT_QUEUE, RunReport, new_jobid, run_task
+from ._extras import has_extra, require_extra
 
 # Above this many paths named one by one, results are streamed by default.
 STREAM_THRESHOLD = 1000
@@ -49,8 +56,14 @@ embedded_db_option = click.option(
     "--db",
     "db_path",
     type=click.Path(dir_okay=False),
-    help="SQLite database of the embedded hub (kept after the run)."
-    " [default: hub.sqlite3 in a new temporary directory]",
+    help="SQLite database of the embedded hub, kept after the run."
+    " [default: hub.sqlite3 in the scratch directory, removed unless --keep]",
+)
+keep_option = click.option(
+    "--keep",
+    is_flag=True,
+    help="Keep the scratch directory (the embedded hub's database, the input"
+    " listing) and say where it is.",
 )
 traceback_option = click.option(
     "--traceback", is_flag=True, help="Show the traceback of a failure."
@@ -106,40 +119,67 @@ def load_target(spec: str) -> TaskTarget:
         raise RunUsageError(str(exc)) from exc
 
 
+@contextmanager
+def scratch_directory(*, keep: bool) -> Iterator[Path]:
+    """A new temporary directory, removed at the end unless ``keep`` (then named)."""
+    root = Path(tempfile.mkdtemp(prefix="asyncstream-run-"))
+    try:
+        yield root
+    finally:
+        if keep:
+            click.echo(f"scratch directory kept: {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
 def execute(
     target: TaskTarget,
     args: list[str],
     *,
+    scratch: Path,
     hub_url: str | None,
     api_key: str | None,
-    db_path: str | None,
+    db_path: str | Path,
     progress: bool,
     **options: Any,
 ) -> RunReport:
-    """Start or check the hub, then run; errors of the tree come out as is."""
-    from ..run._feed import as_path_objects, iter_paths
+    """List the input, start or check the hub, run; errors come out as they are."""
+    from ..run._feed import InputListing, as_path_objects, iter_paths
     from ..run._hub import HubLocation, check_hub, embedded_hub
 
     def on_walk_error(exc: OSError) -> None:
         click.echo(f"warning: skipped unreadable directory: {exc}", err=True)
 
-    sources = as_path_objects(iter_paths(args, sys.stdin, on_walk_error))
+    # Listed first, so that the task is told how many paths it gets.
+    listing = InputListing(scratch / "input-paths")
+    listing.write(iter_paths(args, sys.stdin, on_walk_error))
+    sources = as_path_objects(listing)
 
     async def main(location: HubLocation) -> RunReport:
         if not location.embedded:
             await check_hub(location)
+        kwargs = {**options, "input_total": listing.count}
         if not progress:
-            return await run_task(target, sources, location, **options)
+            return await run_task(target, sources, location, **kwargs)
         from ..run._progress import RunProgress
 
         label = f"running {target.spec} ({target.kind}) on {location.url}"
         with RunProgress(label) as bars:
-            return await run_task(target, sources, location, observer=bars, **options)
+            return await run_task(target, sources, location, observer=bars, **kwargs)
 
     if hub_url is not None:
         return anyio.run(main, HubLocation(hub_url.rstrip("/"), api_key))
     with embedded_hub(db_path) as location:
         return anyio.run(main, location)
+
+
+def wants_progress(choice: bool | None) -> bool:
+    """``--progress`` as given, else on a terminal when rich is installed."""
+    if choice is None:
+        return sys.stdout.isatty() and has_extra("hub")
+    if choice:
+        require_extra("hub", "asyncstream run --progress", otherwise="--no-progress")
+    return choice
 
 
 @click.command(epilog=EXIT_STATUS_HELP)
@@ -183,6 +223,12 @@ def execute(
 )
 @embedded_db_option
 @click.option(
+    "--keep",
+    is_flag=True,
+    help="Keep the scratch directory (the embedded hub's database, the input"
+    " listing) and say where it is.",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Show a progress bar. [default: when stdout is a terminal]",
@@ -198,6 +244,7 @@ def run(
     hub_url: str | None,
     api_key: str | None,
     db_path: str | None,
+    keep: bool,
     progress: bool | None,
     traceback: bool,
 ) -> None:
@@ -205,9 +252,11 @@ def run(
 
     PATHS are files, directories (walked lazily, files only) or - for paths on
     stdin, one per line. They are fed to a hub input stream while the task reads
-    it. The task is a plain or async function fn(status, *, jobid, paths,
-    **fields), or a Celery task (run eagerly, no broker needed). Without --hub, an
-    embedded hub is started and its database kept for browsing afterwards.
+    it; the hub stores them as absolute paths. The task is a plain or async
+    function fn(status, *, jobid, paths, **fields), or a Celery task (run
+    eagerly, no broker needed). Without --hub, an embedded hub is started (the
+    hub extra); its database is removed with the scratch directory at the end
+    unless --keep or --db PATH.
     """
     from ..run._feed import check_inputs
 
@@ -218,25 +267,37 @@ def run(
         args = check_inputs(paths)
     except AsyncStreamError as exc:
         raise RunUsageError(f"{exc}: give existing files or directories, or -") from exc
-    target = load_target(task_spec)
-    try:
-        report = execute(
-            target,
-            args,
-            hub_url=hub_url,
-            api_key=api_key,
-            db_path=db_path,
-            progress=sys.stdout.isatty() if progress is None else progress,
-            jobid=(int(jobid) if jobid.isdigit() else jobid) if jobid else new_jobid(),
-            stream_results=stream_by_default(paths) if stream is None else stream,
-            fields=fields,
-            queue_name=queue_name,
+    if hub_url is None:
+        require_extra(
+            "hub", "asyncstream run's embedded hub", otherwise="give --hub URL"
         )
-    except (TaskRaisedError, AsyncStreamError) as exc:
-        raise task_failure(exc, RunError, traceback=traceback) from exc
-    for line in report_lines(report):
-        click.echo(line)
+    show_progress = wants_progress(progress)
+    target = load_target(task_spec)
+    with scratch_directory(keep=keep) as scratch:
+        try:
+            report = execute(
+                target,
+                args,
+                scratch=scratch,
+                hub_url=hub_url,
+                api_key=api_key,
+                db_path=db_path or scratch / "hub.sqlite3",
+                progress=show_progress,
+                jobid=parse_jobid(jobid) if jobid else new_jobid(),
+                stream_results=stream_by_default(paths) if stream is None else stream,
+                fields=fields,
+                queue_name=queue_name,
+            )
+        except (TaskRaisedError, AsyncStreamError) as exc:
+            raise task_failure(exc, RunError, traceback=traceback) from exc
+        for line in report_lines(report, kept=keep or db_path is not None):
+            click.echo(line)
     click.get_current_context().exit(exit_status(report))
+
+
+def parse_jobid(text: str) -> int | str:
+    """A numeric job id as a number, as the hub gives it; anything else as is."""
+    return int(text) if text.isdigit() else text
 
 
 __all__ = ["headline", "run"]

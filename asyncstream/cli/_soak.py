@@ -1,7 +1,7 @@
 """``asyncstream soak``: chaos rounds against a hub process, checking every result.
 
-The lead registers :func:`soak` on the ``asyncstream`` group; until then (and in
-the tests) ``python -m asyncstream.cli._soak`` runs it.
+A tool for testing asyncstream itself: it runs from a source checkout (the wheel
+leaves :mod:`asyncstream.soak` out) and says so when it is missing.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 from types import FrameType
 
 import click
+
+from ._extras import needs_source_checkout
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -47,6 +49,7 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 @click.option(
     "--verbose", is_flag=True, help="Show the library's warnings (retries, spools)."
 )
+@needs_source_checkout("asyncstream.soak")
 def soak(
     duration: float | None,
     quick: bool,

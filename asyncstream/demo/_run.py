@@ -1,4 +1,4 @@
-"""Run the demo end to end and say what happened (see :mod:`._demo`)."""
+"""Run the demo end to end and say what happened (see :mod:`._tree`)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,26 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import anyio
 
-from .._run_task import TaskTarget
+from .._run_task import TaskTarget, load_task
 from ..run._hub import HubLocation, embedded_hub
 from ..run._output import report_lines, where_lines
 from ..run._runner import RunReport, new_jobid, run_task
+from . import snapdiff
 from ._tree import (
     DemoTree,
     Echo,
     build_tree,
     change_source,
     count_files,
-    load_snapdiff,
     snapshot_diff,
     take_snapshot,
     tree_differences,
 )
+
+HANDLERS = ("delete_handler", "move_handler")
 
 
 @dataclass(slots=True)
@@ -44,13 +45,13 @@ class DemoOutcome:
         return not self.differences and all(r.ok for r in self.reports)
 
 
-def _target(module: Any, name: str) -> TaskTarget:
-    return TaskTarget(f"examples.snapdiff:{name}", getattr(module, name), "async", name)
+def _target(name: str) -> TaskTarget:
+    # Loaded by name, as 'asyncstream run' would: the kind (sync or async) is
+    # the handler's own.
+    return load_task(f"{snapdiff.__name__}:{name}")
 
 
-async def _replay(
-    module: Any, tree: DemoTree, hub: HubLocation, echo: Echo
-) -> list[RunReport]:
+async def _replay(tree: DemoTree, hub: HubLocation, echo: Echo) -> list[RunReport]:
     # The diff is taken here so its cost shows apart from building the tree.
     before = take_snapshot(tree.source)
     change_source(tree, random.Random(tree.files))
@@ -63,17 +64,15 @@ async def _replay(
     fields = {"source_root": str(tree.source), "replica_root": str(tree.replica)}
     jobid = new_jobid()
     reports = []
-    for name, objects in (
-        ("delete_handler", diff.deleted),
-        ("move_handler", diff.moved),
-    ):
+    for name, objects in zip(HANDLERS, (diff.deleted, diff.moved), strict=True):
         report = await run_task(
-            _target(module, name),
+            _target(name),
             iter(objects),
             hub,
             jobid=jobid,
             stream_results=True,
             fields=fields,
+            input_total=len(objects),
         )
         for line in report_lines(report, where=False):
             echo(line)
@@ -88,8 +87,11 @@ def run_demo(
     db_path: str | None = None,
     keep: bool = False,
 ) -> DemoOutcome:
-    """Build the scratch tree, replay its snapshot diff on the replica, verify."""
-    module = load_snapdiff()
+    """Build the scratch tree, replay its snapshot diff on the replica, verify.
+
+    The scratch directory (the trees, and the hub's database unless ``db_path``
+    names one) is removed at the end unless ``keep``.
+    """
     root = Path(tempfile.mkdtemp(prefix="asyncstream-demo-"))
     try:
         started = time.monotonic()
@@ -99,21 +101,21 @@ def run_demo(
             f" {tree.replica} ({time.monotonic() - started:.2f} s)"
         )
         outcome = DemoOutcome(tree)
-        with embedded_hub(db_path) as hub:
+        with embedded_hub(db_path or root / "hub.sqlite3") as hub:
             started = time.monotonic()
-            outcome.reports = anyio.run(_replay, module, tree, hub, echo)
+            outcome.reports = anyio.run(_replay, tree, hub, echo)
             outcome.seconds = time.monotonic() - started
         outcome.differences = tree_differences(tree.source, tree.replica)
-        _summarise(outcome, echo)
+        _summarise(outcome, echo, browsable=keep or db_path is not None)
         return outcome
     finally:
         if keep:
-            echo(f"scratch tree kept in {root}")
+            echo(f"scratch directory kept: {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _summarise(outcome: DemoOutcome, echo: Echo) -> None:
+def _summarise(outcome: DemoOutcome, echo: Echo, *, browsable: bool) -> None:
     total = sum(r.total for r in outcome.reports)
     rate = total / outcome.seconds if outcome.seconds > 0 else 0.0
     echo(
@@ -128,5 +130,5 @@ def _summarise(outcome: DemoOutcome, echo: Echo) -> None:
         files = count_files(outcome.tree.replica)
         echo(f"replica matches the source: {files} files, same names and contents")
     if outcome.reports:
-        for line in where_lines(*outcome.reports):
+        for line in where_lines(*outcome.reports, kept=browsable):
             echo(line)

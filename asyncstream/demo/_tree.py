@@ -1,24 +1,21 @@
-"""``asyncstream demo``: the snapshot-diff handlers of ``examples/`` on real files.
+"""The demo's scratch tree: a source, its replica, a snapshot diff, a comparison.
 
 A scratch tree gets a source and an identical replica. Files of the source are
 then deleted (one whole directory among them) and moved; a snapshot diff by inode
 finds what changed, as a file system's snapshot diff would; the example delete
-and move handlers replay it on the replica through an embedded hub with streamed
-results; and the replica is checked to match the source again.
+and move handlers (:mod:`.snapdiff`) replay it on the replica through an embedded
+hub with streamed results; and the replica is checked to match the source again.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
-from .._exceptions import AsyncStreamError
 from .._paths import PathObject
 
 FILES_PER_DIR = 100
@@ -27,31 +24,6 @@ MOVE_FRACTION = 0.2
 
 # Snapshot: (device, inode) -> path relative to the root.
 Snapshot = dict[tuple[int, int], str]
-
-
-class DemoUnavailableError(AsyncStreamError):
-    """The example handlers are not there (the package was installed, not cloned)."""
-
-
-def examples_dir() -> Path:
-    """``examples/`` of the source checkout this package was imported from."""
-    return Path(__file__).resolve().parents[2] / "examples"
-
-
-def load_snapdiff() -> ModuleType:
-    """The example module ``examples/snapdiff.py``, loaded from the checkout."""
-    path = examples_dir() / "snapdiff.py"
-    if not path.is_file():
-        raise DemoUnavailableError(
-            f"the demo runs examples/snapdiff.py of a source checkout, and there is"
-            f" none at {path}: clone the repository and run scripts/demo there"
-        )
-    spec = importlib.util.spec_from_file_location("asyncstream_demo_snapdiff", path)
-    if spec is None or spec.loader is None:
-        raise DemoUnavailableError(f"cannot load {path} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(slots=True)

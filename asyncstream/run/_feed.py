@@ -1,9 +1,13 @@
 """Feed a hub input stream from the command line's paths: files, trees, stdin.
 
-Directories are walked lazily (an explicit stack of ``os.scandir`` iterators, never
-a list of the whole tree), and paths go to the hub in chunks, so feeding a tree of
-millions of files holds one chunk at a time. The feed runs while the task already
-reads the stream: the task sees its first page as soon as the first chunk lands.
+Every path is made absolute against the working directory, so that what the hub
+stores names the file wherever the results are read. Directories are walked
+lazily (an explicit stack of ``os.scandir`` iterators, never a list of the whole
+tree) into an :class:`InputListing` on disk: the run then knows how many paths
+its input holds before the task starts (the stream reference's ``count``, the
+payload's ``input_total``) while memory holds one block at a time. Paths go to
+the hub in chunks while the task already reads the stream: the task sees its
+first page as soon as the first chunk lands.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
+from pathlib import Path
 from typing import TextIO
 
 import anyio
@@ -21,6 +26,7 @@ from .._hub_client import HubClient
 from .._paths import PathObject
 
 DEFAULT_CHUNK = 1000
+LISTING_BLOCK = 1 << 20  # bytes read from the listing at a time
 
 OnWalkError = Callable[[OSError], None]
 
@@ -32,6 +38,24 @@ def check_inputs(args: Iterable[str]) -> list[str]:
         if arg != "-" and not os.path.lexists(arg):
             raise InvalidPathError(f"no such file or directory: {arg!r}")
     return checked
+
+
+def absolute_path(path: str) -> str:
+    """``path`` made absolute against the working directory, naming the same file.
+
+    ``.`` and doubled slashes go; ``..`` is folded only where that still names
+    the same file (after a symlinked directory, ``..`` is not its lexical parent).
+    Symlinks are not resolved: a link the user named stays that link.
+    """
+    joined = os.path.join(os.getcwd(), path)  # ``path`` itself if absolute
+    normal = os.path.normpath(joined)
+    if os.pardir not in Path(path).parts:
+        return normal
+    try:
+        same = os.path.samestat(os.lstat(normal), os.lstat(joined))
+    except OSError:
+        same = False
+    return normal if same else joined
 
 
 def walk_files(root: str, on_error: OnWalkError | None = None) -> Iterator[str]:
@@ -64,18 +88,52 @@ def walk_files(root: str, on_error: OnWalkError | None = None) -> Iterator[str]:
 def iter_paths(
     args: Iterable[str], stdin: TextIO, on_error: OnWalkError | None = None
 ) -> Iterator[str]:
-    """The paths named by ``args``: files as given, directories walked, ``-`` stdin.
+    """The absolute paths named by ``args``: files, directories walked, ``-`` stdin.
 
     A symlink to a directory is a path of its own, not walked (the task decides
     what a link means). Blank lines on stdin are ignored.
     """
     for arg in args:
         if arg == "-":
-            yield from (line.rstrip("\r\n") for line in stdin if line.strip())
+            lines = (line.rstrip("\r\n") for line in stdin if line.strip())
+            yield from (absolute_path(line) for line in lines)
         elif os.path.isdir(arg) and not os.path.islink(arg):
-            yield from walk_files(arg, on_error)
+            yield from walk_files(absolute_path(arg), on_error)
         else:
-            yield arg
+            yield absolute_path(arg)
+
+
+class InputListing:
+    """A run's input paths written to a file, counted, then read back lazily.
+
+    Paths are stored as the file system's bytes (``os.fsencode``) separated by
+    NUL, the one byte no path holds, so any file name -- newlines and bytes that
+    are not UTF-8 among them -- comes back exactly as it was listed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+
+    def write(self, paths: Iterable[str]) -> int:
+        """List ``paths`` (replacing any earlier listing); return how many."""
+        count = 0
+        with self.path.open("wb") as out:
+            for item in paths:
+                out.write(os.fsencode(item) + b"\0")
+                count += 1
+        self.count = count
+        return count
+
+    def __iter__(self) -> Iterator[str]:
+        with self.path.open("rb") as listing:
+            rest = b""
+            while block := listing.read(LISTING_BLOCK):
+                *names, rest = (rest + block).split(b"\0")
+                yield from (os.fsdecode(name) for name in names)
+
+    def __repr__(self) -> str:
+        return f"InputListing({str(self.path)!r}, count={self.count})"
 
 
 def as_path_objects(paths: Iterable[str]) -> Iterator[PathObject]:

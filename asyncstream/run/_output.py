@@ -42,8 +42,13 @@ def headline(report: RunReport) -> str:
     )
 
 
-def report_lines(report: RunReport, *, where: bool = True) -> list[str]:
-    """The summary per state, the throughput, and (``where``) where the results are."""
+def report_lines(
+    report: RunReport, *, where: bool = True, kept: bool = True
+) -> list[str]:
+    """The summary per state, the throughput, and (``where``) where the results are.
+
+    ``kept`` says whether an embedded hub's database outlives the run.
+    """
     lines = [headline(report)]
     lines += [f"  {state:<11}{report.summary[state]:>10}" for state in STATES]
     how = (
@@ -59,15 +64,24 @@ def report_lines(report: RunReport, *, where: bool = True) -> list[str]:
     if report.unreported:
         lines.append(f"warning: {report.unreported} paths fed got no result")
     if where:
-        lines += where_lines(report)
+        lines += where_lines(report, kept=kept)
     return lines
 
 
-def where_lines(*reports: RunReport) -> list[str]:
-    """Where the hub's results can be read, now and (embedded hub) later."""
+def where_lines(*reports: RunReport, kept: bool = True) -> list[str]:
+    """Where the hub's results can be read, now and (embedded hub) later.
+
+    An embedded hub's database that is removed with the run's scratch directory
+    (``kept`` false) can be read no more: say how to keep it next time.
+    """
     hub = reports[0].hub
     if not hub.embedded:
         return [f"results: {r.results_url}" for r in reports]
+    if not kept:
+        return [
+            "the embedded hub's database was removed with the scratch directory:"
+            " --keep or --db PATH keeps it for browsing"
+        ]
     lines = [
         f"hub database: {hub.db_path}",
         f"browse the results later: {hub.browse_command()}",

@@ -159,6 +159,10 @@ async def store_payload(
     )
 
 
+def _stream_reference(url: str, count: int | None) -> dict[str, Any]:
+    return {"stream": url} if count is None else {"stream": url, "count": count}
+
+
 def _has_details(payload: Any) -> bool:
     status = payload.get("status") if isinstance(payload, dict) else None
     return isinstance(status, dict) and isinstance(status.get("details"), dict)
@@ -210,8 +214,13 @@ async def run_task(
     taskid: str | None = None,
     observer: RunObserver | None = None,
     poll_interval: float = 0.25,
+    input_total: int | None = None,
 ) -> RunReport:
     """Feed ``sources`` to the task through a hub stream, run it, report.
+
+    ``input_total`` is how many path objects ``sources`` holds, when known: the
+    stream reference carries it as its ``count``, as a hub's would, so that the
+    task's payload reports it as ``input_total``.
 
     Raises :class:`~._run_task.TaskRaisedError` when the task raised, and errors
     of the asyncstream tree when the hub fails.
@@ -236,7 +245,7 @@ async def run_task(
             taskid=taskid,
             jobid=jobid,
             queue_name=queue_name,
-            paths=[{"stream": stream["url"]}],
+            paths=[_stream_reference(stream["url"], input_total)],
             stream_results=stream_results,
             fields=dict(fields or {}),
             hub_url=hub.url,

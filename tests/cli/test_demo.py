@@ -14,8 +14,8 @@ def test_demo_replays_the_snapshot_diff_and_the_replica_matches(
     result = asyncstream("demo", "--files", "500", "--db", str(db))
 
     assert result.code == 0, result.err
-    assert "task examples.snapdiff:delete_handler (async)" in result.out
-    assert "task examples.snapdiff:move_handler (async)" in result.out
+    assert "task asyncstream.demo.snapdiff:delete_handler (async)" in result.out
+    assert "task asyncstream.demo.snapdiff:move_handler (async)" in result.out
     assert "replica matches the source" in result.out
     assert f"asyncstream hub serve --db {db}" in result.out
     assert db.exists()

@@ -18,7 +18,7 @@ from asyncstream.demo._tree import (
     take_snapshot,
     tree_differences,
 )
-from asyncstream.run._feed import iter_paths, walk_files
+from asyncstream.run._feed import InputListing, absolute_path, iter_paths, walk_files
 
 
 def test_walk_yields_files_only_and_skips_an_unreadable_directory(
@@ -47,13 +47,56 @@ def test_walk_yields_files_only_and_skips_an_unreadable_directory(
     assert [e.filename for e in errors] == [str(locked)]
 
 
-def test_iter_paths_reads_stdin_lines_and_keeps_files_as_given(tmp_path: Path) -> None:
-    (tmp_path / "f").write_text("x")
-    stdin = io.StringIO("/one\n\n /two with spaces\r\n")
+def test_iter_paths_reads_stdin_lines_and_makes_every_path_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    stdin = io.StringIO("/one\n\n./sub//two with spaces\r\n")
 
-    paths = list(iter_paths([str(tmp_path / "f"), "-"], stdin))
+    paths = list(iter_paths(["d/./f", "-", "d"], stdin))
 
-    assert paths == [str(tmp_path / "f"), "/one", " /two with spaces"]
+    assert paths == [
+        str(tmp_path / "d" / "f"),
+        "/one",
+        str(tmp_path / "sub" / "two with spaces"),
+        str(tmp_path / "d" / "f"),
+    ]
+
+
+def test_absolute_path_folds_dotdot_only_where_it_names_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "real" / "inner").mkdir(parents=True)
+    (tmp_path / "real" / "f").write_text("real")
+    (tmp_path / "f").write_text("top")
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "inner")
+    monkeypatch.chdir(tmp_path)
+
+    # link/.. is real/, not the working directory: folding it would name ./f.
+    assert absolute_path("link/../f") == str(tmp_path / "link" / ".." / "f")
+    assert Path(absolute_path("link/../f")).read_text() == "real"
+    assert absolute_path("real/inner/../f") == str(tmp_path / "real" / "f")
+    # A symlink the user names stays that symlink.
+    assert absolute_path("link") == str(tmp_path / "link")
+
+
+def test_input_listing_counts_and_returns_any_file_name_exactly(
+    tmp_path: Path,
+) -> None:
+    names = [
+        "/plain",
+        "/with\nnewline",
+        os.fsdecode(b"/latin1-\xe9"),  # not UTF-8: a surrogate escape
+        "/" + "x" * 5000,
+    ] * 300  # several read blocks' worth
+    listing = InputListing(tmp_path / "listing")
+
+    assert listing.write(iter(names)) == len(names) == listing.count
+    assert list(listing) == names
+    assert list(listing) == names  # read again from the start
+    assert os.fsencode(list(listing)[2]) == b"/latin1-\xe9"
 
 
 def test_fields_decode_json_values_and_keep_other_strings() -> None:
