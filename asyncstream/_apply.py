@@ -249,7 +249,7 @@ def apply_paths(
     status: Any = None,
     *,
     concurrency: int | None = None,
-    ordered: bool = False,
+    ordered: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> AppliedPaths:
     """Apply ``fn`` to every path of ``inputs`` and add each outcome to ``status``.
@@ -273,8 +273,9 @@ def apply_paths(
     ``inputs`` is ``expand_paths(paths)`` (read page by page, a bounded number of
     pages ahead), or any iterable or async iterable of paths and path objects.
     ``status`` is the task's status object, sync or async; with ``None`` nothing is
-    added, and the task adds results itself from the outcomes. Outcomes come as
-    completed, or in input order with ``ordered=True``.
+    added, and the task adds results itself from the outcomes. Outcomes keep the
+    input's order; with ``ordered=False`` they come as completed, so that one slow
+    path does not hold back the outcomes of those after it.
 
     Memory stays bounded however long the input: about a thousand paths are
     buffered, being worked on, or waiting to be added, and ``status.add`` waiting

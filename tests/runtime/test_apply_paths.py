@@ -171,15 +171,15 @@ async def test_blocking_function_runs_in_concurrency_threads_at_once(
     assert len(seen) == concurrency
 
 
-async def test_async_outcomes_keep_input_order_when_ordered() -> None:
+async def test_outcomes_keep_input_order_unless_told_otherwise() -> None:
     async def uneven(item: dict[str, Any]) -> str:
         for _ in range(int(item["path"].rsplit("/", 1)[1]) % 5):
             await anyio.lowlevel.checkpoint()
         return "processed"
 
     names = [f"/data/{i}" for i in range(300)]
-    ordered = [o.path["path"] async for o in apply_paths(uneven, names, ordered=True)]
-    completed = [o.path["path"] async for o in apply_paths(uneven, names)]
+    ordered = [o.path["path"] async for o in apply_paths(uneven, names)]
+    completed = [o.path["path"] async for o in apply_paths(uneven, names, ordered=False)]
     assert ordered == names
     assert sorted(completed) == sorted(names)
     assert completed != names  # the later cheap ones overtake the dear ones
