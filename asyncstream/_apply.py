@@ -271,7 +271,8 @@ def apply_paths(
     the network, use :data:`NETWORK_FS_CONCURRENCY` (64) or more.
 
     ``inputs`` is ``expand_paths(paths)`` (read page by page, a bounded number of
-    pages ahead), or any iterable or async iterable of paths and path objects.
+    pages ahead), or any async iterable of paths and path objects, or an iterable
+    that does not block (a list): it is read on the event loop.
     ``status`` is the task's status object, sync or async; with ``None`` nothing is
     added, and the task adds results itself from the outcomes. Outcomes keep the
     input's order; with ``ordered=False`` they come as completed, so that one slow

@@ -75,7 +75,7 @@ def _message(exc: Exception) -> str:
 
 def settle(fn: Any, item: PathObject, result: object) -> PathOutcome:
     """The outcome of ``item`` from what ``fn`` returned; a bad value raises."""
-    if type(result) is str:
+    if type(result) is str or isinstance(result, str):  # the common case first
         return PathOutcome(check_state(result), item)
     if isinstance(result, PathOutcome):
         check_state(result.state)
