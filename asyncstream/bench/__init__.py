@@ -6,8 +6,10 @@ processes of their own, on loopback: raw httpx ceilings, ``StreamTaskResults``
 and without 20 ms per page), end to end, and the baselines a user would write
 otherwise. The runner is :func:`asyncstream.bench._runner.run_bench`.
 
-Only the pure parts are imported here: every measurement imports this package
-in a fresh child process, which must not pay for the hub server and rich.
+A tool for testing asyncstream itself: it runs from a source checkout, and the
+wheel leaves it out. Only the pure parts are imported here: every measurement
+imports this package in a fresh child process, which must not pay for the hub
+server and rich.
 """
 
 from __future__ import annotations

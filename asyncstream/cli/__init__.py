@@ -1,6 +1,9 @@
 """The ``asyncstream`` command: a thin layer over the library.
 
-Each verb lives in its own module and is registered on :data:`main` here.
+Each verb lives in its own module and is registered on :data:`main` here. Only
+click and the client core are imported up front; a verb imports its part (the
+hub, the runner, the bench...) when it runs, after :mod:`._extras` has checked
+that it is installed.
 """
 
 from __future__ import annotations
@@ -15,8 +18,16 @@ from ._resend import resend
 from ._run import run
 from ._soak import soak
 
+EPILOG = (
+    "\b\nWhat each verb needs beyond 'pip install asyncstream':\n"
+    "  hub, demo, run   the hub extra: pip install 'asyncstream[hub]'\n"
+    "                   (run --hub URL needs none)\n"
+    "  bench, soak      a source checkout: they test asyncstream itself\n"
+    "  resend           nothing more"
+)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.version_option(__version__, prog_name="asyncstream")
 def main() -> None:
     """Run, serve and measure streaming custom tasks."""

@@ -59,12 +59,6 @@ embedded_db_option = click.option(
     help="SQLite database of the embedded hub, kept after the run."
     " [default: hub.sqlite3 in the scratch directory, removed unless --keep]",
 )
-keep_option = click.option(
-    "--keep",
-    is_flag=True,
-    help="Keep the scratch directory (the embedded hub's database, the input"
-    " listing) and say where it is.",
-)
 traceback_option = click.option(
     "--traceback", is_flag=True, help="Show the traceback of a failure."
 )
@@ -251,8 +245,9 @@ def run(
     """Run the custom task MODULE:FUNCTION on PATHS, as a worker of the hub would.
 
     PATHS are files, directories (walked lazily, files only) or - for paths on
-    stdin, one per line. They are fed to a hub input stream while the task reads
-    it; the hub stores them as absolute paths. The task is a plain or async
+    stdin, one per line. They are made absolute, listed (so that the task's
+    input_total is their number), and fed to a hub input stream while the task
+    reads it. The task is a plain or async
     function fn(status, *, jobid, paths, **fields), or a Celery task (run
     eagerly, no broker needed). Without --hub, an embedded hub is started (the
     hub extra); its database is removed with the scratch directory at the end

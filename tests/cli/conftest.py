@@ -73,9 +73,20 @@ class Result:
         return match.group(1)
 
 
-def asyncstream(*args: str, stdin: str | None = None, timeout: float = 60) -> Result:
-    """``python -m asyncstream ARGS`` with the test tasks importable."""
+def asyncstream(
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
+    tmpdir: Path | None = None,
+) -> Result:
+    """``python -m asyncstream ARGS`` with the test tasks importable.
+
+    ``tmpdir`` becomes the child's ``TMPDIR``, where its scratch directory goes.
+    """
     env = dict(os.environ)
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(HERE), *filter(None, [env.get("PYTHONPATH")])]
     )
@@ -89,6 +100,7 @@ def asyncstream(*args: str, stdin: str | None = None, timeout: float = 60) -> Re
         env=env,
         timeout=timeout,
         check=False,
+        cwd=cwd,
     )
     return Result(done.returncode, done.stdout, done.stderr)
 
@@ -117,6 +129,15 @@ def fetched_results(hub: HubProcess, taskid: str) -> list[dict[str, Any]]:
         if page["next"] is None:
             return results
         params["cursor"] = page["next"]
+
+
+def task_of(hub: HubProcess, taskid: str) -> dict[str, Any]:
+    """The hub's record of ``taskid``, with its completion payload."""
+    headers = {"Authorization": f"Api-Key {hub.api_key}"}
+    task: dict[str, Any] = httpx.get(
+        f"{hub.url}/api/tasks/{taskid}/", headers=headers, timeout=10
+    ).json()
+    return task
 
 
 def sizes_of(results: list[dict[str, Any]]) -> dict[str, int]:
