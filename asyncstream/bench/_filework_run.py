@@ -102,8 +102,8 @@ def plan(n: int, *, quick: bool) -> list[FileRow]:
         rows.append(
             FileRow(
                 f"memory:{size}",
-                f"memory: delete handler, async face, {size:,} paths",
-                "files:delete:async",
+                f"memory: delete handler, async face, {size:,} paths already gone",
+                "files:delete:async:gone",
                 size,
                 "discard",
                 trace="inline",
