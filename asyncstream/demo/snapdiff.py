@@ -54,8 +54,15 @@ def delete_path(item: dict[str, Any], *, source_root: str, replica_root: str) ->
         # A directory: EISDIR on Linux, EPERM elsewhere.
         if not os.path.isdir(target) or os.path.islink(target):
             raise
-        shutil.rmtree(target)
+        shutil.rmtree(target, onerror=_gone_is_fine)
     return "processed"
+
+
+def _gone_is_fine(function: Any, path: str, exc_info: Any) -> None:
+    # Paths are deleted concurrently: a file inside a directory being removed as
+    # a whole may be deleted under rmtree's feet, by its own path's deletion.
+    if not isinstance(exc_info[1], FileNotFoundError):
+        raise exc_info[1]
 
 
 def move_path(
