@@ -179,7 +179,9 @@ async def test_outcomes_keep_input_order_unless_told_otherwise() -> None:
 
     names = [f"/data/{i}" for i in range(300)]
     ordered = [o.path["path"] async for o in apply_paths(uneven, names)]
-    completed = [o.path["path"] async for o in apply_paths(uneven, names, ordered=False)]
+    completed = [
+        o.path["path"] async for o in apply_paths(uneven, names, ordered=False)
+    ]
     assert ordered == names
     assert sorted(completed) == sorted(names)
     assert completed != names  # the later cheap ones overtake the dear ones
