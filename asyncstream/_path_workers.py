@@ -257,7 +257,7 @@ class PathWorkers:
         async with paths, done:
             while True:
                 if self._ordered:
-                    await self._window.acquire()
+                    await _acquire(self._window)
                 chunk = await self._take(paths)
                 if not chunk:
                     return
@@ -265,7 +265,7 @@ class PathWorkers:
                 outcomes = await anyio.to_thread.run_sync(
                     run_chunk, fn, chunk, self._stop, limiter=self._limiter
                 )
-                await done.send((seq, outcomes))
+                await _send(done, (seq, outcomes))
 
     async def _async_worker(
         self,
@@ -276,13 +276,13 @@ class PathWorkers:
         async with paths, done:
             while True:
                 if self._ordered:
-                    await self._window.acquire()
+                    await _acquire(self._window)
                 try:
-                    item = await paths.receive()
+                    item = await _receive(paths)
                 except anyio.EndOfStream:
                     return
                 seq, self._taken = self._taken, self._taken + 1
-                await done.send((seq, [await _apply_async(fn, item)]))
+                await _send(done, (seq, [await _apply_async(fn, item)]))
 
     async def next_chunk(self) -> list[PathOutcome] | None:
         """The outcomes of the next chunk of paths, or ``None`` once all are out."""
@@ -304,7 +304,8 @@ class PathWorkers:
 
     async def _next_completed(self) -> list[PathOutcome] | None:
         try:
-            return (await self._outcomes.receive())[1]
+            outcomes: list[PathOutcome] = (await _receive(self._outcomes))[1]
+            return outcomes
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             self._ended()
             return None
@@ -312,7 +313,7 @@ class PathWorkers:
     async def _next_in_order(self) -> list[PathOutcome] | None:
         while self._next_out not in self._held:
             try:
-                seq, outcomes = await self._outcomes.receive()
+                seq, outcomes = await _receive(self._outcomes)
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 self._ended()
                 return None  # ended early: chunks held back never come
@@ -321,6 +322,28 @@ class PathWorkers:
         self._next_out += 1
         self._window.release()
         return outcomes
+
+
+async def _acquire(window: anyio.Semaphore) -> None:
+    # anyio's acquire() always yields to the loop; a free slot needs no yield.
+    try:
+        window.acquire_nowait()
+    except anyio.WouldBlock:
+        await window.acquire()
+
+
+async def _send(stream: MemoryObjectSendStream[Any], item: Any) -> None:
+    try:
+        stream.send_nowait(item)
+    except anyio.WouldBlock:
+        await stream.send(item)
+
+
+async def _receive(stream: MemoryObjectReceiveStream[Any]) -> Any:
+    try:
+        return stream.receive_nowait()
+    except anyio.WouldBlock:
+        return await stream.receive()
 
 
 def _first_error(exc: Exception) -> Exception:
