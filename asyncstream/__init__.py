@@ -5,6 +5,13 @@ path. ``FileActionStatus`` collects results in memory; ``StreamTaskResults`` sen
 them to the hub in bounded batches; ``expand_paths`` streams the input page by page.
 """
 
+from ._apply import (
+    LOCAL_DISK_CONCURRENCY,
+    NETWORK_FS_CONCURRENCY,
+    AppliedPaths,
+    PathOutcome,
+    apply_paths,
+)
 from ._async_status import AsyncFileActionStatus, async_status_for_task, status_for_task
 from ._context import TaskContext, current_task_context, task_context
 from ._exceptions import (
@@ -42,6 +49,7 @@ from .utils.inputs import ExpandedPaths, expand_paths
 __version__ = "0.1.0"
 
 __all__ = [
+    "AppliedPaths",
     "AsyncFileActionStatus",
     "AsyncStreamError",
     "AsyncStreamTaskResults",
@@ -59,9 +67,12 @@ __all__ = [
     "InvalidInputError",
     "InvalidPathError",
     "InvalidStateError",
+    "LOCAL_DISK_CONCURRENCY",
+    "NETWORK_FS_CONCURRENCY",
     "PagePrefetcher",
     "ParsedQueueName",
     "PathObject",
+    "PathOutcome",
     "PathTypeError",
     "PrefetchStatistics",
     "QueueNameError",
@@ -73,6 +84,7 @@ __all__ = [
     "StreamTaskResults",
     "TaskContext",
     "UsageError",
+    "apply_paths",
     "async_status_for_task",
     "current_task_context",
     "expand_paths",

@@ -7,7 +7,8 @@ environment; ``CELERY_BROKER_URL`` defaults to the local Redis)::
     celery -A examples.celery_app worker -Q 'london.default#custom' --loglevel=info
 
 The tasks are registered as ``dynamo.custom.snapdiff_delete``,
-``dynamo.custom.snapdiff_move`` and ``dynamo.custom.file_sizes``; send one with
+``dynamo.custom.snapdiff_move`` (their plain faces as ``..._sync``) and
+``dynamo.custom.file_sizes``; send one with
 ``snapdiff_delete.apply_async(kwargs={...}, queue="london.default#custom")``.
 Messages are acknowledged late, so a task whose worker dies is run again; the
 glue makes that re-run count each result once at the hub. ``tests/celery/
@@ -23,7 +24,12 @@ from celery import Celery
 from asyncstream.celery import custom_task
 
 from .checksum import file_sizes
-from .snapdiff import delete_handler, move_handler
+from .snapdiff import (
+    delete_handler,
+    delete_handler_sync,
+    move_handler,
+    move_handler_sync,
+)
 
 app = Celery(
     "asyncstream-examples",
@@ -35,4 +41,8 @@ app.conf.worker_prefetch_multiplier = 1
 
 snapdiff_delete = custom_task(app, name="snapdiff_delete")(delete_handler)
 snapdiff_move = custom_task(app, name="snapdiff_move")(move_handler)
+snapdiff_delete_sync = custom_task(app, name="snapdiff_delete_sync")(
+    delete_handler_sync
+)
+snapdiff_move_sync = custom_task(app, name="snapdiff_move_sync")(move_handler_sync)
 file_sizes_task = custom_task(app, name="file_sizes")(file_sizes)

@@ -201,3 +201,8 @@ WORKLOADS: dict[str, Callable[[Workload, Tick], float]] = {
     "add_per_call": add_per_call,
     "file_action_status": file_action_status,
 }
+
+# The file-work rows (``asyncstream bench --files``) run in the same children.
+from ._filework import FILE_WORKLOADS  # noqa: E402
+
+WORKLOADS.update(FILE_WORKLOADS)

@@ -56,9 +56,20 @@ def parse_sizes(text: str) -> tuple[int, ...]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every figure (per row and size, load, targets) to this file.",
 )
+@click.option(
+    "--files",
+    is_flag=True,
+    help="Measure file work instead: delete and move real files with the example"
+    " handlers vs a raw loop, and a 2 ms-per-operation file system model."
+    " --sizes N sets the files per row [default: 100k; 2k with --quick].",
+)
 @needs_source_checkout("asyncstream.bench")
 def bench(
-    quick: bool, sizes: str | None, trace: str | None, json_path: Path | None
+    quick: bool,
+    sizes: str | None,
+    trace: str | None,
+    json_path: Path | None,
+    files: bool,
 ) -> None:
     """Measure streaming throughput and memory against the raw HTTP ceilings.
 
@@ -70,6 +81,14 @@ def bench(
     itself: it runs from a source checkout, not from an installed wheel.
     """
     from rich.console import Console
+
+    if files:
+        from ..bench._filework_run import run_file_bench
+
+        n = parse_sizes(sizes)[0] if sizes else 2_000 if quick else 100_000
+        if not run_file_bench(n, quick=quick, json_path=json_path, console=Console()):
+            raise SystemExit(1)
+        return
 
     from ..bench import DEFAULT_SIZES, QUICK_SIZES, Caps, evaluate_targets
     from ..bench._report import json_document, render_table, size_label

@@ -10,6 +10,13 @@ Paths are paths of the *source*; ``source_root`` and ``replica_root`` (workflow
 fields) say where the source and its replica live. A moved path object carries
 its old location under ``"from"``.
 
+Each handler names the work for one path (:func:`delete_path`, :func:`move_path`,
+plain blocking functions) and hands it to ``apply_paths``, which runs it in worker
+threads a chunk of paths at a time and adds each path's state to the status: the
+file system, not the runtime, sets the pace. ``delete_handler`` and
+``move_handler`` are the ``async def`` faces, ``*_sync`` the plain ones for a
+synchronous task body; both run the same per-path functions the same way.
+
 This is example code, written as a plugin author would write it (public imports
 only). It lives in the package so that ``asyncstream demo`` runs it from any
 install; ``examples/snapdiff.py`` of the repository re-exports it. Run one
@@ -20,35 +27,62 @@ source_root=... --field replica_root=... PATHS...``; on Celery workers see
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
-from pathlib import Path
 from typing import Any
 
-import anyio
-
+from asyncstream import PathOutcome, apply_paths
 from asyncstream.utils.inputs import expand_paths
 
 
-def _replica_path(path: str, source_root: str, replica_root: str) -> Path:
-    relative = Path(path).relative_to(source_root)
-    return Path(replica_root) / relative
+def _replica_path(path: str, source_root: str, replica_root: str) -> str:
+    root = source_root.rstrip("/")
+    if not path.startswith(root + "/"):
+        raise ValueError(f"{path!r} is not under the source root {source_root!r}")
+    return replica_root.rstrip("/") + path[len(root) :]
 
 
-def _delete(target: Path) -> str:
-    if not target.exists() and not target.is_symlink():
+def delete_path(item: dict[str, Any], *, source_root: str, replica_root: str) -> str:
+    """Delete the replica's copy of a deleted path (a directory as a whole)."""
+    target = _replica_path(item["path"], source_root, replica_root)
+    try:
+        os.unlink(target)
+    except FileNotFoundError:
         return "skipped"  # already in the desired state
-    if target.is_dir() and not target.is_symlink():
-        shutil.rmtree(target)
-    else:
-        target.unlink()
+    except (IsADirectoryError, PermissionError):
+        # A directory: EISDIR on Linux, EPERM elsewhere.
+        if not os.path.isdir(target) or os.path.islink(target):
+            raise
+        shutil.rmtree(target, onerror=_gone_is_fine)
     return "processed"
 
 
-def _move(old: Path, new: Path) -> str:
-    if not old.exists() and new.exists():
-        return "skipped"  # moved already, by an earlier run
-    new.parent.mkdir(parents=True, exist_ok=True)
-    old.rename(new)
+def _gone_is_fine(function: Any, path: str, exc_info: Any) -> None:
+    # Paths are deleted concurrently: a file inside a directory being removed as
+    # a whole may be deleted under rmtree's feet, by its own path's deletion.
+    if not isinstance(exc_info[1], FileNotFoundError):
+        raise exc_info[1]
+
+
+def move_path(
+    item: dict[str, Any], *, source_root: str, replica_root: str
+) -> str | PathOutcome:
+    """Move the replica's copy of a moved path from its old place (``"from"``)."""
+    old_path = item.get("from")
+    if not isinstance(old_path, str):
+        return PathOutcome("failures", item, "moved path has no 'from'")
+    old = _replica_path(old_path, source_root, replica_root)
+    new = _replica_path(item["path"], source_root, replica_root)
+    try:
+        os.rename(old, new)
+    except FileNotFoundError:
+        if not os.path.lexists(old):
+            if os.path.lexists(new):
+                return "skipped"  # moved already, by an earlier run
+            raise
+        os.makedirs(os.path.dirname(new), exist_ok=True)
+        os.rename(old, new)
     return "processed"
 
 
@@ -56,14 +90,10 @@ async def delete_handler(
     status: Any, *, paths: list[Any], source_root: str, replica_root: str, **fields: Any
 ) -> dict[str, Any]:
     """Delete from the replica every path the snapshot diff found deleted."""
-    async for item in expand_paths(paths):
-        try:
-            target = _replica_path(item["path"], source_root, replica_root)
-            state = await anyio.to_thread.run_sync(_delete, target)
-        except (OSError, ValueError) as exc:
-            await status.add("failures", item, message=str(exc))
-        else:
-            await status.add(state, item)
+    delete = functools.partial(
+        delete_path, source_root=source_root, replica_root=replica_root
+    )
+    await apply_paths(delete, expand_paths(paths), status)
     result: dict[str, Any] = await status.dump()
     return result
 
@@ -72,16 +102,33 @@ async def move_handler(
     status: Any, *, paths: list[Any], source_root: str, replica_root: str, **fields: Any
 ) -> dict[str, Any]:
     """Move within the replica every path the snapshot diff found moved."""
-    async for item in expand_paths(paths):
-        try:
-            old = _replica_path(item["from"], source_root, replica_root)
-            new = _replica_path(item["path"], source_root, replica_root)
-            state = await anyio.to_thread.run_sync(_move, old, new)
-        except KeyError:
-            await status.add("failures", item, message="moved path has no 'from'")
-        except (OSError, ValueError) as exc:
-            await status.add("failures", item, message=str(exc))
-        else:
-            await status.add(state, item)
+    move = functools.partial(
+        move_path, source_root=source_root, replica_root=replica_root
+    )
+    await apply_paths(move, expand_paths(paths), status)
     result: dict[str, Any] = await status.dump()
+    return result
+
+
+def delete_handler_sync(
+    status: Any, *, paths: list[Any], source_root: str, replica_root: str, **fields: Any
+) -> dict[str, Any]:
+    """:func:`delete_handler` for a plain (synchronous) task body."""
+    delete = functools.partial(
+        delete_path, source_root=source_root, replica_root=replica_root
+    )
+    apply_paths(delete, expand_paths(paths), status).run()
+    result: dict[str, Any] = status.dump()
+    return result
+
+
+def move_handler_sync(
+    status: Any, *, paths: list[Any], source_root: str, replica_root: str, **fields: Any
+) -> dict[str, Any]:
+    """:func:`move_handler` for a plain (synchronous) task body."""
+    move = functools.partial(
+        move_path, source_root=source_root, replica_root=replica_root
+    )
+    apply_paths(move, expand_paths(paths), status).run()
+    result: dict[str, Any] = status.dump()
     return result

@@ -1,0 +1,367 @@
+"""``asyncstream bench --files``: file work at the speed of the file system.
+
+Runs the rows of :mod:`._filework`, each in a fresh child process, against hubs
+in processes of their own: the discard hub, a fresh SQLite hub per row that
+stores results, and a fresh in-memory hub per row holding its input stream. Ends
+with a table of paths/s, each row's ratio to its ceiling (the raw loop, or the
+latency model's bound ``concurrency / 2 ms``), peak memory, and the targets:
+
+* the example handlers, both faces, at least 0.5x the raw loop on the discard hub;
+* the async face no slower than the sync face;
+* the latency model at concurrency 64 at least 0.8x its bound;
+* a handler run at ten times the paths in at most 1.2x the memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..hub import HubProcess
+from ..hub._serve import StoreKind
+from ._filework import CONCURRENCIES, FACES, OP_SECONDS, OPS
+from ._hubs import API_KEY
+from ._runner import run_child
+
+MIB = 1024 * 1024
+_QUIET = ("--log-level", "warning")
+# Input paths one in-memory stream hub holds before a fresh one replaces it.
+STREAM_HUB_PATHS = 2_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """One measurement: which workload, how many paths, which results hub."""
+
+    key: str
+    label: str
+    workload: str
+    paths: int
+    hub: str | None = None  # "discard" or "sqlite"; None: no results sent
+    bound: float | None = None  # latency rows: the rate no run can pass
+    trace: str = "off"
+
+
+@dataclass(slots=True)
+class FileFigures:
+    """What a row measured (``error`` if it failed to run)."""
+
+    row: FileRow
+    seconds: float = 0.0
+    rss_peak: int = 0
+    traced_peak: int | None = None
+    error: str | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.row.paths / self.seconds if self.seconds > 0 else 0.0
+
+
+def plan(n: int, *, quick: bool) -> list[FileRow]:
+    """Every row: raw loops and handlers at ``n``, latency, memory at n and 10n."""
+    rows = []
+    for op in OPS:
+        rows.append(FileRow(f"{op}:raw", f"{op}: raw os loop", f"files:{op}:raw", n))
+        for hub in ("discard", "sqlite"):
+            for face in FACES:
+                rows.append(
+                    FileRow(
+                        f"{op}:{face}:{hub}",
+                        f"{op}: handler, {face} face → {hub} hub",
+                        f"files:{op}:{face}",
+                        n,
+                        hub,
+                    )
+                )
+    per_worker = 20 if quick else 500
+    for kind in ("threads", "async"):
+        for c in CONCURRENCIES:
+            what = "time.sleep in threads" if kind == "threads" else "await sleep"
+            rows.append(
+                FileRow(
+                    f"latency:{kind}:{c}",
+                    f"2 ms per op ({what}), concurrency {c}",
+                    f"latency:{kind}:{c}",
+                    c * per_worker,
+                    "discard",
+                    bound=c / OP_SECONDS,
+                )
+            )
+    for size in (n, 10 * n):
+        rows.append(
+            FileRow(
+                f"memory:{size}",
+                f"memory: delete handler, async face, {size:,} paths already gone",
+                "files:delete:async:gone",
+                size,
+                "discard",
+                trace="inline",
+            )
+        )
+    return rows
+
+
+class _Hubs:
+    """The discard hub and an in-memory stream hub for the run (the latter
+    replaced before it holds :data:`STREAM_HUB_PATHS`), a fresh SQLite hub per
+    row that stores results."""
+
+    def __init__(self) -> None:
+        self.discard = _hub(None, "discard")
+        self._streams: HubProcess | None = None
+        self._fed = 0
+        self._dir = Path(tempfile.gettempdir())
+        self._count = 0
+
+    def _streams_for(self, paths: int) -> str:
+        if self._streams is None or self._fed + paths > STREAM_HUB_PATHS:
+            if self._streams is not None:
+                _stop(self._streams)
+            self._streams, self._fed = _hub(None, "memory"), 0
+            self._streams.start()
+        self._fed += paths
+        return self._streams.url
+
+    @contextlib.contextmanager
+    def for_row(self, row: FileRow) -> Iterator[tuple[str | None, str | None]]:
+        """``(streams_url, results_url)`` for ``row``, its own hubs stopped after."""
+        streams = None
+        if row.workload.startswith("files:") and not row.workload.endswith("raw"):
+            streams = self._streams_for(row.paths)
+        if row.hub != "sqlite":
+            yield streams, self.discard.url if row.hub == "discard" else None
+            return
+        self._count += 1
+        db = self._dir / f"asyncstream-bench-files-{os.getpid()}-{self._count}"
+        sqlite = _hub(db, "sqlite")
+        try:
+            sqlite.start()
+            yield streams, sqlite.url
+        finally:
+            _stop(sqlite)
+            for path in db.parent.glob(db.name + "*"):
+                path.unlink(missing_ok=True)
+
+    def __enter__(self) -> _Hubs:
+        self.discard.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _stop(self.discard)
+        if self._streams is not None:
+            _stop(self._streams)
+
+
+def _hub(db: Path | None, store: StoreKind) -> HubProcess:
+    return HubProcess(db, api_key=API_KEY, store=store, extra_args=_QUIET)
+
+
+def _stop(hub: HubProcess) -> None:
+    hub.stop()
+    hub.log_path.unlink(missing_ok=True)
+
+
+def _spec(row: FileRow, streams: str | None, results: str | None) -> dict[str, Any]:
+    return {
+        "workload": row.workload,
+        "trace": row.trace,
+        "workload_args": {
+            "n": row.paths,
+            "taskid": f"bench-{row.key}-{uuid.uuid4().hex[:8]}",
+            "results_url": results,
+            "streams_url": streams,
+            "api_key": API_KEY,
+        },
+    }
+
+
+def run_rows(rows: list[FileRow], console: Console) -> list[FileFigures]:
+    """Measure each row in a child of its own; a failed row is recorded."""
+    figures = []
+    with _Hubs() as hubs:
+        for row in rows:
+            console.print(f"  {row.label} ({row.paths:,} paths)…", highlight=False)
+            result = FileFigures(row)
+            try:
+                with hubs.for_row(row) as (streams, results):
+                    timeout = 300 + row.paths / 1000
+                    done = run_child(_spec(row, streams, results), _ignore, timeout)
+                result.seconds = done["seconds"]
+                result.rss_peak = done["rss_peak"]
+                result.traced_peak = done["traced_peak"]
+            except Exception as exc:  # one broken row must not hide the others
+                result.error = f"{type(exc).__name__}: {exc}"
+                console.print(f"[red]{row.label} failed:[/] {exc}")
+            figures.append(result)
+    return figures
+
+
+def _ignore(n: int) -> None:
+    """Progress from the child: the rows print their own line instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileTarget:
+    """One goal: its text, the measured ratio, the threshold, met or not."""
+
+    text: str
+    value: float | None
+    threshold: float
+    at_most: bool = False
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None:
+            return None
+        if self.at_most:
+            return self.value <= self.threshold
+        return self.value >= self.threshold
+
+
+def _ratio(a: FileFigures | None, b: FileFigures | None, attr: str) -> float | None:
+    if a is None or b is None or a.error or b.error:
+        return None
+    x, y = getattr(a, attr), getattr(b, attr)
+    return x / y if x and y else None
+
+
+def targets(figures: list[FileFigures]) -> list[FileTarget]:
+    """The goals, checked against this run's own figures."""
+    by = {f.row.key: f for f in figures}
+    found = []
+    for op in OPS:
+        raw = by.get(f"{op}:raw")
+        for face in FACES:
+            found.append(
+                FileTarget(
+                    f"{op} handler, {face} face, discard hub ≥ 0.5x raw loop",
+                    _ratio(by.get(f"{op}:{face}:discard"), raw, "rate"),
+                    0.5,
+                )
+            )
+        found.append(
+            FileTarget(
+                f"{op} handler: async face ≥ 1.0x sync face (discard hub)",
+                _ratio(
+                    by.get(f"{op}:async:discard"), by.get(f"{op}:sync:discard"), "rate"
+                ),
+                1.0,
+            )
+        )
+    for kind in ("threads", "async"):
+        row = by.get(f"latency:{kind}:64")
+        value = None if row is None or row.error else row.rate / (row.row.bound or 1)
+        found.append(FileTarget(f"2 ms ops ({kind}) at 64 ≥ 0.8x 64/2ms", value, 0.8))
+    memory = sorted(
+        (f for f in figures if f.row.key.startswith("memory:")),
+        key=lambda f: f.row.paths,
+    )
+    if len(memory) == 2:
+        small, large = memory
+        found.append(
+            FileTarget(
+                "memory at 10x the paths ≤ 1.2x (peak RSS)",
+                _ratio(large, small, "rss_peak"),
+                1.2,
+                at_most=True,
+            )
+        )
+        found.append(
+            FileTarget(
+                "memory at 10x the paths ≤ 1.2x (traced)",
+                _ratio(large, small, "traced_peak"),
+                1.2,
+                at_most=True,
+            )
+        )
+    return found
+
+
+def _ceiling(f: FileFigures, by: dict[str, FileFigures]) -> str:
+    if f.row.bound:
+        return f"{f.rate / f.row.bound:.2f}x bound ({f.row.bound:,.0f}/s)"
+    op = f.row.key.split(":")[0]
+    raw = by.get(f"{op}:raw")
+    if raw is None or raw is f or f.row.key.startswith("memory") or not raw.rate:
+        return ""
+    return f"{f.rate / raw.rate:.2f}x raw"
+
+
+def render(figures: list[FileFigures], found: list[FileTarget], caption: str) -> Table:
+    """The table of rows, then one line per target."""
+    by = {f.row.key: f for f in figures}
+    table = Table(title="file work: paths/s on real files", caption=caption)
+    for title in ("row", "paths", "paths/s", "x ceiling", "peak RSS MiB", "traced MiB"):
+        table.add_column(title, justify="left" if title == "row" else "right")
+    for f in figures:
+        if f.error:
+            table.add_row(
+                f.row.label, f"{f.row.paths:,}", "failed", f.error[:60], "", ""
+            )
+            continue
+        traced = "" if f.traced_peak is None else f"{f.traced_peak / MIB:,.1f}"
+        table.add_row(
+            f.row.label,
+            f"{f.row.paths:,}",
+            f"{f.rate:,.0f}",
+            _ceiling(f, by),
+            f"{f.rss_peak / MIB:,.1f}",
+            traced,
+        )
+    for t in found:
+        mark = "?" if t.met is None else "✓" if t.met else "✗"
+        value = "n/a" if t.value is None else f"{t.value:.2f}x"
+        table.add_row(f"{mark} {t.text}", "", value, "", "", "")
+    return table
+
+
+def run_file_bench(
+    n: int, *, quick: bool, json_path: Path | None, console: Console
+) -> bool:
+    """Run every row, print the table (and write JSON); False if a row failed."""
+    status = Console(stderr=True)
+    rows = plan(n, quick=quick)
+    load_before = os.getloadavg()
+    started = time.monotonic()
+    status.print(f"file work: {len(rows)} rows, fresh scratch trees of {n:,} files")
+    figures = run_rows(rows, status)
+    found = targets(figures)
+    load_after = os.getloadavg()
+    caption = (
+        f"{time.monotonic() - started:.0f}s on {os.cpu_count()} CPUs; load average"
+        f" {load_before[0]:.2f} → {load_after[0]:.2f}. Raw rows: a plain loop, no"
+        " runtime. Handler rows: input streamed from a hub, results to the named hub."
+    )
+    if not console.is_terminal:
+        console = Console(width=180)  # piped: rich would wrap at 80 columns
+    console.print(render(figures, found, caption))
+    if json_path is not None:
+        document = {
+            "rows": [
+                {
+                    **asdict(f.row),
+                    "seconds": f.seconds,
+                    "rate": f.rate,
+                    "rss_peak": f.rss_peak,
+                    "traced_peak": f.traced_peak,
+                    "error": f.error,
+                }
+                for f in figures
+            ],
+            "targets": [{**asdict(t), "met": t.met} for t in found],
+            "load": {"before": load_before, "after": load_after},
+        }
+        json_path.write_text(json.dumps(document, indent=2) + "\n")
+        console.print(f"figures written to {json_path}")
+    return not any(f.error for f in figures)
