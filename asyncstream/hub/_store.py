@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from .._paths import STATES, PathObject, State
 
@@ -112,6 +112,95 @@ class TaskSummary:
         return body
 
 
+@dataclass(frozen=True, slots=True)
+class TaskHeader:
+    """Who a task is at the hub: its job, its name and its queue.
+
+    A batch carries it; a completion of a task that sent no batch must carry it
+    too, or the hub refuses to create the task (see :func:`unknown_task_error`).
+    """
+
+    jobid: int | str | None
+    task: str
+    queue: str | None
+
+
+TaskState = Literal["running", "completed"]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """Which tasks a listing shows: every given field must match."""
+
+    jobid: str | None = None
+    state: TaskState | None = None
+    task: str | None = None
+
+    def matches(self, task: TaskSummary) -> bool:
+        """The same test the SQL stores make in :func:`task_filter_sql`."""
+        return (
+            (
+                self.jobid is None
+                or (task.jobid is not None and str(task.jobid) == self.jobid)
+            )
+            and (self.state is None or task.state == self.state)
+            and (self.task is None or task.task == self.task)
+        )
+
+
+@dataclass(slots=True)
+class JobSummary:
+    """A job as ``GET /api/jobs/`` lists it: its tasks counted and summed."""
+
+    id: str
+    tasks: int
+    running: int
+    summary: dict[str, int]
+    started: str
+    finished: str | None
+
+    @property
+    def state(self) -> TaskState:
+        return "running" if self.running else "completed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state,
+            "tasks": self.tasks,
+            "running": self.running,
+            "summary": dict(self.summary),
+            "started": self.started,
+            "finished": None if self.running else self.finished,
+        }
+
+
+def newest_first(tasks: list[TaskSummary]) -> list[TaskSummary]:
+    """Tasks in listing order: latest ``started`` first, ties by id descending."""
+    return sorted(tasks, key=lambda t: (t.started, t.id), reverse=True)
+
+
+def summarise_jobs(tasks: list[TaskSummary]) -> list[JobSummary]:
+    """The jobs of ``tasks`` (those with a job id), newest first: a job started
+    with its first task; ties by job id descending."""
+    jobs: dict[str, JobSummary] = {}
+    for task in tasks:
+        if task.jobid is None:
+            continue
+        key = str(task.jobid)
+        job = jobs.get(key)
+        if job is None:
+            job = jobs[key] = JobSummary(key, 0, 0, empty_summary(), task.started, None)
+        job.tasks += 1
+        job.running += task.finished is None
+        job.started = min(job.started, task.started)
+        if task.finished is not None:
+            job.finished = max(job.finished or task.finished, task.finished)
+        for state, n in task.summary.items():
+            job.summary[state] = job.summary.get(state, 0) + n
+    return sorted(jobs.values(), key=lambda j: (j.started, j.id), reverse=True)
+
+
 def result_json(state: str, obj: PathObject) -> dict[str, Any]:
     """A stored result as ``GET /api/tasks/{taskid}/results/`` shows it: the path
     object with its ``state``, which wins over a ``state`` key of the object."""
@@ -197,6 +286,21 @@ def repeated_append(
 
 class TaskCompletedError(StoreError):
     code = "task_completed"
+
+
+class UnknownTaskError(StoreError):
+    code = "unknown_task"
+
+
+def unknown_task_error(taskid: str) -> UnknownTaskError:
+    """The refusal of a completion that would create ``taskid`` without knowing
+    who it is: a stray or forged ``complete`` must not block the id for good."""
+    return UnknownTaskError(
+        f"task {taskid!r} is unknown to the hub: a completion of a task that sent"
+        " no batch must carry its identity (task, and jobid and queue if it has"
+        " them)",
+        field="task",
+    )
 
 
 def repeated_batch(stored: ResultBatch, batch: ResultBatch) -> BatchOutcome:
@@ -289,9 +393,14 @@ class HubStore(Protocol):
         """Store a batch atomically, or report it as a duplicate of a stored one."""
 
     async def complete_task(
-        self, taskid: str, batches: int, payload: Any
+        self, taskid: str, batches: int, payload: Any, header: TaskHeader | None
     ) -> TaskSummary:
-        """Mark a task finished once batches ``0..batches-1`` are all stored."""
+        """Mark a task finished once batches ``0..batches-1`` are all stored.
+
+        A task the hub has not seen (no batch) is created from ``header``; without
+        one it is refused with :func:`unknown_task_error`. A known task keeps the
+        identity its first batch gave it.
+        """
 
     async def reset_task(self, taskid: str) -> int:
         """Drop an incomplete task's batches, results and summary in one step.
@@ -316,3 +425,16 @@ class HubStore(Protocol):
         limit: int,
     ) -> ResultsPage:
         """Up to ``limit`` stored results of a task after position ``after``."""
+
+    async def list_tasks(
+        self, where: TaskFilter, offset: int, limit: int
+    ) -> tuple[int, list[TaskSummary]]:
+        """How many tasks match ``where``, and up to ``limit`` of them from
+        ``offset`` in :func:`newest_first` order."""
+
+    async def list_jobs(
+        self, state: TaskState | None, offset: int, limit: int
+    ) -> tuple[int, list[JobSummary]]:
+        """How many jobs there are (running: some task is; completed: all are),
+        and up to ``limit`` of them from ``offset`` in :func:`summarise_jobs`
+        order."""
