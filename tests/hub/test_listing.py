@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from asyncstream._paths import STATES
-from asyncstream.hub import RunningHub
+from asyncstream.hub import RunningHub, SqliteStore
+from asyncstream.hub._sql_rows import task_listing_sql
+from asyncstream.hub._store import TaskFilter
 
 from .conftest import batch, hub_over, key
 
@@ -230,3 +233,31 @@ async def test_an_unknown_task_completed_with_batches_lists_them_missing(
     answer = await api.post("/api/tasks/u/complete", json=body)
     assert (answer.status_code, answer.json()["missing"]) == (409, [0, 1])
     assert (await api.get("/api/tasks/u/")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("where", "index"),
+    [
+        (TaskFilter(), "tasks_by_started"),
+        (TaskFilter(jobid="7"), "tasks_by_job_started"),
+        (TaskFilter(task="my-plugin", state="running"), "tasks_by_name_started"),
+    ],
+)
+async def test_a_listing_page_is_read_through_an_index_in_its_order(
+    tmp_path: Path, where: TaskFilter, index: str
+) -> None:
+    store = SqliteStore(tmp_path / "hub.sqlite3")
+    await store.open()
+    try:
+        _, page_sql, args = task_listing_sql(where, "?")
+        plan = await store._r.execute_fetchall(
+            f"EXPLAIN QUERY PLAN {page_sql}", (*args, 10, 0)
+        )
+    finally:
+        await store.close()
+    steps = [str(row[3]) for row in plan]
+    # The page of ids is chosen by walking the index, not by sorting the table.
+    assert any(index in step for step in steps), steps
+    assert not any(step.strip() == "SCAN tasks" for step in steps), steps
+    # Only the page itself (a few rows, with their counts) is sorted.
+    assert sum("TEMP B-TREE" in step for step in steps) <= 1, steps
