@@ -14,10 +14,9 @@ migrates it first. Rows are converted in :mod:`._sql_rows`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from os import PathLike
 from typing import Any
 
@@ -71,9 +70,6 @@ class SqliteStore:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
-        # The reader is shared: a listing's BEGIN..COMMIT must not interleave
-        # with another listing's on it (other reads are single statements).
-        self._read_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         state = "open" if self._writer is not None else "closed"
@@ -337,29 +333,20 @@ class SqliteStore:
         self, where: TaskFilter, offset: int, limit: int
     ) -> tuple[int, list[TaskSummary]]:
         count_sql, page_sql, args = task_listing_sql(where, "?")
-        # One read transaction: the count and the page see one snapshot.
-        async with self._read_snapshot():
-            total = (await self._fetchone(count_sql, tuple(args)))[0]
-            async with self._r.execute(page_sql, (*args, limit, offset)) as cursor:
-                return int(total), tasks_from_rows(await cursor.fetchall())
+        # Two statements, not one transaction on the shared reader: other
+        # requests' reads would run inside it and miss writes committed since.
+        # A task stored between them may be counted and not yet on the page.
+        total = (await self._fetchone(count_sql, tuple(args)))[0]
+        async with self._r.execute(page_sql, (*args, limit, offset)) as cursor:
+            return int(total), tasks_from_rows(await cursor.fetchall())
 
     async def list_jobs(
         self, state: TaskState | None, offset: int, limit: int
     ) -> tuple[int, list[JobSummary]]:
         count_sql, page_sql = job_listing_sql(state, "?")
-        async with self._read_snapshot():
-            total = (await self._fetchone(count_sql, ()))[0]
-            async with self._r.execute(page_sql, (limit, offset)) as cursor:
-                return int(total), jobs_from_rows(await cursor.fetchall())
-
-    @contextlib.asynccontextmanager
-    async def _read_snapshot(self) -> AsyncIterator[None]:
-        async with self._read_lock:
-            await self._r.execute("BEGIN")
-            try:
-                yield
-            finally:
-                await self._r.execute("COMMIT")
+        total = (await self._fetchone(count_sql, ()))[0]
+        async with self._r.execute(page_sql, (limit, offset)) as cursor:
+            return int(total), jobs_from_rows(await cursor.fetchall())
 
     async def read_results(
         self,
