@@ -141,7 +141,11 @@ class Delivery:
         assert taskid is not None
         try:
             await client.complete_task(
-                taskid, self._sender.batches_cut, payload, deadline=deadline
+                taskid,
+                self._sender.batches_cut,
+                payload,
+                identity=self._identity,
+                deadline=deadline,
             )
         except HubUnavailableError as exc:
             # Every batch is in: spool just the completion, for resend to post.

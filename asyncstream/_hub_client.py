@@ -14,6 +14,7 @@ from ._exceptions import HubProtocolError
 from ._hub_answers import check_response, encode_json, expect_dict, parse_retry_after
 from ._hub_connection import HubConnection
 from ._hub_pools import DEFAULT_TIMEOUT
+from ._identity import TaskIdentity
 from ._retry import OnRetry
 
 __all__ = [
@@ -57,13 +58,23 @@ class HubClient(HubConnection):
         batches: int,
         payload: Mapping[str, Any],
         *,
+        identity: TaskIdentity | None = None,
         deadline: Deadline | None = None,
     ) -> dict[str, Any]:
-        """Tell the hub the task sent ``batches`` batches and ended with ``payload``."""
+        """Tell the hub the task sent ``batches`` batches and ended with ``payload``.
+
+        ``identity`` (its name, job and queue) goes with it: the hub needs it to
+        record a task that sent no batch, and refuses such a completion without.
+        """
+        body: dict[str, Any] = {"batches": batches, "payload": payload}
+        if identity is not None and identity.taskname:
+            body.update(
+                task=identity.taskname, jobid=identity.jobid, queue=identity.queue_name
+            )
         answer = await self.request(
             "POST",
             f"/api/tasks/{taskid}/complete",
-            content=encode_json({"batches": batches, "payload": payload}),
+            content=encode_json(body),
             deadline=deadline,
         )
         return expect_dict(answer, "task completion")

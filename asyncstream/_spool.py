@@ -192,6 +192,8 @@ class SpoolFile:
     batches_cut: int
     payload: dict[str, Any] | None
     batches: list[Batch]
+    # Who the task is, from the header: its completion carries it to the hub.
+    identity: TaskIdentity | None = None
 
     @property
     def items(self) -> int:
@@ -229,6 +231,12 @@ def read_spool(path: str | os.PathLike[str]) -> SpoolFile:
         batches_cut=int(first["batches"]),
         payload=first.get("payload"),
         batches=batches,
+        identity=TaskIdentity(
+            taskid=str(first["taskid"]),
+            queue_name=first.get("queue"),
+            taskname=first.get("task"),
+            jobid=first.get("jobid"),
+        ),
     )
 
 
@@ -263,7 +271,11 @@ async def resend_spool(
     if spool.payload is not None:
         try:
             await client.complete_task(
-                spool.taskid, spool.batches_cut, spool.payload, deadline=deadline
+                spool.taskid,
+                spool.batches_cut,
+                spool.payload,
+                identity=spool.identity,
+                deadline=deadline,
             )
         except HubRejectedError as exc:
             missing = missing_seqs(exc)

@@ -22,6 +22,7 @@ from ._auth import KeyChecker
 from ._context import HubContext
 from ._errors import HubHTTPError, error_response, install_error_handlers
 from ._faults import FAULTS_PATH, FaultInjector, FaultMiddleware
+from ._listing_routes import add_listing_routes
 from ._metrics import HubMetrics, LatencyMiddleware
 from ._result_routes import add_result_routes
 from ._schemas import FaultRequest
@@ -165,6 +166,7 @@ def create_app(
     router = APIRouter(dependencies=[Depends(KeyChecker(api_keys).dependency())])
     add_stream_routes(router, context)
     add_result_routes(router, context)
+    add_listing_routes(router, context)
     if faults is not None:
         _add_fault_route(router, faults)
     app.include_router(router)

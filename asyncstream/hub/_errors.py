@@ -23,6 +23,7 @@ from ._store import (
     StreamClosedError,
     StreamOffsetError,
     TaskCompletedError,
+    UnknownTaskError,
 )
 
 _STORE_STATUS: dict[type[StoreError], int] = {
@@ -32,6 +33,7 @@ _STORE_STATUS: dict[type[StoreError], int] = {
     StreamClosedError: 409,
     StreamOffsetError: 409,
     TaskCompletedError: 409,
+    UnknownTaskError: 422,
 }
 
 

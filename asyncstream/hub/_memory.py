@@ -11,6 +11,7 @@ from typing import Any
 from .._paths import PathObject, State
 from ._store import (
     BatchOutcome,
+    JobSummary,
     NotFoundError,
     ResultBatch,
     ResultPosition,
@@ -18,13 +19,19 @@ from ._store import (
     StreamClosedError,
     StreamInfo,
     TaskCompletedError,
+    TaskFilter,
+    TaskHeader,
+    TaskState,
     TaskSummary,
     append_decision,
     empty_summary,
     missing_batches_error,
+    newest_first,
     repeated_append,
     repeated_batch,
     result_json,
+    summarise_jobs,
+    unknown_task_error,
     utc_now,
 )
 
@@ -127,17 +134,36 @@ class MemoryStore:
             task.summary.summary[state] += len(objs)
         return BatchOutcome(batch.count, False)
 
+    def _task_for_completion(
+        self, taskid: str, header: TaskHeader | None, batches: int
+    ) -> _Task:
+        """The task a completion finishes, made from ``header`` if unknown."""
+        task = self._tasks.get(taskid)
+        if task is not None:
+            return task
+        if header is None:
+            raise unknown_task_error(taskid)
+        summary = TaskSummary(
+            taskid,
+            header.jobid,
+            header.task,
+            header.queue,
+            empty_summary(),
+            batches,
+            utc_now(),
+        )
+        task = self._tasks[taskid] = _Task(summary)
+        return task
+
     async def complete_task(
-        self, taskid: str, batches: int, payload: Any
+        self, taskid: str, batches: int, payload: Any, header: TaskHeader | None
     ) -> TaskSummary:
         task = self._tasks.get(taskid)
         present = set(task.batches) if task else set()
         error = missing_batches_error(taskid, batches, present)
         if error is not None:
             raise error
-        if task is None:
-            summary = TaskSummary(taskid, None, "", None, empty_summary(), 0, utc_now())
-            task = self._tasks[taskid] = _Task(summary)
+        task = self._task_for_completion(taskid, header, 0)
         if task.summary.finished is None:
             task.summary.finished = utc_now()
             task.summary.payload = payload
@@ -162,6 +188,21 @@ class MemoryStore:
         return [
             t.summary for t in self._tasks.values() if str(t.summary.jobid) == jobid
         ]
+
+    async def list_tasks(
+        self, where: TaskFilter, offset: int, limit: int
+    ) -> tuple[int, list[TaskSummary]]:
+        found = newest_first(
+            [t.summary for t in self._tasks.values() if where.matches(t.summary)]
+        )
+        return len(found), found[offset : offset + limit]
+
+    async def list_jobs(
+        self, state: TaskState | None, offset: int, limit: int
+    ) -> tuple[int, list[JobSummary]]:
+        jobs = summarise_jobs([t.summary for t in self._tasks.values()])
+        found = [j for j in jobs if state is None or j.state == state]
+        return len(found), found[offset : offset + limit]
 
     async def read_results(
         self,
@@ -223,18 +264,16 @@ class DiscardStore(MemoryStore):
         return BatchOutcome(batch.count, False)
 
     async def complete_task(
-        self, taskid: str, batches: int, payload: Any
+        self, taskid: str, batches: int, payload: Any, header: TaskHeader | None
     ) -> TaskSummary:
         present = self._seqs.get(taskid, set())
         error = missing_batches_error(taskid, batches, present)
         if error is not None:
             raise error
-        task = self._tasks.get(taskid)
-        if task is None:
-            summary = TaskSummary(
-                taskid, None, "", None, empty_summary(), len(present), utc_now()
-            )
-            task = self._tasks[taskid] = _Task(summary)
+        if header is None and present and taskid not in self._tasks:
+            # Its batches announced it, but their headers were not kept.
+            header = TaskHeader(None, "", None)
+        task = self._task_for_completion(taskid, header, len(present))
         if task.summary.finished is None:
             task.summary.finished = utc_now()
             task.summary.payload = payload

@@ -11,7 +11,8 @@ Version 1 is the layout the hub had before it was versioned (one count column pe
 result state), written with ``IF NOT EXISTS`` so that applying it to such a
 database changes nothing and only records the version. Version 2 makes result
 states data: counts move to ``task_counts`` (one row per task and state), so a
-new state needs no schema change.
+new state needs no schema change. Version 3 indexes the task listing: newest
+first overall, within a job and within a task name.
 """
 
 from __future__ import annotations
@@ -123,6 +124,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             ),
             *(f"ALTER TABLE tasks DROP COLUMN {s}" for s in V1_STATE_COLUMNS),
         ),
+    ),
+)
+
+# The listing orders by (started, id) descending; each filter it takes by index
+# has an index that ends in that order, so a page is read, not sorted.
+_LISTING_INDEXES = (
+    "CREATE INDEX tasks_by_started ON tasks (started, id)",
+    "CREATE INDEX tasks_by_job_started ON tasks (job_key, started, id)",
+    "CREATE INDEX tasks_by_name_started ON tasks (task, started, id)",
+    "DROP INDEX tasks_by_job",
+)
+MIGRATIONS += (
+    Migration(
+        3,
+        "indexes for the task and job listings",
+        sqlite=_LISTING_INDEXES,
+        postgres=_LISTING_INDEXES,
     ),
 )
 

@@ -21,23 +21,31 @@ from ._postgres_streams import Conn, PostgresStreams, UnstorableValueError
 from ._sql_rows import (
     TASK_QUERY,
     count_rows,
+    job_listing_sql,
     jobid_columns,
+    jobs_from_rows,
     join_path_object,
     result_rows,
     stored_batch,
+    task_listing_sql,
     tasks_from_rows,
 )
 from ._store import (
     BatchOutcome,
+    JobSummary,
     NotFoundError,
     ResultBatch,
     ResultPosition,
     ResultsPage,
     TaskCompletedError,
+    TaskFilter,
+    TaskHeader,
+    TaskState,
     TaskSummary,
     missing_batches_error,
     repeated_batch,
     result_json,
+    unknown_task_error,
     utc_now,
 )
 
@@ -138,24 +146,36 @@ class PostgresStore(PostgresStreams):
         repeated_batch(stored_batch(batch, row[0], row[1:], rows), batch)
 
     async def complete_task(
-        self, taskid: str, batches: int, payload: Any
+        self, taskid: str, batches: int, payload: Any, header: TaskHeader | None
     ) -> TaskSummary:
         async with self._transaction() as conn:
-            # Lock the task (made for a task that sent no batch): batches of it
-            # in flight commit before the count below, later ones see it done.
+            # Lock the task (made from the header for a task that sent no batch):
+            # batches of it in flight commit before the count below, later ones
+            # see it done. Without a header an unknown task stays unknown.
             now = utc_now()
-            await conn.execute(
-                "INSERT INTO tasks (id, task, started) VALUES (%s, '', %s)"
-                " ON CONFLICT (id) DO UPDATE SET batches = tasks.batches",
-                (taskid, now),
-            )
+            if header is None:
+                cursor = await conn.execute(
+                    "SELECT 1 FROM tasks WHERE id = %s FOR UPDATE", (taskid,)
+                )
+                known = await cursor.fetchone() is not None
+            else:
+                jobid, job_key = jobid_columns(header.jobid)
+                await conn.execute(
+                    "INSERT INTO tasks (id, jobid, job_key, task, queue, started)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (id) DO UPDATE SET batches = tasks.batches",
+                    (taskid, jobid, job_key, header.task, header.queue, now),
+                )
+                known = True
             cursor = await conn.execute(
                 "SELECT seq FROM batches WHERE taskid = %s", (taskid,)
             )
             present = {row[0] for row in await cursor.fetchall()}
             error = missing_batches_error(taskid, batches, present)
             if error is not None:
-                raise error
+                raise error  # rolls back a task the header just made
+            if not known:
+                raise unknown_task_error(taskid)
             await conn.execute(
                 "UPDATE tasks SET finished = %s, payload = %s"
                 " WHERE id = %s AND finished IS NULL",
@@ -202,6 +222,33 @@ class PostgresStore(PostgresStreams):
                 (jobid,),
             )
             return tasks_from_rows(await cursor.fetchall())
+
+    async def list_tasks(
+        self, where: TaskFilter, offset: int, limit: int
+    ) -> tuple[int, list[TaskSummary]]:
+        count_sql, page_sql, args = task_listing_sql(where, "%s")
+        # One REPEATABLE READ transaction: the count and the page see one snapshot.
+        async with self._transaction() as conn:
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor = await conn.execute(count_sql, args)
+            total = await cursor.fetchone()
+            cursor = await conn.execute(page_sql, (*args, limit, offset))
+            page = tasks_from_rows(await cursor.fetchall())
+        assert total is not None
+        return int(total[0]), page
+
+    async def list_jobs(
+        self, state: TaskState | None, offset: int, limit: int
+    ) -> tuple[int, list[JobSummary]]:
+        count_sql, page_sql = job_listing_sql(state, "%s")
+        async with self._transaction() as conn:
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor = await conn.execute(count_sql)
+            total = await cursor.fetchone()
+            cursor = await conn.execute(page_sql, (limit, offset))
+            page = jobs_from_rows(await cursor.fetchall())
+        assert total is not None
+        return int(total[0]), page
 
     async def read_results(
         self,

@@ -26,7 +26,7 @@ from ._schemas import (
     TaskOut,
     responses,
 )
-from ._store import empty_summary
+from ._store import TaskHeader, empty_summary
 
 
 def _check_state_param(state: str | None) -> State | None:
@@ -73,12 +73,26 @@ def add_result_routes(router: APIRouter, hub: HubContext) -> None:
     @router.post(
         "/api/tasks/{taskid}/complete",
         responses=responses(
-            TaskOut, 400, 409, 413, e409="Batches are missing (listed in `missing`)"
+            TaskOut,
+            400,
+            409,
+            413,
+            e409="Batches are missing (listed in `missing`)",
+            e422="A field is invalid, or `unknown_task`: the task sent no batch"
+            " and the completion does not carry its identity (`task`)",
         ),
     )
     async def complete_task(taskid: str, body: CompleteRequest) -> dict[str, Any]:
-        """Finish a task; 409 listing the ``missing`` seqs unless all are stored."""
-        summary = await store.complete_task(taskid, body.batches, body.payload)
+        """Finish a task; 409 listing the ``missing`` seqs unless all are stored.
+
+        A task that sent no batch is created here from ``task``, ``jobid`` and
+        ``queue``; without ``task`` it is refused (422 ``unknown_task``), so a
+        stray completion cannot make a task that blocks its id for good.
+        """
+        header = (
+            None if body.task is None else TaskHeader(body.jobid, body.task, body.queue)
+        )
+        summary = await store.complete_task(taskid, body.batches, body.payload, header)
         return summary.to_json()
 
     @router.post(

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 from .._paths import STATES
 from ._parsing import MAX_INT64, MAX_NESTING, find_bad_value
@@ -122,6 +129,18 @@ class CompleteRequest(BaseModel):
         default=None,
         description=f"dump() payload; nests at most {MAX_NESTING} levels",
     )
+    # The task's identity, as a batch carries it: required (at least `task`)
+    # when the task sent no batch, else the hub refuses to create it.
+    # Strict: a JSON string or integer as it is, never a number read as text.
+    task: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        description="The task's name: required if the task sent no batch",
+    )
+    jobid: StrictInt | StrictStr | None = Field(
+        default=None, description="The task's job, if it has one"
+    )
+    queue: StrictStr | None = Field(default=None, description="The task's queue")
 
     @field_validator("payload")
     @classmethod
@@ -217,6 +236,32 @@ class JobOut(BaseModel):
     id: str
     tasks: list[TaskOut]
     summary: dict[str, int]
+
+
+class JobListItem(BaseModel):
+    id: str
+    state: Literal["running", "completed"] = Field(
+        description="running while any of its tasks is"
+    )
+    tasks: int = Field(ge=1, description="How many tasks the job has")
+    running: int = Field(ge=0, description="How many of them are running")
+    summary: dict[str, int] = Field(description="Summed over its tasks")
+    started: str = Field(description="When its first task started")
+    finished: str | None = Field(description="When its last task finished")
+
+
+class _Page(BaseModel):
+    count: int = Field(ge=0, description="How many match, over every page")
+    next: str | None = Field(description="URL of the next page, or null")
+    previous: str | None = Field(description="URL of the previous page, or null")
+
+
+class TaskListPage(_Page):
+    results: list[TaskOut] = Field(description="Newest first (payload not shown)")
+
+
+class JobListPage(_Page):
+    results: list[JobListItem] = Field(description="Newest first")
 
 
 class ResetOut(BaseModel):

@@ -13,7 +13,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .._paths import PathObject, State
-from ._store import ResultBatch, TaskSummary, empty_summary
+from ._store import (
+    JobSummary,
+    ResultBatch,
+    TaskFilter,
+    TaskState,
+    TaskSummary,
+    empty_summary,
+)
 
 # Tasks with their counts, one row per task and state (one statement, so the
 # counts and ``batches`` come from one snapshot); read by tasks_from_rows().
@@ -106,3 +113,75 @@ def stored_batch(
         digest,
         sum(map(len, items.values())),
     )
+
+
+def task_filter_sql(where: TaskFilter, mark: str) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause over ``tasks`` for ``where`` (``mark`` is the
+    dialect's placeholder), and its arguments; the SQL twin of
+    :meth:`TaskFilter.matches`."""
+    clauses, args = ["TRUE"], []
+    if where.jobid is not None:
+        clauses.append(f"job_key = {mark}")
+        args.append(where.jobid)
+    if where.task is not None:
+        clauses.append(f"task = {mark}")
+        args.append(where.task)
+    if where.state is not None:
+        finished = "IS NULL" if where.state == "running" else "IS NOT NULL"
+        clauses.append(f"finished {finished}")
+    return " WHERE " + " AND ".join(clauses), args
+
+
+def task_listing_sql(where: TaskFilter, mark: str) -> tuple[str, str, list[Any]]:
+    """Two statements for a page of the task listing: the count of matches, and
+    the page as :data:`TASK_QUERY` rows, taking ``args`` plus limit and offset.
+
+    The page is chosen on ``tasks`` alone, through the ``(started, id)`` order
+    of an index, before its counts are joined."""
+    clause, args = task_filter_sql(where, mark)
+    count = f"SELECT COUNT(*) FROM tasks{clause}"
+    page = (
+        f"{TASK_QUERY} WHERE t.id IN (SELECT id FROM tasks{clause}"
+        f" ORDER BY started DESC, id DESC LIMIT {mark} OFFSET {mark})"
+        " ORDER BY t.started DESC, t.id DESC"
+    )
+    return count, page, args
+
+
+def job_listing_sql(state: TaskState | None, mark: str) -> tuple[str, str]:
+    """The count of jobs in ``state`` and a page of them (limit and offset as
+    arguments); rows of the page are read by :func:`jobs_from_rows`."""
+    running = "SUM(CASE WHEN finished IS NULL THEN 1 ELSE 0 END)"
+    having = {None: "", "running": f" HAVING {running} > 0"}.get(
+        state, f" HAVING {running} = 0"
+    )
+    grouped = (
+        f"SELECT job_key, COUNT(*) AS n, {running} AS running,"
+        " MIN(started) AS started, MAX(finished) AS finished FROM tasks"
+        f" WHERE job_key IS NOT NULL GROUP BY job_key{having}"
+    )
+    count = f"SELECT COUNT(*) FROM ({grouped}) AS jobs"
+    page = (
+        f"SELECT j.job_key, j.n, j.running, j.started, j.finished, c.state,"
+        f" SUM(c.count) FROM ({grouped} ORDER BY started DESC, job_key DESC"
+        f" LIMIT {mark} OFFSET {mark}) AS j"
+        " LEFT JOIN tasks t ON t.job_key = j.job_key"
+        " LEFT JOIN task_counts c ON c.taskid = t.id"
+        " GROUP BY j.job_key, j.n, j.running, j.started, j.finished, c.state"
+        " ORDER BY j.started DESC, j.job_key DESC"
+    )
+    return count, page
+
+
+def jobs_from_rows(rows: Iterable[Sequence[Any]]) -> list[JobSummary]:
+    """Job summaries from rows of :func:`job_listing_sql`, in the rows' order."""
+    jobs: dict[str, JobSummary] = {}
+    for job_key, n, running, started, finished, state, count in rows:
+        job = jobs.get(job_key)
+        if job is None:
+            job = jobs[job_key] = JobSummary(
+                job_key, int(n), int(running), empty_summary(), started, finished
+            )
+        if state is not None:
+            job.summary[state] = int(count)
+    return list(jobs.values())

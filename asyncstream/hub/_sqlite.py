@@ -26,16 +26,20 @@ from .._paths import PathObject, State
 from ._sql_rows import (
     TASK_QUERY,
     count_rows,
+    job_listing_sql,
     jobid_columns,
+    jobs_from_rows,
     join_path_object,
     result_rows,
     split_path_object,
     stored_batch,
+    task_listing_sql,
     tasks_from_rows,
 )
 from ._sqlite_rows import Transaction, migrate
 from ._store import (
     BatchOutcome,
+    JobSummary,
     NotFoundError,
     ResultBatch,
     ResultPosition,
@@ -43,12 +47,16 @@ from ._store import (
     StreamClosedError,
     StreamInfo,
     TaskCompletedError,
+    TaskFilter,
+    TaskHeader,
+    TaskState,
     TaskSummary,
     append_decision,
     missing_batches_error,
     repeated_append,
     repeated_batch,
     result_json,
+    unknown_task_error,
     utc_now,
 )
 
@@ -250,7 +258,7 @@ class SqliteStore:
         return BatchOutcome(batch.count, False)
 
     async def complete_task(
-        self, taskid: str, batches: int, payload: Any
+        self, taskid: str, batches: int, payload: Any, header: TaskHeader | None
     ) -> TaskSummary:
         w = self._w
         async with self._write_lock:
@@ -261,12 +269,27 @@ class SqliteStore:
             error = missing_batches_error(taskid, batches, present)
             if error is not None:
                 raise error
+            async with w.execute(
+                "SELECT 1 FROM tasks WHERE id = ?", (taskid,)
+            ) as cursor:
+                known = await cursor.fetchone() is not None
+            if not known and header is None:
+                raise unknown_task_error(taskid)
             async with self._transaction():
                 now = utc_now()
-                await w.execute(
-                    "INSERT OR IGNORE INTO tasks (id, task, started) VALUES (?, '', ?)",
-                    (taskid, now),
-                )
+                if not known:
+                    assert header is not None
+                    await w.execute(
+                        "INSERT INTO tasks (id, jobid, job_key, task, queue, started)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            taskid,
+                            *jobid_columns(header.jobid),
+                            header.task,
+                            header.queue,
+                            now,
+                        ),
+                    )
                 await w.execute(
                     "UPDATE tasks SET finished = ?, payload = ?"
                     " WHERE id = ? AND finished IS NULL",
@@ -305,6 +328,25 @@ class SqliteStore:
             f"{TASK_QUERY} WHERE t.job_key = ? ORDER BY t.started, t.id", (jobid,)
         ) as cursor:
             return tasks_from_rows(await cursor.fetchall())
+
+    async def list_tasks(
+        self, where: TaskFilter, offset: int, limit: int
+    ) -> tuple[int, list[TaskSummary]]:
+        count_sql, page_sql, args = task_listing_sql(where, "?")
+        # Two statements, not one transaction on the shared reader: other
+        # requests' reads would run inside it and miss writes committed since.
+        # A task stored between them may be counted and not yet on the page.
+        total = (await self._fetchone(count_sql, tuple(args)))[0]
+        async with self._r.execute(page_sql, (*args, limit, offset)) as cursor:
+            return int(total), tasks_from_rows(await cursor.fetchall())
+
+    async def list_jobs(
+        self, state: TaskState | None, offset: int, limit: int
+    ) -> tuple[int, list[JobSummary]]:
+        count_sql, page_sql = job_listing_sql(state, "?")
+        total = (await self._fetchone(count_sql, ()))[0]
+        async with self._r.execute(page_sql, (limit, offset)) as cursor:
+            return int(total), jobs_from_rows(await cursor.fetchall())
 
     async def read_results(
         self,

@@ -11,12 +11,35 @@ to name the problem; the app maps them to status codes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, Protocol, runtime_checkable
 
-from .._paths import STATES, PathObject, State
+from .._paths import PathObject, State
+from ._task_records import (
+    JobSummary,
+    TaskFilter,
+    TaskHeader,
+    TaskState,
+    TaskSummary,
+    empty_summary,
+    newest_first,
+    result_json,
+    summarise_jobs,
+)
+
+__all__ = [
+    "JobSummary",
+    "TaskFilter",
+    "TaskHeader",
+    "TaskState",
+    "TaskSummary",
+    "empty_summary",
+    "newest_first",
+    "result_json",
+    "summarise_jobs",
+]
 
 # A position in a task's stored results: (batch seq, index within the batch).
 ResultPosition = tuple[int, int]
@@ -73,56 +96,6 @@ class StreamInfo:
     closed: bool
     # True when an append named an offset whose chunk was already stored.
     duplicate: bool = False
-
-
-@dataclass(slots=True)
-class TaskSummary:
-    """A task as ``GET /api/tasks/{taskid}/`` reports it."""
-
-    id: str
-    jobid: int | str | None
-    task: str
-    queue: str | None
-    summary: dict[str, int]
-    batches: int
-    started: str
-    finished: str | None = None
-    payload: Any = field(default=None, repr=False)
-
-    @property
-    def state(self) -> str:
-        return "completed" if self.finished is not None else "running"
-
-    def to_json(self, *, with_payload: bool = False) -> dict[str, Any]:
-        """The task as the wire shows it; ``with_payload`` adds the completion
-        payload (``null`` until the task is complete)."""
-        body = {
-            "id": self.id,
-            "jobid": self.jobid,
-            "task": self.task,
-            "queue": self.queue,
-            "state": self.state,
-            "summary": dict(self.summary),
-            "batches": self.batches,
-            "started": self.started,
-            "finished": self.finished,
-        }
-        if with_payload:
-            body["payload"] = self.payload if self.finished is not None else None
-        return body
-
-
-def result_json(state: str, obj: PathObject) -> dict[str, Any]:
-    """A stored result as ``GET /api/tasks/{taskid}/results/`` shows it: the path
-    object with its ``state``, which wins over a ``state`` key of the object."""
-    row = {"state": state, **obj}
-    row["state"] = state
-    return row
-
-
-def empty_summary() -> dict[str, int]:
-    """A summary with every state present and zero."""
-    return dict.fromkeys(STATES, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +170,21 @@ def repeated_append(
 
 class TaskCompletedError(StoreError):
     code = "task_completed"
+
+
+class UnknownTaskError(StoreError):
+    code = "unknown_task"
+
+
+def unknown_task_error(taskid: str) -> UnknownTaskError:
+    """The refusal of a completion that would create ``taskid`` without knowing
+    who it is: a stray or forged ``complete`` must not block the id for good."""
+    return UnknownTaskError(
+        f"task {taskid!r} is unknown to the hub: a completion of a task that sent"
+        " no batch must carry its identity (task, and jobid and queue if it has"
+        " them)",
+        field="task",
+    )
 
 
 def repeated_batch(stored: ResultBatch, batch: ResultBatch) -> BatchOutcome:
@@ -289,9 +277,14 @@ class HubStore(Protocol):
         """Store a batch atomically, or report it as a duplicate of a stored one."""
 
     async def complete_task(
-        self, taskid: str, batches: int, payload: Any
+        self, taskid: str, batches: int, payload: Any, header: TaskHeader | None
     ) -> TaskSummary:
-        """Mark a task finished once batches ``0..batches-1`` are all stored."""
+        """Mark a task finished once batches ``0..batches-1`` are all stored.
+
+        A task the hub has not seen (no batch) is created from ``header``; without
+        one it is refused with :func:`unknown_task_error`. A known task keeps the
+        identity its first batch gave it.
+        """
 
     async def reset_task(self, taskid: str) -> int:
         """Drop an incomplete task's batches, results and summary in one step.
@@ -316,3 +309,16 @@ class HubStore(Protocol):
         limit: int,
     ) -> ResultsPage:
         """Up to ``limit`` stored results of a task after position ``after``."""
+
+    async def list_tasks(
+        self, where: TaskFilter, offset: int, limit: int
+    ) -> tuple[int, list[TaskSummary]]:
+        """How many tasks match ``where``, and up to ``limit`` of them from
+        ``offset`` in :func:`newest_first` order."""
+
+    async def list_jobs(
+        self, state: TaskState | None, offset: int, limit: int
+    ) -> tuple[int, list[JobSummary]]:
+        """How many jobs there are (running: some task is; completed: all are),
+        and up to ``limit`` of them from ``offset`` in :func:`summarise_jobs`
+        order."""

@@ -136,7 +136,11 @@ async def store_payload(
                 identity.taskid, batch.seq, batch.body, deadline=deadline
             )
     await client.complete_task(
-        identity.taskid, sequence.batches_cut, dict(payload), deadline=deadline
+        identity.taskid,
+        sequence.batches_cut,
+        dict(payload),
+        identity=identity,
+        deadline=deadline,
     )
 
 

@@ -124,7 +124,8 @@ async def test_complete_when_all_present_finishes_the_task(
 async def test_complete_with_zero_batches_creates_an_empty_task(
     client: httpx.AsyncClient,
 ) -> None:
-    response = await client.post("/api/tasks/empty/complete", json={"batches": 0})
+    body = {"batches": 0, "task": "my-plugin", "jobid": 7, "queue": "q"}
+    response = await client.post("/api/tasks/empty/complete", json=body)
     assert response.status_code == 200
     assert response.json()["summary"] == dict.fromkeys(STATES, 0)
 

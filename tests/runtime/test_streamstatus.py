@@ -123,7 +123,10 @@ async def test_dump_returns_the_contract_payload_with_a_delivery_report() -> Non
     assert json.loads(json.dumps(payload)) == payload
     assert status.report == DeliveryReport(items=25, batches=3, retries=0)
     assert hub.summary("t1") == expected_summary(25)
-    assert hub.completions == [{"taskid": "t1", "batches": 3, "payload": payload}]
+    identity = {"task": "my-plugin", "jobid": 100, "queue": "london.q#custom"}
+    assert hub.completions == [
+        {"taskid": "t1", "batches": 3, "payload": payload, **identity}
+    ]
     first_failure = json.loads(hub.batches["t1"][0])["items"]["failures"][0]
     assert first_failure == {"path": "/data/f3", "message": ["error 3"]}
 
