@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ._context import current_task_context
 from ._exceptions import ConfigurationError
 
 ENV_HUB_URL: Final = "ASYNCSTREAM_HUB_URL"
@@ -63,8 +65,7 @@ class HubSettings:
         app: Any = None,
     ) -> HubSettings:
         """Combine arguments and configuration; raise if no hub URL is known."""
-        context = current_task_context()
-        hub = context.hub if context is not None else None
+        hub = _task_hub.get()
         if hub is not None and (not hub_url or hub_url.rstrip("/") == hub.url):
             # The task's own hub, as a whole: its key never goes to another URL.
             if api_key is None and verify_tls is None:
@@ -97,3 +98,21 @@ class HubSettings:
     def headers(self) -> dict[str, str]:
         """The authentication header protocol v1 expects, if a key is set."""
         return {"Authorization": f"Api-Key {self.api_key}"} if self.api_key else {}
+
+
+# The hub of the task running in this context. Set by ``_context.task_context``
+# from the task context's ``hub``; kept here so that configuration does not
+# import the task context (which holds a HubSettings).
+_task_hub: ContextVar[HubSettings | None] = ContextVar(
+    "asyncstream_task_hub", default=None
+)
+
+
+@contextmanager
+def task_hub(hub: HubSettings | None) -> Iterator[None]:
+    """Make ``hub`` the current task's hub for the duration of the block."""
+    token = _task_hub.set(hub)
+    try:
+        yield
+    finally:
+        _task_hub.reset(token)

@@ -13,12 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from ._config import HubSettings, task_hub
 from ._identity import TaskIdentity
-
-if TYPE_CHECKING:
-    from ._config import HubSettings
 
 __all__ = ["TaskContext", "current_task_context", "task_context"]
 
@@ -54,6 +51,7 @@ def task_context(context: TaskContext) -> Iterator[TaskContext]:
     """Make ``context`` the current task context for the duration of the block."""
     token = _current.set(context)
     try:
-        yield context
+        with task_hub(context.hub):
+            yield context
     finally:
         _current.reset(token)

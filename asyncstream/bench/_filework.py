@@ -32,7 +32,10 @@ import anyio
 import httpx
 
 from .._apply import apply_paths
-from .._run_task import TaskCall, TaskTarget, call_task
+from .._config import HubSettings
+from .._context import TaskContext
+from .._run_task import TaskTarget, call_task
+from .._task_invoker import Invocation
 from ..streamstatus import AsyncStreamTaskResults
 from ._workload import QUEUE, Tick, Workload, check_delivered
 
@@ -151,18 +154,15 @@ def handler_run(
         target = _handler(op, face)
         with _Scratch(w.n if files else 0) as scratch:
             reference = _feed(w, op, scratch.source)
-            # expand_paths finds its hub in the configuration, as on a worker.
-            os.environ["ASYNCSTREAM_HUB_URL"] = w.streams_url or ""
-            os.environ["ASYNCSTREAM_API_KEY"] = w.api_key or ""
-            call = TaskCall(
-                taskid=w.taskid,
-                jobid=1,
-                queue_name=QUEUE,
-                paths=[reference],
+            # The task's hub (its context) serves the input stream; the results go
+            # to the hub under test, named to the status as a setting.
+            streams = HubSettings(w.streams_url or "", w.api_key)
+            call = Invocation(
+                TaskContext(w.taskid, QUEUE, target.name, 1, hub=streams),
+                [reference],
                 stream_results=True,
                 fields={"source_root": scratch.source, "replica_root": scratch.replica},
-                hub_url=w.results_url or "",
-                api_key=w.api_key,
+                status_options={"hub_url": w.results_url, "api_key": w.api_key},
             )
             start = time.perf_counter()
             payload = call_task(target, call)
