@@ -5,6 +5,10 @@ then ``processes x tasks`` senders at once. Each phase starts every worker
 process, waits until all have imported and said ready, then lets them go at the
 same instant. Afterwards the hub's job summary says what it stored for each task
 and its ``/metrics`` how many requests it refused as overloaded.
+
+The hub is the user's own (a URL) or one started for the run (:func:`own_hub`):
+SQLite on a temporary file, or PostgreSQL in a schema made for the run and
+dropped at the end, served by one or more hub processes.
 """
 
 from __future__ import annotations

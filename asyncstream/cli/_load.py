@@ -150,6 +150,10 @@ def load(
     the hub's own task summaries), the hub's 503 count (from its /metrics),
     results/s and its ratio to the single sender, and the slowest task against
     the median. Exits with status 1 unless every task finished exactly once.
+
+    Without --url the report names the store and hub processes it started;
+    --copy-baseline adds the bare COPY of the single sender's rows on PostgreSQL
+    and the hub's rates against it.
     """
     from ..bench._load import LoadShape, figures_json, render_report
     from ..bench._load_runner import LoadConfig, LoadTarget, run_load
