@@ -3,10 +3,11 @@
 What the hub's PostgreSQL store does with a batch, minus HTTP and the hub: the
 same rows a load task sends (its paths, states and numbering), in batches of the
 sender's default size, each batch one transaction with one ``COPY`` into the
-store's ``results`` table, on one connection, one batch after another as one
-sender's batches arrive. It writes into the run's own schema, beside the hub's
-rows, under task ids no load task uses, so that the table and its index are the
-ones the hub wrote into.
+store's ``results`` table, as many batches at once (each on a connection of its
+own) as one sender keeps in flight: one transaction at a time would measure the
+commit's round trip, which the hub overlaps. It writes into the run's own
+schema, beside the hub's rows, under task ids no load task uses, so that the
+table and its index are the ones the hub wrote into.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from .._paths import STATES, State
 from .._stream_results import AsyncStreamTaskResults
 from ._load_worker import result_path
 
+_DEFAULTS = inspect.signature(AsyncStreamTaskResults).parameters
 # The batch size a load task's sender uses: its default.
-BATCH_SIZE: int = (
-    inspect.signature(AsyncStreamTaskResults).parameters["batch_size"].default
-)
+BATCH_SIZE: int = _DEFAULTS["batch_size"].default
+# The batches one sender keeps in flight (its default): as many transactions as
+# the hub may have open for one task at once.
+IN_FLIGHT: int = _DEFAULTS["max_inflight_batches"].default
 
 _COPY = "COPY results (taskid, seq, idx, state, path, extra) FROM STDIN"
 
@@ -36,6 +39,7 @@ class CopyFigures:
     rows: int
     batches: int
     seconds: float
+    connections: int = 1
 
     @property
     def rate(self) -> float:
@@ -59,30 +63,51 @@ def batch_rows(
 
 
 async def copy_baseline(
-    dsn: str, taskid: str, results: int, batch_size: int = BATCH_SIZE
+    dsn: str,
+    taskid: str,
+    results: int,
+    batch_size: int = BATCH_SIZE,
+    connections: int = IN_FLIGHT,
 ) -> CopyFigures:
     """Store ``results`` rows of task ``taskid`` by bare ``COPY``, one transaction
-    per batch of ``batch_size``; time it from connected to the last commit."""
+    per batch of ``batch_size``, ``connections`` batches at once (each connection
+    takes the next batch not yet taken); time it from connected to the last
+    commit."""
+    import anyio
     import psycopg
 
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        start = time.perf_counter()
-        batches = 0
-        for seq, first in enumerate(range(0, results, batch_size)):
+    seqs = iter(enumerate(range(0, results, batch_size)))
+    conns = [
+        await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+        for _ in range(connections)
+    ]
+
+    async def copy_batches(conn: psycopg.AsyncConnection) -> None:
+        # One event loop: taking the next batch never races another taker.
+        for seq, first in seqs:
             last = min(results, first + batch_size)
             async with conn.transaction(), conn.cursor().copy(_COPY) as copy:
                 for row in batch_rows(taskid, seq, first, last):
                     await copy.write_row(row)
-            batches += 1
+
+    try:
+        start = time.perf_counter()
+        async with anyio.create_task_group() as group:
+            for conn in conns:
+                group.start_soon(copy_batches, conn)
         seconds = time.perf_counter() - start
-    return CopyFigures(results, batches, seconds)
+    finally:
+        for conn in conns:
+            await conn.close()
+    return CopyFigures(results, -(-results // batch_size), seconds, connections)
 
 
 def render_copy(copy: CopyFigures, hub_rates: dict[str, float]) -> list[str]:
     """The baseline, then each hub rate against it."""
     lines = [
         f"bare COPY: {copy.rows:,} rows in {copy.batches:,} transactions of"
-        f" {BATCH_SIZE} in {copy.seconds:.1f}s = {copy.rate:,.0f} rows/s"
+        f" {BATCH_SIZE} on {copy.connections} connection(s) at once in"
+        f" {copy.seconds:.1f}s = {copy.rate:,.0f} rows/s"
     ]
     for name, rate in hub_rates.items():
         ratio = rate / copy.rate if copy.rate > 0 else 0.0
@@ -98,6 +123,7 @@ def copy_json(copy: CopyFigures) -> dict[str, Any]:
         "rows": copy.rows,
         "batches": copy.batches,
         "batch_size": BATCH_SIZE,
+        "connections": copy.connections,
         "seconds": copy.seconds,
         "rows_per_second": copy.rate,
     }

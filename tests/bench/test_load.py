@@ -20,7 +20,7 @@ from asyncstream.bench._load import (
     rejections,
     render_report,
 )
-from asyncstream.bench._load_copy import BATCH_SIZE, batch_rows
+from asyncstream.bench._load_copy import BATCH_SIZE, batch_rows, copy_baseline
 from asyncstream.bench._load_worker import result_path
 from asyncstream.cli import main
 from asyncstream.hub._metrics import HubMetrics
@@ -127,6 +127,25 @@ def test_bare_copy_writes_the_rows_the_store_writes_for_the_same_batch() -> None
     assert BATCH_SIZE == 500  # the sender's default, read from its signature
 
 
+async def test_bare_copy_stores_every_row_once_across_its_connections(
+    postgres_dsn: str,
+) -> None:
+    from asyncstream.hub._postgres_setup import connect, migrate
+
+    async with await connect(postgres_dsn) as conn:
+        await migrate(conn, "the test schema")
+    figures = await copy_baseline(
+        postgres_dsn, "copy-t000", 1_234, batch_size=100, connections=3
+    )
+    assert (figures.rows, figures.batches, figures.connections) == (1_234, 13, 3)
+    async with await connect(postgres_dsn) as conn:
+        cursor = await conn.execute(
+            "SELECT count(*), count(DISTINCT (seq, idx)), count(DISTINCT path),"
+            " max(seq) FROM results WHERE taskid = 'copy-t000'"
+        )
+        assert await cursor.fetchone() == (1_234, 1_234, 1_234, 12)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -199,7 +218,7 @@ def test_quick_run_against_its_own_postgres_hub_of_two_processes(
     assert contention["sent"] == contention["stored"] == 12_000
     assert contention["failed"] == contention["not_exact"] == []
     copy = document["bare_copy"]
-    assert (copy["rows"], copy["batches"]) == (2_000, 4)
+    assert (copy["rows"], copy["batches"], copy["connections"]) == (2_000, 4, 4)
     assert copy["rows_per_second"] > 0
     # The run's schema, hub rows and COPY rows alike, is gone.
     assert _load_schemas(postgres_server) <= schemas_before
