@@ -174,9 +174,12 @@ def render_phase(name: str, figures: PhaseFigures) -> list[str]:
     return lines
 
 
-def render_report(baseline: PhaseFigures | None, contention: PhaseFigures) -> str:
-    """The whole report: both phases, then the ratios the run is judged by."""
-    lines: list[str] = []
+def render_report(
+    baseline: PhaseFigures | None, contention: PhaseFigures, hub: str | None = None
+) -> str:
+    """The whole report: the hub, both phases, then the ratios the run is judged
+    by."""
+    lines: list[str] = [] if hub is None else [f"hub: {hub}"]
     if baseline is not None:
         lines += render_phase("single sender", baseline)
     lines += render_phase("contention", contention)

@@ -5,6 +5,10 @@ then ``processes x tasks`` senders at once. Each phase starts every worker
 process, waits until all have imported and said ready, then lets them go at the
 same instant. Afterwards the hub's job summary says what it stored for each task
 and its ``/metrics`` how many requests it refused as overloaded.
+
+The hub is the user's own (a URL) or one started for the run (:func:`own_hub`):
+SQLite on a temporary file, or PostgreSQL in a schema made for the run and
+dropped at the end, served by one or more hub processes.
 """
 
 from __future__ import annotations
@@ -56,23 +60,101 @@ class LoadOutcome:
     contention: PhaseFigures
 
 
+@dataclass(frozen=True, slots=True)
+class OwnHub:
+    """The hub a load run starts itself: its store, processes and database."""
+
+    target: LoadTarget
+    store: str
+    workers: int
+    # The DSN of the run's own schema (PostgreSQL only): what the bare COPY
+    # baseline writes into, beside the hub's rows.
+    dsn: str | None = None
+
+    @property
+    def label(self) -> str:
+        processes = f"{self.workers} hub process{'es' if self.workers > 1 else ''}"
+        where = "PostgreSQL" if self.store == "postgres" else "SQLite"
+        return f"{where}, {processes}"
+
+
+def with_search_path(dsn: str, schema: str) -> str:
+    """``dsn`` with ``schema`` as every session's search path."""
+    separator = "&" if "?" in dsn else "?"
+    return f"{dsn}{separator}options=-csearch_path%3D{schema}"
+
+
 @contextlib.contextmanager
-def own_sqlite_hub(extra_args: tuple[str, ...] = ()) -> Iterator[LoadTarget]:
-    """A SQLite hub in a process of its own, on a database removed afterwards."""
+def postgres_run_schema(server: str) -> Iterator[str]:
+    """A schema of its own on ``server`` for one run, dropped at the end;
+    yields a DSN whose tables live in it."""
+    import psycopg
+
+    from ..hub._dsn import redact_dsn
+
+    schema = f"asyncstream_load_{secrets.token_hex(6)}"
+    try:
+        with psycopg.connect(server, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+    except psycopg.OperationalError as exc:
+        raise RuntimeError(
+            f"cannot reach PostgreSQL at {redact_dsn(server)}: {exc}"
+        ) from exc
+    try:
+        yield with_search_path(server, schema)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@contextlib.contextmanager
+def _serve(
+    db_path: Path | None, store: str, dsn: str | None, workers: int
+) -> Iterator[LoadTarget]:
     from ..hub import HubProcess
 
-    with tempfile.TemporaryDirectory(prefix="asyncstream-load-hub-") as tmp:
-        hub = HubProcess(
-            Path(tmp, "hub.sqlite3"),
-            api_key=secrets.token_hex(16),
-            extra_args=("--log-level", "warning", *extra_args),
-        )
-        hub.start()
-        try:
-            yield LoadTarget(hub.url, hub.api_key)
-        finally:
-            hub.stop()
-            hub.log_path.unlink(missing_ok=True)
+    hub = HubProcess(
+        db_path,
+        api_key=secrets.token_hex(16),
+        store="postgres" if store == "postgres" else "sqlite",
+        dsn=dsn,
+        workers=workers,
+        extra_args=("--log-level", "warning"),
+    )
+    hub.start(timeout=60.0)
+    try:
+        yield LoadTarget(hub.url, hub.api_key)
+    finally:
+        hub.stop()
+        hub.log_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def own_hub(store: str, workers: int = 1, dsn: str | None = None) -> Iterator[OwnHub]:
+    """A hub in processes of its own, on a database made for the run and removed
+    afterwards: a temporary SQLite file, or a fresh schema on the PostgreSQL
+    server ``dsn``. SQLite is one process on one file: ``workers`` must be 1."""
+    if store == "sqlite":
+        if workers != 1:
+            raise ValueError(
+                f"a SQLite hub runs as one process, not {workers}:"
+                " several hub processes need the PostgreSQL store"
+            )
+        with (
+            tempfile.TemporaryDirectory(prefix="asyncstream-load-hub-") as tmp,
+            _serve(Path(tmp, "hub.sqlite3"), store, None, 1) as target,
+        ):
+            yield OwnHub(target, store, 1)
+        return
+    if store != "postgres":
+        raise ValueError(f"unknown store {store!r}: sqlite or postgres")
+    if dsn is None:
+        raise ValueError("the PostgreSQL store needs a DSN")
+    with (
+        postgres_run_schema(dsn) as schema_dsn,
+        _serve(None, store, schema_dsn, workers) as target,
+    ):
+        yield OwnHub(target, store, workers, schema_dsn)
 
 
 def _read_lines(

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .._config import ENV_API_KEY, ENV_HUB_URL
+from ..hub._dsn import ENV_HUB_DB, is_postgres_dsn
 
 QUICK = (2, 3, 2_000)
+if TYPE_CHECKING:
+    from ..bench._load_runner import LoadConfig, LoadOutcome
+
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @click.command()
@@ -17,8 +25,37 @@ QUICK = (2, 3, 2_000)
     "--url",
     envvar=ENV_HUB_URL,
     default=None,
-    help=f"The hub to load (default: ${ENV_HUB_URL}). Without one, a SQLite hub"
-    " is started in a process of its own on a temporary database.",
+    help=f"The hub to load (default: ${ENV_HUB_URL}). Without one, a hub is"
+    " started in processes of its own on a database made for the run (see"
+    " --store) and removed at the end.",
+)
+@click.option(
+    "--store",
+    type=click.Choice(["sqlite", "postgres"]),
+    default=None,
+    help="The store of the hub this command starts: sqlite (a temporary file;"
+    " the default) or postgres (a fresh schema on --dsn, dropped at the end).",
+)
+@click.option(
+    "--hub-workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes of the hub this command starts (default 1; more than one"
+    " needs --store postgres).",
+)
+@click.option(
+    "--dsn",
+    envvar=ENV_HUB_DB,
+    default=None,
+    help=f"The PostgreSQL server for --store postgres (default: ${ENV_HUB_DB},"
+    f" else {DEFAULT_DSN}); the run makes a schema of its own there.",
+)
+@click.option(
+    "--copy-baseline",
+    is_flag=True,
+    help="With --store postgres: also store the single sender's rows by bare"
+    " COPY into the same table (one transaction per batch of the sender's size,"
+    " no HTTP, no hub) and print the hub's rates against it.",
 )
 @click.option(
     "--api-key",
@@ -91,6 +128,10 @@ QUICK = (2, 3, 2_000)
 )
 def load(
     url: str | None,
+    store: str | None,
+    hub_workers: int | None,
+    dsn: str | None,
+    copy_baseline: bool,
     api_key: str | None,
     processes: int,
     tasks: int,
@@ -109,15 +150,15 @@ def load(
     the hub's own task summaries), the hub's 503 count (from its /metrics),
     results/s and its ratio to the single sender, and the slowest task against
     the median. Exits with status 1 unless every task finished exactly once.
+
+    Without --url the report names the store and hub processes it started;
+    --copy-baseline adds the bare COPY of the single sender's rows on PostgreSQL
+    and the hub's rates against it.
     """
     from ..bench._load import LoadShape, figures_json, render_report
-    from ..bench._load_runner import (
-        LoadConfig,
-        LoadTarget,
-        own_sqlite_hub,
-        run_load,
-    )
+    from ..bench._load_runner import LoadConfig, LoadTarget, run_load
 
+    _check_hub_options(url, store, hub_workers, dsn, copy_baseline, no_baseline)
     if quick:
         processes, tasks, results = QUICK
     config = LoadConfig(
@@ -131,15 +172,22 @@ def load(
     def echo(text: str) -> None:
         click.echo(text, err=True)
 
+    copy_lines: list[str] = []
+    document: dict[str, Any] = {}
     if url is None:
-        echo("starting a SQLite hub on a temporary database ...")
-        with own_sqlite_hub() as target:
-            outcome = run_load(target, config, echo)
+        outcome, hub, copy_lines, document = _run_own_hub(
+            config, store or "sqlite", hub_workers or 1, dsn, copy_baseline, echo
+        )
     else:
-        outcome = run_load(LoadTarget(url.rstrip("/"), api_key), config, echo)
-    click.echo(render_report(outcome.baseline, outcome.contention))
+        hub = url.rstrip("/")
+        outcome = run_load(LoadTarget(hub, api_key), config, echo)
+    click.echo(render_report(outcome.baseline, outcome.contention, hub))
+    for line in copy_lines:
+        click.echo(line)
     if json_path is not None:
         document = {
+            "hub": hub,
+            **document,
             "single_sender": None
             if outcome.baseline is None
             else figures_json(outcome.baseline),
@@ -149,3 +197,85 @@ def load(
     phases = [outcome.contention] + ([outcome.baseline] if outcome.baseline else [])
     if not all(phase.ok for phase in phases):
         raise SystemExit(1)
+
+
+def _check_hub_options(
+    url: str | None,
+    store: str | None,
+    hub_workers: int | None,
+    dsn: str | None,
+    copy_baseline: bool,
+    no_baseline: bool,
+) -> None:
+    """Refuse combinations that cannot mean what they say, naming the option."""
+    if url is not None:
+        if store is not None or hub_workers is not None:
+            raise click.UsageError(
+                "--store and --hub-workers shape the hub this command starts;"
+                " with --url it loads a hub already running"
+            )
+        if copy_baseline:
+            raise click.UsageError(
+                "--copy-baseline needs the hub this command starts on"
+                " --store postgres (it writes into that run's own schema)"
+            )
+        return
+    if (store or "sqlite") == "sqlite":
+        if hub_workers is not None and hub_workers > 1:
+            raise click.UsageError(
+                f"--hub-workers {hub_workers} needs --store postgres: a SQLite hub"
+                " is one process on one database file"
+            )
+        if copy_baseline:
+            raise click.UsageError("--copy-baseline needs --store postgres")
+    elif dsn is not None and not is_postgres_dsn(dsn):
+        raise click.UsageError(
+            "--dsn must be a PostgreSQL URI (postgresql://user@host:port/db)"
+        )
+    if copy_baseline and no_baseline:
+        raise click.UsageError(
+            "--copy-baseline compares with the single sender: drop --no-baseline"
+        )
+
+
+def _run_own_hub(
+    config: LoadConfig,
+    store: str,
+    workers: int,
+    dsn: str | None,
+    copy_baseline: bool,
+    echo: Callable[[str], None],
+) -> tuple[LoadOutcome, str, list[str], dict[str, Any]]:
+    """Start a hub for the run, load it, and (if asked) the bare COPY baseline
+    into the same schema before it is dropped."""
+    import anyio
+
+    from ..bench._load_copy import copy_baseline as run_copy
+    from ..bench._load_copy import copy_json, render_copy
+    from ..bench._load_runner import own_hub, run_load
+    from ..hub._dsn import redact_dsn
+
+    server = (dsn or DEFAULT_DSN) if store == "postgres" else None
+    where = "a temporary database" if server is None else redact_dsn(server)
+    echo(f"starting a {store} hub, {workers} process(es), on {where} ...")
+    lines: list[str] = []
+    document: dict[str, Any] = {"store": store, "hub_processes": workers}
+    with contextlib.ExitStack() as stack:
+        try:
+            hub = stack.enter_context(own_hub(store, workers, server))
+        except (RuntimeError, TimeoutError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        outcome = run_load(hub.target, config, echo)
+        if copy_baseline and hub.dsn is not None and outcome.baseline is not None:
+            n = config.shape.results
+            echo(f"bare COPY: {n:,} rows ...")
+            copy = anyio.run(run_copy, hub.dsn, "copy-baseline-t000", n)
+            lines = render_copy(
+                copy,
+                {
+                    "hub single sender": outcome.baseline.rate,
+                    "hub contention": outcome.contention.rate,
+                },
+            )
+            document["bare_copy"] = copy_json(copy)
+    return outcome, hub.label, lines, document
