@@ -18,11 +18,7 @@ from asyncstream._retry import RetryPolicy
 from asyncstream._spool import read_spool, resend_spool
 from asyncstream.hub import RunningHub
 from asyncstream.streamstatus import AsyncStreamTaskResults
-from tests.hub.conftest import (  # noqa: F401  (fixtures used by hub_over)
-    hub_over,
-    postgres_dsn,
-    postgres_server,
-)
+from tests.hub.conftest import hub_over
 
 STARTED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 FAST_RETRY = RetryPolicy(initial=0.01, maximum=0.05)
