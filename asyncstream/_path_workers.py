@@ -144,6 +144,10 @@ class PathWorkers:
         # Ordered: chunks taken but not yet handed out, held back at most.
         self._window = anyio.Semaphore(2 * concurrency)
         self._taken = 0  # sequence number of the next chunk taken
+        # One worker takes at a time: a stream hands items to its waiting
+        # receivers in turn, so two workers waiting at once would interleave the
+        # input between their chunks and the sequence numbers would not follow it.
+        self._taking = anyio.Lock(fast_acquire=True)
         self._next_out = 0  # the next one to hand out, in order
         self._held: dict[int, list[PathOutcome]] = {}
         self._stack: AsyncExitStack | None = None
@@ -258,10 +262,11 @@ class PathWorkers:
             while True:
                 if self._ordered:
                     await _acquire(self._window)
-                chunk = await self._take(paths)
-                if not chunk:
-                    return
-                seq, self._taken = self._taken, self._taken + 1
+                async with self._taking:
+                    chunk = await self._take(paths)
+                    if not chunk:
+                        return
+                    seq, self._taken = self._taken, self._taken + 1
                 outcomes = await anyio.to_thread.run_sync(
                     run_chunk, fn, chunk, self._stop, limiter=self._limiter
                 )
@@ -277,11 +282,12 @@ class PathWorkers:
             while True:
                 if self._ordered:
                     await _acquire(self._window)
-                try:
-                    item = await _receive(paths)
-                except anyio.EndOfStream:
-                    return
-                seq, self._taken = self._taken, self._taken + 1
+                async with self._taking:
+                    try:
+                        item = await _receive(paths)
+                    except anyio.EndOfStream:
+                        return
+                    seq, self._taken = self._taken, self._taken + 1
                 await _send(done, (seq, [await _apply_async(fn, item)]))
 
     async def next_chunk(self) -> list[PathOutcome] | None:
