@@ -21,10 +21,10 @@ from ._soak import soak
 
 EPILOG = (
     "\b\nWhat each verb needs beyond 'pip install asyncstream':\n"
-    "  hub, demo, run   the hub extra: pip install 'asyncstream[hub]'\n"
-    "                   (run --hub URL needs none)\n"
-    "  bench, soak      a source checkout: they test asyncstream itself\n"
-    "  resend           nothing more"
+    "  hub, demo, run      the hub extra: pip install 'asyncstream[hub]'\n"
+    "                      (run --hub URL needs none)\n"
+    "  bench, soak, load   a source checkout: they test asyncstream itself\n"
+    "  resend              nothing more"
 )
 
 

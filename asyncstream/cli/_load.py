@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._config import ENV_API_KEY, ENV_HUB_URL
-from ..hub._dsn import ENV_HUB_DB, is_postgres_dsn
+from ._extras import needs_source_checkout
+from ._hub import ENV_HUB_DB
 
 QUICK = (2, 3, 2_000)
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the figures of both phases to this file.",
 )
+@needs_source_checkout("asyncstream.bench")
 def load(
     url: str | None,
     store: str | None,
@@ -228,7 +230,9 @@ def _check_hub_options(
             )
         if copy_baseline:
             raise click.UsageError("--copy-baseline needs --store postgres")
-    elif dsn is not None and not is_postgres_dsn(dsn):
+    elif dsn is not None and not dsn.lower().startswith(
+        ("postgresql://", "postgres://")
+    ):
         raise click.UsageError(
             "--dsn must be a PostgreSQL URI (postgresql://user@host:port/db)"
         )

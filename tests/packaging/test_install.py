@@ -114,7 +114,7 @@ def test_a_plain_install_has_a_command_that_answers_and_names_missing_extras(
 
     helped = env.run(env.script, "--help", cwd=outside)
     assert helped.returncode == 0, helped.stderr
-    for verb in ("demo", "run", "hub", "resend", "bench", "soak"):
+    for verb in ("demo", "run", "hub", "resend", "bench", "soak", "load"):
         assert f"  {verb} " in helped.stdout
     version = env.run(env.script, "--version", cwd=outside)
     assert (version.returncode, version.stdout) == (
@@ -133,7 +133,7 @@ def test_a_plain_install_has_a_command_that_answers_and_names_missing_extras(
         assert "pip install 'asyncstream[hub]'" in done.stderr
         assert "Traceback" not in done.stderr
         assert done.stderr.count("\n") == 1, done.stderr
-    for tool in ("bench", "soak"):
+    for tool in ("bench", "soak", "load"):
         done = env.run(env.script, tool, cwd=outside)
         assert done.returncode == 2, done.stderr
         assert done.stderr.startswith(
