@@ -87,7 +87,7 @@ async def test_sync_task_failing_while_the_hub_is_down_spools_every_result(
     hub: RunningHub, tmp_path: Path
 ) -> None:
     hub.faults.fail_next(10_000, status=503, retry_after=0.01, path_prefix=RESULTS)
-    options = knobs(hub, delivery_timeout=0.5, spool_dir=str(tmp_path))
+    options = knobs(hub, delivery_timeout=2.0, spool_dir=str(tmp_path))
 
     def task() -> None:
         with StreamTaskResults("p", [], 1, "q", "sync-down", **options) as s:
@@ -108,7 +108,7 @@ async def test_async_task_failing_while_the_hub_is_down_spools_every_result(
     hub: RunningHub, tmp_path: Path
 ) -> None:
     hub.faults.fail_next(10_000, status=503, retry_after=0.01, path_prefix=RESULTS)
-    options = knobs(hub, delivery_timeout=0.5, spool_dir=str(tmp_path))
+    options = knobs(hub, delivery_timeout=2.0, spool_dir=str(tmp_path))
 
     async def task() -> None:
         async with AsyncStreamTaskResults(
@@ -138,7 +138,7 @@ async def test_refused_completion_spools_the_payload_and_resend_completes(
         retry_after=0.01,
         path_prefix=f"/api/tasks/{taskid}/complete",
     )
-    options = knobs(hub, delivery_timeout=0.5, spool_dir=str(tmp_path))
+    options = knobs(hub, delivery_timeout=2.0, spool_dir=str(tmp_path))
     status = AsyncStreamTaskResults("p", [], 4, "q", taskid, **options)
     for path in paths("/done", 25):
         await status.add("processed", path)
@@ -345,7 +345,7 @@ async def test_resend_posts_under_the_original_idempotency_keys(
     hub.faults.fail_next(
         10_000, status=503, retry_after=0.01, path_prefix=f"/api/tasks/{taskid}/"
     )
-    options = knobs(hub, delivery_timeout=0.3, spool_dir=str(tmp_path))
+    options = knobs(hub, delivery_timeout=2.0, spool_dir=str(tmp_path))
     status = AsyncStreamTaskResults("p", [], 1, "q", taskid, **options)
     for path in paths("/keys", 30):
         await status.add("processed", path)

@@ -36,7 +36,7 @@ async def undeliverable(
     hub.faults.fail_next(
         10_000, status=503, retry_after=0.01, path_prefix=f"/api/tasks/{taskid}/"
     )
-    options = knobs(hub, delivery_timeout=0.3, spool_dir=str(spool_dir))
+    options = knobs(hub, delivery_timeout=2.0, spool_dir=str(spool_dir))
     status = AsyncStreamTaskResults("p", [], 1, "q", taskid, **options)
     for i in range(n):
         await status.add("processed", f"/{taskid}/{i}")
