@@ -127,6 +127,17 @@ def faults(hub: HubProcess) -> Iterator[Any]:
         hub.faults.reset()
 
 
+@pytest.fixture
+def examples_app(broker: Broker) -> Any:
+    """The Celery app of examples/, on the session's broker."""
+    if broker.kind == "filesystem":
+        pytest.skip("examples/celery_app.py takes no transport options (filesystem)")
+    from examples import celery_app
+
+    celery_app.app.conf.update(broker_url=broker.url, result_backend=broker.backend)
+    return celery_app
+
+
 @pytest.fixture(scope="session")
 def spool_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("spool")

@@ -14,16 +14,6 @@ from tests.celery.conftest import HubView, WorkerFactory, queue_for
 pytestmark = pytest.mark.celery
 
 
-@pytest.fixture
-def examples_app(broker: Broker) -> Any:
-    if broker.kind == "filesystem":
-        pytest.skip("examples/celery_app.py takes no transport options (filesystem)")
-    from examples import celery_app
-
-    celery_app.app.conf.update(broker_url=broker.url, result_backend=broker.backend)
-    return celery_app
-
-
 def test_sync_handlers_delete_and_move_real_files_on_a_worker(
     examples_app: Any,
     start_worker: WorkerFactory,

@@ -15,16 +15,6 @@ from tests.celery.conftest import HubView, WorkerFactory, queue_for
 pytestmark = pytest.mark.celery
 
 
-@pytest.fixture
-def examples_app(broker: Broker) -> Any:
-    if broker.kind == "filesystem":
-        pytest.skip("examples/celery_app.py takes no transport options (filesystem)")
-    from examples import celery_app
-
-    celery_app.app.conf.update(broker_url=broker.url, result_backend=broker.backend)
-    return celery_app
-
-
 def _tree(root: Path, names: list[str]) -> None:
     for name in names:
         path = root / name
