@@ -8,10 +8,13 @@ schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
+import errno
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +74,43 @@ def postgres_dsn(postgres_server: str) -> Iterator[str]:
     """A DSN whose tables live in a fresh schema, dropped after the test."""
     with postgres_schema(postgres_server) as dsn:
         yield dsn
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a 4 MiB file system of its own, to fill up for real.
+
+    A tmpfs mounted for the test (root only; skipped, saying why, elsewhere) and
+    unmounted afterwards. :func:`fill_disk` fills it; removing the file it returns
+    gives the space back.
+    """
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("a full-disk test mounts a tmpfs, which needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill_disk(directory: Path) -> Path:
+    """Write to ``directory`` until its file system is full; return the filler file."""
+    filler = directory / "filler"
+    chunk = b"\0" * 4096
+    with filler.open("wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(chunk)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+    return filler
