@@ -23,7 +23,19 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 
 def encode_json(body: Any) -> bytes:
     """Compact JSON bytes, the form every request body is sent in."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return encode_json_escaped(body)
+
+
+def encode_json_escaped(body: Any) -> bytes:
+    """Compact ASCII JSON bytes, for a body holding a file name that is not UTF-8.
+
+    Its surrogate escapes (``os.fsdecode``) cannot be encoded as UTF-8; ASCII
+    JSON writes them as ``\\udcXX`` escapes, the protocol's wire form.
+    """
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -7,6 +7,12 @@ they are normalised to ``{"path": s}``. A *stream reference* ``{"stream": url,
 
 These checks sit on the hot path of ``add()``, so they do the least work that still
 names the bad value.
+
+A POSIX file name is bytes. Python's ``os`` functions give a name that is not
+UTF-8 as a ``str`` holding *surrogate escapes* (``os.fsdecode``: each byte that
+is not UTF-8 becomes U+DC80..U+DCFF), and ``os.fsencode`` gives the bytes back.
+Such strings travel as they are (JSON ``\\udcXX`` escapes, see the protocol);
+every other lone surrogate names no file and is refused.
 """
 
 from __future__ import annotations
@@ -44,24 +50,66 @@ def check_state(key: object) -> State:
     )
 
 
+def is_unicode(text: str) -> bool:
+    """False for a string with any lone surrogate, which UTF-8 cannot encode."""
+    if text.isascii():  # O(1) for the common case: CPython records it
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def is_wire_text(text: str) -> bool:
+    """True if ``text`` can travel to the hub and back unchanged.
+
+    That is valid Unicode, or a file name as ``os.fsdecode`` gives it: lone
+    surrogates only as escapes of bytes (U+DC80..U+DCFF), and only where those
+    bytes are not UTF-8 (``"\\udcc3\\udca9"`` would be a second spelling of
+    ``"\u00e9"``, which names the same file).
+    """
+    if is_unicode(text):
+        return True
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return raw.decode("utf-8", "surrogateescape") == text
+
+
+def check_wire_text(text: str, where: str) -> str:
+    """Return ``text``, or raise naming ``where`` if :func:`is_wire_text` is false."""
+    if is_wire_text(text):
+        return text
+    raise InvalidPathError(
+        f"{where} {text!r:.200} is not valid Unicode: a lone surrogate stands in"
+        " a string only as the escape of a byte of a file name (U+DC80..U+DCFF,"
+        " as os.fsdecode gives it)"
+    )
+
+
 def normalize_message(message: object) -> list[str]:
     """Return a failure message as the payload stores it: a list of strings."""
     if isinstance(message, str):
-        return [message]
+        return [check_wire_text(message, "message")]
     if isinstance(message, Sequence) and all(isinstance(m, str) for m in message):
-        return list(message)
+        return [check_wire_text(m, "message") for m in message]
     raise InvalidPathError(
         f"message must be a string or a list of strings, got {message!r}"
     )
 
 
-# Floats are not here: they must also be finite.
-_PLAIN_JSON: Final = frozenset({str, int, bool, type(None)})
+# Floats are not here: they must also be finite; strings are checked as text.
+_NON_TEXT_JSON: Final = frozenset({int, bool, type(None)})
 
 
 def _check_json_value(value: object, where: str, obj: Mapping[str, Any]) -> None:
     """Raise naming ``where`` if ``value`` is not plain, finite JSON."""
-    if isinstance(value, bool | int | str) or value is None:
+    if isinstance(value, str):
+        check_wire_text(value, f"path object value {where!r}")
+        return
+    if isinstance(value, bool | int) or value is None:
         return
     if isinstance(value, float):
         if math.isfinite(value):
@@ -74,6 +122,7 @@ def _check_json_value(value: object, where: str, obj: Mapping[str, Any]) -> None
         for key, item in value.items():
             if not isinstance(key, str):
                 break
+            check_wire_text(key, f"path object key in {where!r}")
             _check_json_value(item, f"{where}.{key}", obj)
         else:
             return
@@ -92,16 +141,16 @@ def to_path_object(path: object, *, message: object = None) -> PathObject:
     """
     # The hot case first: an exact str and no message skips the isinstance checks.
     if type(path) is str and message is None:
-        if path:
+        if path and (path.isascii() or is_wire_text(path)):
             return {"path": path}
-        raise InvalidPathError("path must be a non-empty string, got ''")
+        return {"path": _check_path_text(path)}
     if isinstance(path, str):
-        if not path:
-            raise InvalidPathError("path must be a non-empty string, got ''")
-        obj: PathObject = {"path": path}
+        obj: PathObject = {"path": _check_path_text(path)}
     elif type(path) is dict or isinstance(path, Mapping):
         value = path.get("path")
-        if not isinstance(value, str) or not value:
+        if isinstance(value, str) and value:
+            _check_path_text(value)
+        else:
             if "stream" in path:
                 raise InvalidPathError(
                     f"a stream reference is not a result path: {dict(path)!r}"
@@ -114,12 +163,20 @@ def to_path_object(path: object, *, message: object = None) -> PathObject:
             # Plain values pass at the cost of two type lookups; anything else
             # is checked here, so a value JSON cannot carry fails in the add()
             # that brought it, not later when its batch is encoded.
-            if type(item) in _PLAIN_JSON and type(key) is str:
+            if (
+                type(key) is str
+                and key.isascii()
+                and (
+                    type(item) in _NON_TEXT_JSON
+                    or (type(item) is str and (item.isascii() or is_wire_text(item)))
+                )
+            ):
                 continue
             if type(key) is not str:
                 raise InvalidPathError(
                     f"path object keys must be strings, got {key!r} in {obj!r:.200}"
                 )
+            check_wire_text(key, "path object key")
             _check_json_value(item, key, obj)
         if "message" in obj:
             obj["message"] = normalize_message(obj["message"])
@@ -131,6 +188,12 @@ def to_path_object(path: object, *, message: object = None) -> PathObject:
     if message is not None:
         obj["message"] = obj.get("message", []) + normalize_message(message)
     return obj
+
+
+def _check_path_text(path: str) -> str:
+    if not path:
+        raise InvalidPathError("path must be a non-empty string, got ''")
+    return check_wire_text(path, "path")
 
 
 def is_stream_reference(item: object) -> bool:

@@ -29,6 +29,7 @@ from ._schemas import FaultRequest
 from ._signals import StreamSignals
 from ._store import HubStore
 from ._stream_routes import add_stream_routes
+from ._wire_json import WireJSONResponse
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_CONCURRENT_INGEST = 32
@@ -151,6 +152,7 @@ def create_app(
         version=__version__,
         summary="Hub wire protocol v1: input streams and streamed task results.",
         lifespan=lifespan,
+        default_response_class=WireJSONResponse,
     )
     app.state.hub = context
     install_error_handlers(app, metrics.reject)

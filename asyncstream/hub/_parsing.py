@@ -19,7 +19,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from .._exceptions import InvalidInputError
-from .._paths import STATES, PathObject, State, check_state, to_path_object
+from .._paths import (
+    STATES,
+    PathObject,
+    State,
+    check_state,
+    is_unicode,
+    is_wire_text,
+    to_path_object,
+)
 from ._errors import HubHTTPError
 from ._store import ResultBatch, ResultPosition
 
@@ -33,7 +41,9 @@ MAX_INT64 = 2**63 - 1
 MAX_NESTING = 64
 
 # A \uD800-\uDFFF escape that is not half of a surrogate pair: json.loads turns it
-# into a lone surrogate, which no store can encode as UTF-8 and no response can send.
+# into a lone surrogate. Only the escapes of bytes of a file name (U+DC80..U+DCFF,
+# see :func:`asyncstream._paths.is_wire_text`) may stand in a string; the stores
+# keep them in an escaped form (:mod:`._sql_rows`), the responses as \udcXX.
 _LONE_SURROGATE = re.compile(
     r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
     r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
@@ -69,7 +79,8 @@ def load_json(raw: bytes) -> Any:
     """Parse a request body, or raise a 400 that says where the JSON breaks.
 
     Only standard JSON in valid Unicode is accepted: not NaN or Infinity, not
-    numbers past the float range, not lone surrogates (422 naming the field).
+    numbers past the float range, not lone surrogates but the escapes of the
+    bytes of a file name (422 naming the field).
     """
     try:
         # Strict decoding: json.loads(bytes) would let encoded surrogates through.
@@ -109,8 +120,8 @@ def find_bad_value(
         item, where, depth = stack.pop()
         name = where or "body"
         if isinstance(item, str):
-            if not _is_unicode(item):
-                return where, f"{name}: {item!r:.80} is not valid Unicode"
+            if not is_wire_text(item):
+                return where, f"{name}: {item!r:.80} is not valid Unicode{_WHY}"
         elif isinstance(item, float):
             if not math.isfinite(item):
                 return where, f"{name}: {item} is not a JSON number"
@@ -121,19 +132,14 @@ def find_bad_value(
                 enumerate(item) if isinstance(item, list) else item.items()
             )
             for key, child in children:
-                if isinstance(key, str) and not _is_unicode(key):
-                    return where, f"{name}: key {key!r:.80} is not valid Unicode"
+                if isinstance(key, str) and not is_wire_text(key):
+                    detail = f"{name}: key {key!r:.80} is not valid Unicode{_WHY}"
+                    return where, detail
                 stack.append((child, _join(where, key), depth + 1))
     return None
 
 
-def _is_unicode(text: str) -> bool:
-    """False for a string with a lone surrogate, which UTF-8 cannot encode."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+_WHY = " (a lone surrogate is allowed only as a file name's byte, U+DC80..U+DCFF)"
 
 
 def check_path_objects(value: object, field: str) -> list[PathObject]:
@@ -208,6 +214,9 @@ def _field(
     if type(value) not in types:
         names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
         raise invalid(f"{name} must be {names}, got {value!r:.80}", name)
+    if type(value) is str and not is_unicode(value):
+        # Names, not file names: the escape of a byte has no place in them.
+        raise invalid(f"{name}: {value!r:.80} is not valid Unicode", name)
     return value
 
 

@@ -23,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-from .._paths import STATES
+from .._paths import STATES, is_unicode
 from ._parsing import MAX_INT64, MAX_NESTING, find_bad_value
 
 # -- request bodies -------------------------------------------------------------
@@ -141,6 +141,15 @@ class CompleteRequest(BaseModel):
         default=None, description="The task's job, if it has one"
     )
     queue: StrictStr | None = Field(default=None, description="The task's queue")
+
+    @field_validator("task", "jobid", "queue")
+    @classmethod
+    def _plain_text(cls, value: int | str | None) -> int | str | None:
+        """Names are stored as plain text: the escape of a file name's byte
+        (a lone surrogate) has no place in them."""
+        if isinstance(value, str) and not is_unicode(value):
+            raise ValueError(f"{value!r:.80} is not valid Unicode")
+        return value
 
     @field_validator("payload")
     @classmethod

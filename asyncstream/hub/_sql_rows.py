@@ -4,6 +4,13 @@ Shared by the SQLite and PostgreSQL stores, whose tables have one shape (see
 :mod:`._migrations`). Path objects are stored as their ``path`` plus, only when
 there are other keys, a JSON text of the rest: the common bare ``{"path": ...}``
 costs no serialisation.
+
+A path that is not UTF-8 (surrogate escapes of its bytes, see
+:func:`asyncstream._paths.is_wire_text`) fits no text column of either database:
+its ``path`` column holds a readable stand-in (each such byte as U+FFFD) and the
+exact path goes into ``extra`` as ASCII JSON (``\\udcXX``), whose ``"path"``
+key wins when the object is read back. ``extra`` never has a ``"path"`` key
+otherwise, so rows written before this need no migration.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from .._paths import PathObject, State
+from .._paths import PathObject, State, is_unicode
 from ._store import (
     JobSummary,
     ResultBatch,
@@ -33,14 +40,19 @@ TASK_QUERY = (
 
 def split_path_object(obj: PathObject) -> tuple[str, str | None]:
     """The ``path`` and ``extra`` columns of a path object."""
+    path: str = obj["path"]
+    if isinstance(path, str) and not is_unicode(path):
+        # ensure_ascii (the default) writes the surrogate escapes as \udcXX.
+        stand_in = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return stand_in, json.dumps(obj, separators=(",", ":"))
     if len(obj) == 1:
-        return obj["path"], None
+        return path, None
     rest = {k: v for k, v in obj.items() if k != "path"}
-    return obj["path"], json.dumps(rest, separators=(",", ":"))
+    return path, json.dumps(rest, separators=(",", ":"))
 
 
 def join_path_object(path: str, extra: str | None) -> PathObject:
-    """The path object stored as ``path`` and ``extra``."""
+    """The path object stored as ``path`` and ``extra`` (whose ``path`` wins)."""
     return {"path": path} if extra is None else {"path": path, **json.loads(extra)}
 
 

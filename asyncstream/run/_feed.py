@@ -86,6 +86,21 @@ def walk_files(root: str, on_error: OnWalkError | None = None) -> Iterator[str]:
             iterator.close()
 
 
+def stdin_names(stdin: TextIO) -> Iterator[str]:
+    """The non-blank lines of ``stdin`` as file names.
+
+    Read from its bytes when it has them and decoded as ``os`` decodes names
+    (``os.fsdecode``): a name that is not UTF-8 then names its file, where the
+    text layer would fail on it or replace its bytes.
+    """
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is None:
+        lines: Iterator[str] = (line.rstrip("\r\n") for line in stdin)
+    else:
+        lines = (os.fsdecode(line.rstrip(b"\r\n")) for line in buffer)
+    return (line for line in lines if line.strip())
+
+
 def iter_paths(
     args: Iterable[str], stdin: TextIO, on_error: OnWalkError | None = None
 ) -> Iterator[str]:
@@ -96,8 +111,7 @@ def iter_paths(
     """
     for arg in args:
         if arg == "-":
-            lines = (line.rstrip("\r\n") for line in stdin if line.strip())
-            yield from (absolute_path(line) for line in lines)
+            yield from (absolute_path(line) for line in stdin_names(stdin))
         elif os.path.isdir(arg) and not os.path.islink(arg):
             yield from walk_files(absolute_path(arg), on_error)
         else:

@@ -23,7 +23,7 @@ import anyio
 from .._batch_keys import BatchSequence
 from .._context import TaskContext
 from .._deadline import Deadline
-from .._exceptions import AsyncStreamError, HubError
+from .._exceptions import AsyncStreamError, HubError, StreamError
 from .._hub_client import HubClient
 from .._identity import TaskIdentity
 from .._paths import STATES, PathObject, State, check_state
@@ -157,14 +157,19 @@ def _has_details(payload: Any) -> bool:
 def _first_error() -> Iterator[None]:
     """Raise the one error that explains a failed run, not a group of them.
 
-    The task's own exception wins over a feed error it may have caused.
+    The task's own exception wins over a feed error it may have caused, unless
+    the task failed only because the feed cut its input short (a StreamError):
+    the feed's error then says why.
     """
     try:
         yield
     except BaseExceptionGroup as group:
         leaves = list(_leaves(group))
-        chosen = next((e for e in leaves if isinstance(e, TaskRaisedError)), None)
-        raise chosen or leaves[0]  # noqa: B904 (keep the error's own cause)
+        task = next((e for e in leaves if isinstance(e, TaskRaisedError)), None)
+        chosen: BaseException = task or leaves[0]
+        if task is not None and isinstance(task.__cause__, StreamError):
+            chosen = next((e for e in leaves if e is not task), task)
+        raise chosen  # noqa: B904 (keep the error's own cause)
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:

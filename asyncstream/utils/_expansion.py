@@ -18,7 +18,7 @@ import anyio
 from aiostream import operator, stream
 from anyio.abc import AsyncResource, TaskGroup
 
-from .._exceptions import UsageError
+from .._exceptions import StreamError, UsageError
 from .._hub_client import HubClient
 from .._pager import PagePrefetcher, PrefetchStatistics
 from .._paths import PathObject
@@ -33,11 +33,22 @@ async def _stream_pages(
     expansion: PathExpansion, reference: dict[str, Any]
 ) -> AsyncIterator[list[PathObject]]:
     prefetcher = await expansion.open_stream(reference)
+    read = 0
     try:
         async for page in prefetcher:
+            read += len(page)
             yield page
     finally:
         await prefetcher.aclose()
+    announced = reference.get("count")
+    if isinstance(announced, int) and read < announced:
+        # The stream was closed short of what its reference announced: its
+        # writer failed. Ending quietly would let the task complete at the hub
+        # as if it had seen its whole input.
+        raise StreamError(
+            f"input stream {reference['stream']} ended after {read} of the"
+            f" {announced} paths its reference announced: it was cut short"
+        )
 
 
 class PathExpansion(AsyncResource):

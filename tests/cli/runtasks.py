@@ -94,3 +94,12 @@ def plain_celery_sizes(
 @app.task(bind=True, name="forgets_payload")
 def forgets_payload(self: Any, **_: Any) -> None:
     """A Celery task that neither streams nor returns a payload."""
+
+
+async def unlinks(status: Any, *, paths: list[Any], **_: Any) -> dict[str, Any]:
+    """Delete every file it is given: what it got must name the file exactly."""
+    async for item in expand_paths(paths):
+        os.unlink(item["path"])
+        await status.add("processed", item)
+    result: dict[str, Any] = await status.dump()
+    return result
