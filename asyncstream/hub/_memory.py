@@ -23,16 +23,18 @@ from ._store import (
     TaskHeader,
     TaskState,
     TaskSummary,
-    append_decision,
     empty_summary,
-    missing_batches_error,
     newest_first,
-    repeated_append,
-    repeated_batch,
     result_json,
     summarise_jobs,
-    unknown_task_error,
     utc_now,
+)
+from ._store_rules import (
+    append_decision,
+    missing_batches_error,
+    repeated_append,
+    repeated_batch,
+    unknown_task_error,
 )
 
 

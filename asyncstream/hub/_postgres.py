@@ -42,11 +42,13 @@ from ._store import (
     TaskHeader,
     TaskState,
     TaskSummary,
+    result_json,
+    utc_now,
+)
+from ._store_rules import (
     missing_batches_error,
     repeated_batch,
-    result_json,
     unknown_task_error,
-    utc_now,
 )
 
 __all__ = ["PostgresStore", "UnstorableValueError"]

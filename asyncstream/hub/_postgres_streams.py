@@ -24,6 +24,8 @@ from ._store import (
     StoreError,
     StreamClosedError,
     StreamInfo,
+)
+from ._store_rules import (
     append_decision,
     repeated_append,
 )

@@ -9,13 +9,9 @@ from fastapi import APIRouter, Header, Query, Request
 from .._exceptions import InvalidInputError
 from .._paths import State, check_state
 from ._context import HubContext
+from ._cursors import decode_result_cursor, encode_cursor
 from ._errors import HubHTTPError
-from ._parsing import (
-    decode_result_cursor,
-    encode_cursor,
-    parse_batch,
-    parse_idempotency_key,
-)
+from ._parsing import parse_batch, parse_idempotency_key
 from ._schemas import (
     BATCH_BODY,
     BatchAccepted,

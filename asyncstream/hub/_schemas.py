@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from .._paths import STATES, is_unicode
-from ._parsing import MAX_INT64, MAX_NESTING, find_bad_value
+from ._json_body import MAX_INT64, MAX_NESTING, find_bad_value
 
 # -- request bodies -------------------------------------------------------------
 

@@ -1,9 +1,8 @@
 """The embedded default store: one SQLite file in WAL mode, through aiosqlite.
 
-Two connections: every write goes through one writer connection under an
-``asyncio.Lock`` (statements of concurrent requests would otherwise interleave in
-one transaction), reads go through a second connection that WAL lets run beside
-the writer and that never sees an uncommitted batch. ``synchronous=FULL`` makes
+Two connections (:mod:`._sqlite_streams`, with the input streams): one writer
+under a lock, and a reader that never sees an uncommitted batch. This module
+holds the results side. ``synchronous=FULL`` makes
 each commit durable before ``add_batch`` returns, so a 200 survives a power cut and
 not only a killed process.
 
@@ -13,16 +12,10 @@ migrates it first. Rows are converted in :mod:`._sql_rows`.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
-from collections.abc import Callable
-from os import PathLike
 from typing import Any
 
-import aiosqlite
-
-from .._paths import PathObject, State
+from .._paths import State
 from ._sql_rows import (
     TASK_QUERY,
     count_rows,
@@ -31,12 +24,11 @@ from ._sql_rows import (
     jobs_from_rows,
     join_path_object,
     result_rows,
-    split_path_object,
     stored_batch,
     task_listing_sql,
     tasks_from_rows,
 )
-from ._sqlite_rows import Transaction, migrate
+from ._sqlite_streams import SqliteStreams
 from ._store import (
     BatchOutcome,
     JobSummary,
@@ -44,154 +36,23 @@ from ._store import (
     ResultBatch,
     ResultPosition,
     ResultsPage,
-    StreamClosedError,
-    StreamInfo,
     TaskCompletedError,
     TaskFilter,
     TaskHeader,
     TaskState,
     TaskSummary,
-    append_decision,
-    missing_batches_error,
-    repeated_append,
-    repeated_batch,
     result_json,
-    unknown_task_error,
     utc_now,
+)
+from ._store_rules import (
+    missing_batches_error,
+    repeated_batch,
+    unknown_task_error,
 )
 
 
-class SqliteStore:
+class SqliteStore(SqliteStreams):
     """The durable store: a SQLite database file (created if missing)."""
-
-    def __init__(self, path: str | PathLike[str], *, synchronous: str = "FULL") -> None:
-        self.path = str(path)
-        self._synchronous = synchronous
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
-        self._write_lock = asyncio.Lock()
-
-    def __repr__(self) -> str:
-        state = "open" if self._writer is not None else "closed"
-        return f"<SqliteStore {self.path!r} {state}>"
-
-    async def open(self) -> None:
-        if self._writer is not None:
-            return
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per operation.
-        writer = await aiosqlite.connect(self.path, isolation_level=None)
-        await writer.execute("PRAGMA journal_mode=WAL")
-        await writer.execute(f"PRAGMA synchronous={self._synchronous}")
-        try:
-            await migrate(writer, self.path)
-        except BaseException:
-            await writer.close()
-            raise
-        self._writer = writer
-        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
-
-    def watch_streams(self, on_change: Callable[[str], None]) -> None:
-        """Nothing to watch: only this process changes this store."""
-
-    async def close(self) -> None:
-        writer, reader = self._writer, self._reader
-        self._writer = self._reader = None
-        for conn in (reader, writer):
-            if conn is not None:
-                await conn.close()
-
-    @property
-    def _w(self) -> aiosqlite.Connection:
-        if self._writer is None:
-            raise RuntimeError(f"{self!r} is not open")
-        return self._writer
-
-    @property
-    def _r(self) -> aiosqlite.Connection:
-        if self._reader is None:
-            raise RuntimeError(f"{self!r} is not open")
-        return self._reader
-
-    async def _fetchone(self, sql: str, args: tuple[Any, ...]) -> Any:
-        async with self._r.execute(sql, args) as cursor:
-            return await cursor.fetchone()
-
-    # -- streams -------------------------------------------------------------
-
-    async def _stream_info(
-        self, conn: aiosqlite.Connection, stream_id: str
-    ) -> StreamInfo:
-        async with conn.execute(
-            "SELECT count, closed FROM streams WHERE id = ?", (stream_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            raise NotFoundError(f"no stream {stream_id!r}")
-        return StreamInfo(stream_id, row[0], bool(row[1]))
-
-    async def _append(self, info: StreamInfo, paths: list[PathObject]) -> StreamInfo:
-        w = self._w
-        rows = (
-            (info.id, info.count + i, *split_path_object(p))
-            for i, p in enumerate(paths)
-        )
-        await w.executemany("INSERT INTO stream_paths VALUES (?, ?, ?, ?)", rows)
-        count = info.count + len(paths)
-        await w.execute("UPDATE streams SET count = ? WHERE id = ?", (count, info.id))
-        return StreamInfo(info.id, count, info.closed)
-
-    async def create_stream(self, paths: list[PathObject]) -> StreamInfo:
-        stream_id = uuid.uuid4().hex
-        async with self._write_lock, self._transaction():
-            await self._w.execute("INSERT INTO streams VALUES (?, 0, 0)", (stream_id,))
-            return await self._append(StreamInfo(stream_id, 0, False), paths)
-
-    async def append_stream(
-        self, stream_id: str, paths: list[PathObject], offset: int | None = None
-    ) -> StreamInfo:
-        async with self._write_lock, self._transaction():
-            info = await self._stream_info(self._w, stream_id)
-            if append_decision(info, offset, len(paths)) == "compare":
-                assert offset is not None
-                stored = await self._paths(self._w, stream_id, offset, len(paths))
-                return repeated_append(info, offset, stored, paths)
-            if info.closed:
-                raise StreamClosedError(f"stream {stream_id!r} is closed")
-            return await self._append(info, paths)
-
-    async def close_stream(self, stream_id: str) -> StreamInfo:
-        async with self._write_lock, self._transaction():
-            info = await self._stream_info(self._w, stream_id)
-            await self._w.execute(
-                "UPDATE streams SET closed = 1 WHERE id = ?", (stream_id,)
-            )
-            return StreamInfo(stream_id, info.count, True)
-
-    async def read_stream(
-        self, stream_id: str, offset: int, limit: int
-    ) -> tuple[list[PathObject], StreamInfo]:
-        # Read the state first: paths appended after it are simply left for the
-        # next page, so `count` never claims paths the page could not contain.
-        info = await self._stream_info(self._r, stream_id)
-        limit = min(limit, max(0, info.count - offset))
-        return await self._paths(self._r, stream_id, offset, limit), info
-
-    @staticmethod
-    async def _paths(
-        conn: aiosqlite.Connection, stream_id: str, offset: int, limit: int
-    ) -> list[PathObject]:
-        async with conn.execute(
-            "SELECT path, extra FROM stream_paths WHERE stream = ? AND pos >= ?"
-            " AND pos < ? ORDER BY pos",
-            (stream_id, offset, offset + limit),
-        ) as cursor:
-            rows = await cursor.fetchall()
-        return [join_path_object(p, e) for p, e in rows]
-
-    # -- results -------------------------------------------------------------
-
-    def _transaction(self) -> Transaction:
-        return Transaction(self._w)
 
     async def _repeated(self, batch: ResultBatch, digest: str) -> BatchOutcome:
         """A duplicate if the batch stored under ``batch``'s key is the same."""

@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from ._context import HubContext
-from ._parsing import decode_cursor, encode_cursor, parse_append_body, parse_paths_body
+from ._cursors import decode_cursor, encode_cursor
+from ._parsing import parse_append_body, parse_paths_body
 from ._schemas import (
     APPEND_BODY,
     STREAM_BODY,

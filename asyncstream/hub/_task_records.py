@@ -55,7 +55,8 @@ class TaskHeader:
     """Who a task is at the hub: its job, its name and its queue.
 
     A batch carries it; a completion of a task that sent no batch must carry it
-    too, or the hub refuses to create the task (see :func:`unknown_task_error`).
+    too, or the hub refuses to create the task
+    (see :func:`._store_rules.unknown_task_error`).
     """
 
     jobid: int | str | None

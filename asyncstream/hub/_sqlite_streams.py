@@ -1,0 +1,162 @@
+"""The SQLite store's two connections and its input streams.
+
+Every write goes through the writer connection under an ``asyncio.Lock``
+(statements of concurrent requests would otherwise interleave in one
+transaction); reads go through a second connection that WAL lets run beside the
+writer and that never sees an uncommitted write. The results side is
+:class:`~._sqlite.SqliteStore`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from os import PathLike
+from typing import Any
+
+import aiosqlite
+
+from .._paths import PathObject
+from ._sql_rows import join_path_object, split_path_object
+from ._sqlite_rows import Transaction, migrate
+from ._store import (
+    NotFoundError,
+    StreamClosedError,
+    StreamInfo,
+)
+from ._store_rules import (
+    append_decision,
+    repeated_append,
+)
+
+
+class SqliteStreams:
+    """The connections and the streams of :class:`~._sqlite.SqliteStore`."""
+
+    def __init__(self, path: str | PathLike[str], *, synchronous: str = "FULL") -> None:
+        self.path = str(path)
+        self._synchronous = synchronous
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        state = "open" if self._writer is not None else "closed"
+        return f"<SqliteStore {self.path!r} {state}>"
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            return
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per operation.
+        writer = await aiosqlite.connect(self.path, isolation_level=None)
+        await writer.execute("PRAGMA journal_mode=WAL")
+        await writer.execute(f"PRAGMA synchronous={self._synchronous}")
+        try:
+            await migrate(writer, self.path)
+        except BaseException:
+            await writer.close()
+            raise
+        self._writer = writer
+        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+
+    def watch_streams(self, on_change: Callable[[str], None]) -> None:
+        """Nothing to watch: only this process changes this store."""
+
+    async def close(self) -> None:
+        writer, reader = self._writer, self._reader
+        self._writer = self._reader = None
+        for conn in (reader, writer):
+            if conn is not None:
+                await conn.close()
+
+    @property
+    def _w(self) -> aiosqlite.Connection:
+        if self._writer is None:
+            raise RuntimeError(f"{self!r} is not open")
+        return self._writer
+
+    @property
+    def _r(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise RuntimeError(f"{self!r} is not open")
+        return self._reader
+
+    async def _fetchone(self, sql: str, args: tuple[Any, ...]) -> Any:
+        async with self._r.execute(sql, args) as cursor:
+            return await cursor.fetchone()
+
+    # -- streams -------------------------------------------------------------
+
+    async def _stream_info(
+        self, conn: aiosqlite.Connection, stream_id: str
+    ) -> StreamInfo:
+        async with conn.execute(
+            "SELECT count, closed FROM streams WHERE id = ?", (stream_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise NotFoundError(f"no stream {stream_id!r}")
+        return StreamInfo(stream_id, row[0], bool(row[1]))
+
+    async def _append(self, info: StreamInfo, paths: list[PathObject]) -> StreamInfo:
+        w = self._w
+        rows = (
+            (info.id, info.count + i, *split_path_object(p))
+            for i, p in enumerate(paths)
+        )
+        await w.executemany("INSERT INTO stream_paths VALUES (?, ?, ?, ?)", rows)
+        count = info.count + len(paths)
+        await w.execute("UPDATE streams SET count = ? WHERE id = ?", (count, info.id))
+        return StreamInfo(info.id, count, info.closed)
+
+    async def create_stream(self, paths: list[PathObject]) -> StreamInfo:
+        stream_id = uuid.uuid4().hex
+        async with self._write_lock, self._transaction():
+            await self._w.execute("INSERT INTO streams VALUES (?, 0, 0)", (stream_id,))
+            return await self._append(StreamInfo(stream_id, 0, False), paths)
+
+    async def append_stream(
+        self, stream_id: str, paths: list[PathObject], offset: int | None = None
+    ) -> StreamInfo:
+        async with self._write_lock, self._transaction():
+            info = await self._stream_info(self._w, stream_id)
+            if append_decision(info, offset, len(paths)) == "compare":
+                assert offset is not None
+                stored = await self._paths(self._w, stream_id, offset, len(paths))
+                return repeated_append(info, offset, stored, paths)
+            if info.closed:
+                raise StreamClosedError(f"stream {stream_id!r} is closed")
+            return await self._append(info, paths)
+
+    async def close_stream(self, stream_id: str) -> StreamInfo:
+        async with self._write_lock, self._transaction():
+            info = await self._stream_info(self._w, stream_id)
+            await self._w.execute(
+                "UPDATE streams SET closed = 1 WHERE id = ?", (stream_id,)
+            )
+            return StreamInfo(stream_id, info.count, True)
+
+    async def read_stream(
+        self, stream_id: str, offset: int, limit: int
+    ) -> tuple[list[PathObject], StreamInfo]:
+        # Read the state first: paths appended after it are simply left for the
+        # next page, so `count` never claims paths the page could not contain.
+        info = await self._stream_info(self._r, stream_id)
+        limit = min(limit, max(0, info.count - offset))
+        return await self._paths(self._r, stream_id, offset, limit), info
+
+    @staticmethod
+    async def _paths(
+        conn: aiosqlite.Connection, stream_id: str, offset: int, limit: int
+    ) -> list[PathObject]:
+        async with conn.execute(
+            "SELECT path, extra FROM stream_paths WHERE stream = ? AND pos >= ?"
+            " AND pos < ? ORDER BY pos",
+            (stream_id, offset, offset + limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [join_path_object(p, e) for p, e in rows]
+
+    def _transaction(self) -> Transaction:
+        return Transaction(self._w)
