@@ -15,6 +15,7 @@ from . import _hub
 from ._bench import bench
 from ._demo import demo
 from ._load import load
+from ._prune import prune
 from ._resend import resend
 from ._run import run
 from ._soak import soak
@@ -41,5 +42,6 @@ def hub() -> None:
 
 hub.add_command(_hub.serve)
 hub.add_command(_hub.bench)
+hub.add_command(prune)
 for command in (demo, run, resend, bench, soak, load):
     main.add_command(command)

@@ -71,6 +71,13 @@ ENV_HUB_DB = "ASYNCSTREAM_HUB_DB"
     " [default: 32]",
 )
 @click.option(
+    "--retain-days",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Delete completed tasks (with their results) and closed input streams"
+    " older than this many days, at start and every hour. [default: keep all]",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
@@ -88,6 +95,7 @@ def serve(
     enable_faults: bool,
     max_body_bytes: int | None,
     max_concurrent_ingest: int | None,
+    retain_days: float | None,
     log_level: str,
 ) -> None:
     """Serve the hub (protocol v1) until interrupted."""
@@ -113,6 +121,7 @@ def serve(
             max_concurrent_ingest=max_concurrent_ingest,
             log_level=log_level,
             echo=click.echo,
+            retain_days=retain_days,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -25,6 +25,7 @@ from ._faults import FAULTS_PATH, FaultInjector, FaultMiddleware
 from ._listing_routes import add_listing_routes
 from ._metrics import HubMetrics, LatencyMiddleware
 from ._result_routes import add_result_routes
+from ._retention_routes import add_retention_routes
 from ._schemas import FaultRequest
 from ._signals import StreamSignals
 from ._store import HubStore
@@ -169,6 +170,7 @@ def create_app(
     add_stream_routes(router, context)
     add_result_routes(router, context)
     add_listing_routes(router, context)
+    add_retention_routes(router, context)
     if faults is not None:
         _add_fault_route(router, faults)
     app.include_router(router)

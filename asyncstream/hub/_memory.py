@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .._paths import PathObject, State
+from ._memory_tables import MemoryTables, StreamRecord, TaskRecord
 from ._store import (
     BatchOutcome,
     JobSummary,
@@ -38,24 +38,8 @@ from ._store_rules import (
 )
 
 
-@dataclass(slots=True)
-class _Stream:
-    paths: list[PathObject] = field(default_factory=list)
-    closed: bool = False
-
-
-@dataclass(slots=True)
-class _Task:
-    summary: TaskSummary
-    batches: dict[int, ResultBatch] = field(default_factory=dict)
-
-
-class MemoryStore:
+class MemoryStore(MemoryTables):
     """Everything in dicts: fast, and gone when the process ends. For tests."""
-
-    def __init__(self) -> None:
-        self._streams: dict[str, _Stream] = {}
-        self._tasks: dict[str, _Task] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore streams={len(self._streams)} tasks={len(self._tasks)}>"
@@ -69,19 +53,19 @@ class MemoryStore:
     def watch_streams(self, on_change: Callable[[str], None]) -> None:
         """Nothing to watch: only this process changes this store."""
 
-    def _stream(self, stream_id: str) -> _Stream:
+    def _stream(self, stream_id: str) -> StreamRecord:
         try:
             return self._streams[stream_id]
         except KeyError:
             raise NotFoundError(f"no stream {stream_id!r}") from None
 
     @staticmethod
-    def _info(stream_id: str, stream: _Stream) -> StreamInfo:
+    def _info(stream_id: str, stream: StreamRecord) -> StreamInfo:
         return StreamInfo(stream_id, len(stream.paths), stream.closed)
 
     async def create_stream(self, paths: list[PathObject]) -> StreamInfo:
         stream_id = uuid.uuid4().hex
-        self._streams[stream_id] = stream = _Stream(list(paths))
+        self._streams[stream_id] = stream = StreamRecord(list(paths))
         return self._info(stream_id, stream)
 
     async def append_stream(
@@ -129,7 +113,7 @@ class MemoryStore:
                 0,
                 utc_now(),
             )
-            task = self._tasks[batch.taskid] = _Task(summary)
+            task = self._tasks[batch.taskid] = TaskRecord(summary)
         task.batches[batch.seq] = batch
         task.summary.batches += 1
         for state, objs in batch.items.items():
@@ -138,7 +122,7 @@ class MemoryStore:
 
     def _task_for_completion(
         self, taskid: str, header: TaskHeader | None, batches: int
-    ) -> _Task:
+    ) -> TaskRecord:
         """The task a completion finishes, made from ``header`` if unknown."""
         task = self._tasks.get(taskid)
         if task is not None:
@@ -154,7 +138,7 @@ class MemoryStore:
             batches,
             utc_now(),
         )
-        task = self._tasks[taskid] = _Task(summary)
+        task = self._tasks[taskid] = TaskRecord(summary)
         return task
 
     async def complete_task(

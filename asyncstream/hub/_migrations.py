@@ -12,7 +12,8 @@ result state), written with ``IF NOT EXISTS`` so that applying it to such a
 database changes nothing and only records the version. Version 2 makes result
 states data: counts move to ``task_counts`` (one row per task and state), so a
 new state needs no schema change. Version 3 indexes the task listing: newest
-first overall, within a job and within a task name.
+first overall, within a job and within a task name. Version 4 is for retention
+(:mod:`._retention`).
 """
 
 from __future__ import annotations
@@ -141,6 +142,27 @@ MIGRATIONS += (
         "indexes for the task and job listings",
         sqlite=_LISTING_INDEXES,
         postgres=_LISTING_INDEXES,
+    ),
+)
+
+# Retention: a stream records when it was created, so that closed streams can
+# age out; streams of older versions count from the upgrade. Completed tasks are
+# found by their finish time.
+MIGRATIONS += (
+    Migration(
+        4,
+        "retention: stream creation times, tasks by finish time",
+        sqlite=(
+            "ALTER TABLE streams ADD COLUMN created TEXT",
+            "UPDATE streams SET created = strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
+            "CREATE INDEX tasks_by_finished ON tasks (finished)",
+        ),
+        postgres=(
+            "ALTER TABLE streams ADD COLUMN created TEXT",
+            "UPDATE streams SET created = to_char(now() AT TIME ZONE 'UTC',"
+            ' \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\')',
+            "CREATE INDEX tasks_by_finished ON tasks (finished)",
+        ),
     ),
 )
 

@@ -17,7 +17,8 @@ import json
 from typing import Any
 
 from .._paths import State
-from ._postgres_streams import Conn, PostgresStreams, UnstorableValueError
+from ._postgres_retention import PostgresRetention
+from ._postgres_streams import Conn, UnstorableValueError
 from ._sql_rows import (
     TASK_QUERY,
     count_rows,
@@ -82,7 +83,7 @@ class _Duplicate(Exception):
     """Leaves a batch's transaction: the batch is stored already."""
 
 
-class PostgresStore(PostgresStreams):
+class PostgresStore(PostgresRetention):
     """The store of a hub that may run as several processes: a PostgreSQL DSN."""
 
     async def add_batch(self, batch: ResultBatch) -> BatchOutcome:

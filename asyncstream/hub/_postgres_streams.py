@@ -19,16 +19,8 @@ from .._paths import PathObject
 from ._dsn import redact_dsn
 from ._postgres_setup import STREAMS_CHANNEL, StreamListener, connect, migrate
 from ._sql_rows import join_path_object, split_path_object
-from ._store import (
-    NotFoundError,
-    StoreError,
-    StreamClosedError,
-    StreamInfo,
-)
-from ._store_rules import (
-    append_decision,
-    repeated_append,
-)
+from ._store import NotFoundError, StoreError, StreamClosedError, StreamInfo, utc_now
+from ._store_rules import append_decision, repeated_append
 
 Conn = psycopg.AsyncConnection[TupleRow]
 
@@ -130,7 +122,9 @@ class PostgresStreams:
         info = StreamInfo(uuid.uuid4().hex, 0, False)
         async with self._transaction() as conn:
             await conn.execute(
-                "INSERT INTO streams VALUES (%s, %s, false)", (info.id, len(paths))
+                "INSERT INTO streams (id, count, closed, created)"
+                " VALUES (%s, %s, false, %s)",
+                (info.id, len(paths), utc_now()),
             )
             await self._copy_paths(conn, info, paths)
         return StreamInfo(info.id, len(paths), False)

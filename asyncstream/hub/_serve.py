@@ -142,6 +142,7 @@ class ServeSettings:
     enable_faults: bool = False
     max_body_bytes: int | None = None
     max_concurrent_ingest: int | None = None
+    retain_days: float | None = None
 
 
 def build_app(settings: ServeSettings, db: str | None, api_key: str | None) -> FastAPI:
@@ -157,7 +158,12 @@ def build_app(settings: ServeSettings, db: str | None, api_key: str | None) -> F
     hub_store = make_store(settings.store, db, dsn=db)
     faults = FaultInjector() if settings.enable_faults else None
     keys = [api_key] if api_key else []
-    return create_app(hub_store, api_keys=keys, faults=faults, **options)
+    app = create_app(hub_store, api_keys=keys, faults=faults, **options)
+    if settings.retain_days is None:
+        return app
+    from ._retention import keep_pruning
+
+    return keep_pruning(app, hub_store, settings.retain_days)
 
 
 class ProcessHeader:
@@ -201,6 +207,7 @@ def run_server(
     max_concurrent_ingest: int | None = None,
     log_level: str = "info",
     echo: Callable[[str], None] = print,
+    retain_days: float | None = None,
 ) -> None:
     """Serve the hub in the foreground until SIGINT/SIGTERM (``hub serve``).
 
@@ -215,7 +222,9 @@ def run_server(
         raise ValueError(refusal)
     keys = [api_key] if api_key else []
     check_bind_allowed(host, keys)
-    settings = ServeSettings(kind, enable_faults, max_body_bytes, max_concurrent_ingest)
+    settings = ServeSettings(
+        kind, enable_faults, max_body_bytes, max_concurrent_ingest, retain_days
+    )
     app = build_app(settings, db, api_key) if workers == 1 else None
 
     shown_host = f"[{host}]" if ":" in host else host

@@ -16,6 +16,12 @@ import json
 from typing import Any
 
 from .._paths import State
+from ._retention import (
+    check_deletable,
+    delete_streams_sql,
+    delete_tasks_sql,
+    referenced_streams,
+)
 from ._sql_rows import (
     TASK_QUERY,
     count_rows,
@@ -33,6 +39,7 @@ from ._store import (
     BatchOutcome,
     JobSummary,
     NotFoundError,
+    PruneReport,
     ResultBatch,
     ResultPosition,
     ResultsPage,
@@ -235,3 +242,39 @@ class SqliteStore(SqliteStreams):
         results = [result_json(s, join_path_object(p, e)) for _, _, s, p, e in rows]
         last = (rows[-1][0], rows[-1][1]) if more else None
         return ResultsPage(results, last)
+
+    # -- retention (see ._retention) -----------------------------------------
+
+    async def delete_job(self, jobid: str, *, force: bool = False) -> PruneReport:
+        async with self._write_lock, self._transaction():
+            async with self._w.execute(
+                "SELECT id, finished, payload FROM tasks WHERE job_key = ?", (jobid,)
+            ) as cursor:
+                rows = list(await cursor.fetchall())
+            check_deletable(jobid, [(r[0], r[1]) for r in rows], force=force)
+            streams = referenced_streams(json.loads(r[2]) for r in rows if r[2])
+            tasks = await self._delete(delete_tasks_sql("job_key = ?"), (jobid,))
+            deleted = 0
+            for stream_id in sorted(streams):
+                deleted += await self._delete(
+                    delete_streams_sql("id = ?"), (stream_id,)
+                )
+            return PruneReport(tasks, deleted)
+
+    async def prune(self, before: str) -> PruneReport:
+        async with self._write_lock, self._transaction():
+            tasks = await self._delete(
+                delete_tasks_sql("finished IS NOT NULL AND finished < ?"), (before,)
+            )
+            streams = await self._delete(
+                delete_streams_sql("closed AND created < ?"), (before,)
+            )
+            return PruneReport(tasks, streams)
+
+    async def _delete(self, statements: list[str], args: tuple[Any, ...]) -> int:
+        """Run ``statements``; the row count of the last one."""
+        count = 0
+        for statement in statements:
+            async with self._w.execute(statement, args) as cursor:
+                count = cursor.rowcount
+        return count

@@ -20,15 +20,8 @@ import aiosqlite
 from .._paths import PathObject
 from ._sql_rows import join_path_object, split_path_object
 from ._sqlite_rows import Transaction, migrate
-from ._store import (
-    NotFoundError,
-    StreamClosedError,
-    StreamInfo,
-)
-from ._store_rules import (
-    append_decision,
-    repeated_append,
-)
+from ._store import NotFoundError, StreamClosedError, StreamInfo, utc_now
+from ._store_rules import append_decision, repeated_append
 
 
 class SqliteStreams:
@@ -113,7 +106,10 @@ class SqliteStreams:
     async def create_stream(self, paths: list[PathObject]) -> StreamInfo:
         stream_id = uuid.uuid4().hex
         async with self._write_lock, self._transaction():
-            await self._w.execute("INSERT INTO streams VALUES (?, 0, 0)", (stream_id,))
+            await self._w.execute(
+                "INSERT INTO streams (id, count, closed, created) VALUES (?, 0, 0, ?)",
+                (stream_id, utc_now()),
+            )
             return await self._append(StreamInfo(stream_id, 0, False), paths)
 
     async def append_stream(

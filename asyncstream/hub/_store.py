@@ -107,6 +107,17 @@ class ResultsPage:
     after: ResultPosition | None
 
 
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    """How many tasks (with their results) and input streams were deleted."""
+
+    tasks: int
+    streams: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"tasks": self.tasks, "streams": self.streams}
+
+
 class StoreError(Exception):
     """A store refused an operation; ``code`` is the wire error code."""
 
@@ -144,6 +155,10 @@ class TaskCompletedError(StoreError):
 
 class UnknownTaskError(StoreError):
     code = "unknown_task"
+
+
+class JobRunningError(StoreError):
+    code = "job_running"
 
 
 @runtime_checkable
@@ -234,3 +249,16 @@ class HubStore(Protocol):
         """How many jobs there are (running: some task is; completed: all are),
         and up to ``limit`` of them from ``offset`` in :func:`summarise_jobs`
         order."""
+
+    async def delete_job(self, jobid: str, *, force: bool = False) -> PruneReport:
+        """Delete every task of the job with its batches, results and counts, and
+        the input streams their payloads name, in one step.
+
+        :class:`NotFoundError` for a job without tasks; :class:`JobRunningError`
+        if a task of it is running, unless ``force`` (see :mod:`._retention`).
+        """
+
+    async def prune(self, before: str) -> PruneReport:
+        """Delete the completed tasks finished before ``before`` (ISO-8601, as
+        :func:`utc_now` writes) with all they own, and the closed streams
+        created before it."""
