@@ -92,9 +92,9 @@ def check_wire_text(text: str, where: str) -> str:
 def normalize_message(message: object) -> list[str]:
     """Return a failure message as the payload stores it: a list of strings."""
     if isinstance(message, str):
-        return [check_wire_text(message, "message")]
+        return [message if message.isascii() else check_wire_text(message, "message")]
     if isinstance(message, Sequence) and all(isinstance(m, str) for m in message):
-        return [check_wire_text(m, "message") for m in message]
+        return [m if m.isascii() else check_wire_text(m, "message") for m in message]
     raise InvalidPathError(
         f"message must be a string or a list of strings, got {message!r}"
     )
@@ -149,7 +149,8 @@ def to_path_object(path: object, *, message: object = None) -> PathObject:
     elif type(path) is dict or isinstance(path, Mapping):
         value = path.get("path")
         if isinstance(value, str) and value:
-            _check_path_text(value)
+            if not value.isascii():
+                check_wire_text(value, "path")
         else:
             if "stream" in path:
                 raise InvalidPathError(

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .._paths import is_wire_text
+from .._paths import is_unicode, is_wire_text
 from ._errors import HubHTTPError
 
 # Seqs, cursor positions and batch counts are SQLite INTEGERs: signed 64-bit.
@@ -82,10 +82,17 @@ def load_json(raw: bytes) -> Any:
     return body
 
 
+def field_name(key: str) -> str:
+    """``key`` as a part of an error's ``field``: a key holding the escape of a
+    file name's byte is spelled with ``\\udcXX``, so the error can be sent."""
+    return key if is_unicode(key) else ascii(key)[1:-1]
+
+
 def _join(field: str, key: object) -> str:
     if isinstance(key, int):
         return f"{field}[{key}]"
-    return f"{field}.{key}" if field else str(key)
+    name = field_name(str(key))
+    return f"{field}.{name}" if field else name
 
 
 def find_bad_value(

@@ -23,7 +23,14 @@ from .._paths import (
     to_path_object,
 )
 from ._errors import HubHTTPError
-from ._json_body import MAX_INT64, MAX_NESTING, find_bad_value, invalid, load_json
+from ._json_body import (
+    MAX_INT64,
+    MAX_NESTING,
+    field_name,
+    find_bad_value,
+    invalid,
+    load_json,
+)
 from ._store import ResultBatch
 
 __all__ = [
@@ -168,9 +175,11 @@ def parse_batch(taskid: str, seq: int, raw: bytes) -> ResultBatch:
                 check_state(state)
             except InvalidInputError as exc:
                 raise invalid(
-                    _shorten(str(exc)), f"items.{state:.100}", "invalid_state"
+                    _shorten(str(exc)),
+                    f"items.{field_name(state):.100}",
+                    "invalid_state",
                 ) from None
-        accounted += _check_path_objects(objs, f"items.{state}")
+        accounted += _check_path_objects(objs, f"items.{field_name(state)}")
         if objs:
             checked[state] = objs
             count += len(objs)

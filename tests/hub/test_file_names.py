@@ -203,3 +203,28 @@ def test_add_takes_a_name_as_os_gives_it() -> None:
         "n": odd,
         "message": [odd],
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        # A key with a byte's escape, whose value is refused: was a 500, the
+        # error naming the key could not be encoded.
+        (
+            b'{"task":"t","seq":0,"items":{"processed":[{"path":"/a","k\\udcff":'
+            + b"[" * 70
+            + b"]" * 70
+            + b"}]}}",
+            "items.processed[0].k\\udcff",
+        ),
+        (b'{"task":"t","seq":0,"items":{"x\\udcff":["/a"]}}', "items.x\\udcff"),
+    ],
+)
+async def test_an_error_naming_a_key_with_a_byte_escape_is_sent(
+    client: httpx.AsyncClient, body: bytes, field: str
+) -> None:
+    answer = await client.post(
+        "/api/tasks/t/results/", content=body, headers=key("t", 0)
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"].startswith(field)
