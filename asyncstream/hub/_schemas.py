@@ -145,8 +145,7 @@ class CompleteRequest(BaseModel):
     @field_validator("task", "jobid", "queue")
     @classmethod
     def _plain_text(cls, value: int | str | None) -> int | str | None:
-        """Names are stored as plain text: the escape of a file name's byte
-        (a lone surrogate) has no place in them."""
+        """Names are plain text: no lone surrogate, not even a byte's escape."""
         if isinstance(value, str) and not is_unicode(value):
             raise ValueError(f"{value!r:.80} is not valid Unicode")
         return value

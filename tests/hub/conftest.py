@@ -32,6 +32,13 @@ async def hub(request: pytest.FixtureRequest) -> AsyncIterator[RunningHub]:
         yield running
 
 
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def any_hub(request: pytest.FixtureRequest) -> AsyncIterator[RunningHub]:
+    """A hub over each store, the memory store included."""
+    async with hub_over(request, request.param) as running:
+        yield running
+
+
 @pytest.fixture
 async def client(hub: RunningHub) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(

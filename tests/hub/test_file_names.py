@@ -26,7 +26,7 @@ from asyncstream._identity import TaskIdentity
 from asyncstream._paths import to_path_object
 from asyncstream.hub import RunningHub
 
-from .conftest import batch, hub_over, key
+from .conftest import batch, key
 
 # The names as the file system holds them: bytes that are not UTF-8, a Latin-1
 # name, valid UTF-8 and plain ASCII.
@@ -34,12 +34,6 @@ RAW_NAMES = [b"\xffbad.txt", b"latin1-\xe9t\xe9", "café-ü.txt".encode(), b"pla
 
 
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def any_hub(request: pytest.FixtureRequest) -> AsyncIterator[RunningHub]:
-    async with hub_over(request, request.param) as running:
-        yield running
 
 
 @pytest.fixture

@@ -24,14 +24,7 @@ from asyncstream.hub._retention import cutoff, prune_forever, referenced_streams
 from asyncstream.hub._sqlite import SqliteStore
 from asyncstream.hub._store import TaskFilter
 
-from .conftest import hub_over
 from .test_migrations import write_v1_database
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def any_hub(request: pytest.FixtureRequest) -> AsyncIterator[RunningHub]:
-    async with hub_over(request, request.param) as running:
-        yield running
 
 
 @pytest.fixture
