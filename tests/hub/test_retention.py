@@ -252,3 +252,29 @@ async def test_a_database_from_before_retention_is_migrated_and_can_be_pruned(
         assert (await store.read_stream("open1", 0, 10))[1].count == 2
     finally:
         await store.close()
+
+
+async def test_a_failed_prune_is_logged_and_tried_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class FailingOnce(MemoryStore):
+        calls = 0
+
+        async def prune(self, before: str) -> Any:
+            self.calls += 1
+            if self.calls == 1:
+                raise OSError("disk unplugged")
+            return await super().prune(before)
+
+    store = FailingOnce()
+    await store.close_stream((await store.create_stream([])).id)
+
+    async def sleep(seconds: float) -> None:
+        if store.calls == 2:
+            raise anyio.get_cancelled_exc_class()
+
+    with pytest.raises(anyio.get_cancelled_exc_class()):
+        await prune_forever(store, 0, interval=1.0, sleep=sleep)
+    assert "retention: pruning older than 0 days failed" in caplog.text
+    assert "disk unplugged" in caplog.text
+    assert store._streams == {}  # the second prune did its work
