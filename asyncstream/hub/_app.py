@@ -24,6 +24,7 @@ from ._errors import HubHTTPError, error_response, install_error_handlers
 from ._faults import FAULTS_PATH, FaultInjector, FaultMiddleware
 from ._listing_routes import add_listing_routes
 from ._metrics import HubMetrics, LatencyMiddleware
+from ._query_check import refuse_unknown_query
 from ._result_routes import add_result_routes
 from ._retention_routes import add_retention_routes
 from ._schemas import FaultRequest
@@ -166,7 +167,12 @@ def create_app(
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    router = APIRouter(dependencies=[Depends(KeyChecker(api_keys).dependency())])
+    router = APIRouter(
+        dependencies=[
+            Depends(KeyChecker(api_keys).dependency()),
+            Depends(refuse_unknown_query),
+        ]
+    )
     add_stream_routes(router, context)
     add_result_routes(router, context)
     add_listing_routes(router, context)

@@ -24,8 +24,13 @@ class DeletedOut(BaseModel):
 
 
 class PruneRequest(BaseModel):
+    # Strict: a JSON number only; lax mode would read false as 0 and prune all.
     older_than_days: float = Field(
-        ge=0, description="Delete completed tasks finished longer ago than this"
+        ge=0,
+        le=36_500,  # a century: beyond it the cutoff is before any date
+        strict=True,
+        allow_inf_nan=False,
+        description="Delete completed tasks finished longer ago than this",
     )
 
 
@@ -55,7 +60,7 @@ def add_retention_routes(router: APIRouter, hub: HubContext) -> None:
             raise HubHTTPError(409, exc.code, exc.detail, **exc.extra) from None
         return report.to_json()
 
-    @router.post("/api/retention/prune", responses=responses(PrunedOut))
+    @router.post("/api/retention/prune", responses=responses(PrunedOut, 400))
     async def prune(body: PruneRequest) -> dict[str, Any]:
         """Delete the completed tasks that finished more than ``older_than_days``
         ago (with their results), and the closed input streams created before."""
