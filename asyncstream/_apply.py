@@ -21,25 +21,25 @@ status, memory bounded all the way::
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import inspect
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Self
 
 from . import _portal
-from ._config import lookup_setting
 from ._context import current_task_context
 from ._detached import DetachedContext
-from ._exceptions import InvalidInputError, UsageError
-from ._path_workers import (
-    AsyncPathFunction,
-    Inputs,
-    PathFunction,
-    PathOutcome,
-    PathWorkers,
+from ._exceptions import UsageError
+from ._path_outcomes import AsyncPathFunction, ChunkOutcomes, PathFunction, PathOutcome
+from ._path_settings import (
+    DEFAULT_CHUNK_SIZE,
+    LOCAL_DISK_CONCURRENCY,
+    NETWORK_FS_CONCURRENCY,
+    concurrency_setting,
+    is_async_function,
+    positive,
 )
+from ._path_workers import Inputs, PathWorkers
 from ._paths import State
 from ._payload import empty_summary
 
@@ -50,40 +50,6 @@ __all__ = [
     "PathOutcome",
     "apply_paths",
 ]
-
-# Local disks: a few threads overlap the system calls; more only add switching.
-LOCAL_DISK_CONCURRENCY: Final = 4
-# Network and parallel file systems: each operation waits on the network (~1 ms
-# and more), so many wait at once; 64 keeps 1 ms operations near 64,000/s.
-NETWORK_FS_CONCURRENCY: Final = 64
-ENV_PATH_CONCURRENCY: Final = "ASYNCSTREAM_PATH_CONCURRENCY"
-DEFAULT_CHUNK_SIZE: Final = 256
-
-
-def _positive(name: str, value: object) -> int:
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            value = int(value)
-    if type(value) is not int or value < 1:
-        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _concurrency(value: int | None) -> int:
-    if value is not None:
-        return _positive("concurrency", value)
-    setting = lookup_setting(ENV_PATH_CONCURRENCY)
-    if setting is None:
-        return LOCAL_DISK_CONCURRENCY
-    return _positive(f"the setting {ENV_PATH_CONCURRENCY}", setting)
-
-
-def _is_async(fn: object) -> bool:
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004 (an object with async __call__)
-    )
 
 
 class AppliedPaths:
@@ -114,6 +80,7 @@ class AppliedPaths:
         self._ordered = ordered
         self._workers: PathWorkers | None = None
         self._summary = empty_summary()
+        self._sync_add: bool | None = None  # is status.add plain? asked once
 
     def __repr__(self) -> str:
         counts = " ".join(f"{s}={n}" for s, n in self._summary.items() if n)
@@ -131,7 +98,7 @@ class AppliedPaths:
         self._workers = PathWorkers(
             self._fn,
             self._inputs,
-            is_async=_is_async(self._fn),
+            is_async=is_async_function(self._fn),
             concurrency=self._concurrency,
             chunk_size=self._chunk_size,
             ordered=self._ordered,
@@ -141,17 +108,24 @@ class AppliedPaths:
 
     # -- async -------------------------------------------------------------------
 
-    async def _record(self, chunk: list[PathOutcome]) -> None:
+    async def _record(self, chunk: ChunkOutcomes) -> None:
         summary, status = self._summary, self._status
-        add = None if status is None else status.add
-        wait = add is not None and inspect.iscoroutinefunction(add)
-        for outcome in chunk:
-            if add is not None:
-                if wait:
-                    await add(outcome.state, outcome.path, message=outcome.message)
-                else:
-                    add(outcome.state, outcome.path, message=outcome.message)
-            summary[outcome.state] += 1
+        if status is None:
+            _count(summary, chunk)
+            return
+        if self._sync_add is None:
+            self._sync_add = not inspect.iscoroutinefunction(status.add)
+        if self._sync_add:
+            self._record_sync(chunk)
+            return
+        add = status.add
+        for item, entry in zip(chunk.paths, chunk.settled, strict=False):
+            if isinstance(entry, PathOutcome):
+                await add(entry.state, entry.path, message=entry.message)
+                summary[entry.state] += 1
+            else:
+                await add(entry, item)
+                summary[entry] += 1
 
     async def _run(self) -> dict[State, int]:
         async with self._open() as workers:
@@ -192,8 +166,8 @@ class AppliedPaths:
             workers = self._workers
         try:
             while (chunk := await workers.next_chunk()) is not None:
-                for outcome in chunk:
-                    await self._record([outcome])
+                for outcome in chunk.outcomes():
+                    await self._record(_single(outcome))
                     yield outcome
         finally:
             if detached is not None:
@@ -201,16 +175,19 @@ class AppliedPaths:
 
     # -- sync ----------------------------------------------------------------------
 
-    def _record_sync(self, chunk: list[PathOutcome]) -> None:
+    def _record_sync(self, chunk: ChunkOutcomes) -> None:
         summary, status = self._summary, self._status
         if status is None:
-            for outcome in chunk:
-                summary[outcome.state] += 1
+            _count(summary, chunk)
             return
         add = status.add
-        for outcome in chunk:
-            add(outcome.state, outcome.path, message=outcome.message)
-            summary[outcome.state] += 1
+        for item, entry in zip(chunk.paths, chunk.settled, strict=False):
+            if isinstance(entry, PathOutcome):
+                add(entry.state, entry.path, message=entry.message)
+                summary[entry.state] += 1
+            else:
+                add(entry, item)
+                summary[entry] += 1
 
     def _check_sync_status(self) -> None:
         add = getattr(self._status, "add", None)
@@ -238,9 +215,18 @@ class AppliedPaths:
                 if not record_each:
                     self._record_sync(chunk)
                     continue
-                for outcome in chunk:
-                    self._record_sync([outcome])
+                for outcome in chunk.outcomes():
+                    self._record_sync(_single(outcome))
                     yield outcome
+
+
+def _count(summary: dict[State, int], chunk: ChunkOutcomes) -> None:
+    for entry in chunk.settled:
+        summary[entry.state if isinstance(entry, PathOutcome) else entry] += 1
+
+
+def _single(outcome: PathOutcome) -> ChunkOutcomes:
+    return ChunkOutcomes([outcome.path], [outcome])
 
 
 def apply_paths(
@@ -294,7 +280,7 @@ def apply_paths(
         fn,
         inputs,
         status,
-        concurrency=_concurrency(concurrency),
-        chunk_size=_positive("chunk_size", chunk_size),
+        concurrency=concurrency_setting(concurrency),
+        chunk_size=positive("chunk_size", chunk_size),
         ordered=bool(ordered),
     )

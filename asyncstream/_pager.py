@@ -9,7 +9,10 @@ over a memory stream.
 
 A page counts against the budget from the moment its request starts until the
 consumer asks for the page after it, so a slow consumer throttles the fetching
-and at most ``prefetch`` pages are ever held, whatever the stream's length. A hub
+and at most ``prefetch`` pages are ever held, whatever the stream's length. The
+budget adapts (:class:`~._prefetch_depth.PrefetchDepth`): deeper while the
+consumer waits on the network, shallower while pages wait for the consumer,
+within the explicit ``prefetch`` (a cap) and the memory budget. A hub
 that announces the cursors of full pages ahead lets up to ``prefetch`` requests
 run at once; with an older hub each request waits for the answer before it.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 import time
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
-from typing import Literal, Self
+from typing import Self
 
 import anyio
 from anyio.abc import AsyncResource, TaskGroup, TaskStatus
@@ -29,39 +32,21 @@ from ._deadline import Deadline
 from ._exceptions import UsageError
 from ._hub_client import HubClient
 from ._paths import PathObject
+from ._prefetch_depth import DEFAULT_BUDGET_BYTES, PrefetchDepth
 from ._prefetch_policy import (
     DEFAULT_PAGE_SIZE,
     Page,
     PageRequest,
+    PrefetcherState,
     PrefetchOptions,
     PrefetchPolicy,
     parse_page,
 )
+from ._prefetch_policy import PrefetchStatistics as PrefetchStatistics
 from ._retry import Clock, Sleep
-
-PrefetcherState = Literal["unopened", "open", "closed"]
 
 # Retry budget of one page on top of its long-poll wait: past it the hub is down.
 DEFAULT_PAGE_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class PrefetchStatistics:
-    """A snapshot of a :class:`PagePrefetcher`."""
-
-    url: str
-    state: PrefetcherState
-    prefetch_limit: int
-    pages_outstanding: int
-    max_outstanding: int
-    pages_buffered: int
-    pages_fetched: int
-    paths_fetched: int
-    requests: int
-    requests_in_flight: int
-    max_in_flight: int
-    empty_polls: int
-    retries: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +79,11 @@ class PagePrefetcher(AsyncResource):
         url: str,
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
-        prefetch: int = 2,
+        prefetch: int | None = None,
         wait: float = 5.0,
         idle_timeout: float = 300.0,
         page_timeout: float = DEFAULT_PAGE_TIMEOUT,
+        budget_bytes: int = DEFAULT_BUDGET_BYTES,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
     ) -> None:
@@ -106,7 +92,10 @@ class PagePrefetcher(AsyncResource):
         self._client = client
         self._page_size, self._page_timeout = page_size, page_timeout
         self._clock, self._sleep = clock, sleep
-        self._policy = PrefetchPolicy(prefetch, idle_timeout, wait, idle_since=clock())
+        self._depth = PrefetchDepth(prefetch, budget_bytes)
+        self._policy = PrefetchPolicy(
+            self._depth.depth, idle_timeout, wait, idle_since=clock()
+        )
         self._state: PrefetcherState = "unopened"
         self._holding = False
         self._stack: AsyncExitStack | None = None
@@ -132,6 +121,9 @@ class PagePrefetcher(AsyncResource):
             url=self.url,
             state=self._state,
             prefetch_limit=self._policy.limit,
+            prefetch_cap=self._depth.cap,
+            depth_ceiling=self._depth.ceiling,
+            depth_changes=(self._depth.grown, self._depth.shrunk),
             pages_outstanding=self._policy.outstanding,
             max_outstanding=self._policy.max_outstanding,
             pages_buffered=buffered,
@@ -148,11 +140,12 @@ class PagePrefetcher(AsyncResource):
         """Start the fetch task in ``task_group``; the prefetcher is then open."""
         if self._state != "unopened":
             raise UsageError(f"{self!r} was already started")
-        # Pages are bounded by the policy, plus one slot for a failure.
+        # Pages are bounded by the policy, plus one slot for a failure; the
+        # depth only ever comes down from its ceiling at the start.
         self._send: MemoryObjectSendStream[_Item]
         self._receive: MemoryObjectReceiveStream[_Item]
         self._send, self._receive = anyio.create_memory_object_stream[_Item](
-            self._policy.limit + 1
+            self._depth.ceiling + 1
         )
         self._scope = anyio.CancelScope()
         self._finished = anyio.Event()
@@ -188,9 +181,17 @@ class PagePrefetcher(AsyncResource):
     async def __anext__(self) -> list[PathObject]:
         if self._state != "open":
             raise UsageError(f"{self!r} is not open: use 'async with' or start()")
+        policy = self._policy
+        buffered = self._receive.statistics().current_buffer_used
+        depth = self._depth.consumer_asks(
+            outstanding=policy.outstanding, buffered=buffered
+        )
+        if depth != policy.limit:
+            policy.limit = depth
+            self._wakeup.set()
         if self._holding:  # the consumer has moved past the page it held
             self._holding = False
-            self._policy.page_released()
+            policy.page_released()
             self._wakeup.set()
         try:
             item = await self._receive.receive()
@@ -246,6 +247,8 @@ class PagePrefetcher(AsyncResource):
                 answer.request, page, now=answer.finished, elapsed=elapsed
             )
             if page.results:
+                self._depth.page_read(page.results)
+                policy.limit = min(policy.limit, self._depth.depth)
                 self._pages += 1
                 self._paths += len(page.results)
                 self._send.send_nowait(page.results)

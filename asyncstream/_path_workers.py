@@ -7,7 +7,12 @@ and runs ``concurrency`` workers that take from it:
   hand-off: a worker takes every path the buffer holds, up to its chunk size, so a
   full buffer makes full chunks and a trickling input makes small ones, never
   waits for a chunk to fill;
-* an ``async def`` function runs in ``concurrency`` worker tasks, a path each.
+* an ``async def`` function runs in ``concurrency`` worker tasks, each taking a
+  chunk the same way and awaiting its paths one after the other, so that
+  ``concurrency`` paths are in flight.
+
+The buffer and the outcomes work a chunk at a time too (:mod:`._path_buffer`,
+:mod:`._path_outcomes`): the engine costs little per path next to a system call.
 
 Outcomes come back a chunk at a time from :meth:`PathWorkers.next_chunk`, in
 input order (``ordered``) or as completed. Everything in between is bounded: the
@@ -25,15 +30,9 @@ next path, and leaving waits for it.
 from __future__ import annotations
 
 import threading
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    Awaitable,
-    Callable,
-    Iterable,
-)
-from contextlib import AsyncExitStack, aclosing
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, Iterable
+from contextlib import AsyncExitStack
+from itertools import islice
 from typing import Any, Self, TypeAlias, cast
 
 import anyio
@@ -41,80 +40,24 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._context import TaskContext, task_context
-from ._exceptions import InvalidStateError
-from ._paths import PathObject, State, check_state, to_path_object
+from ._path_buffer import PathBuffer
+from ._path_outcomes import (
+    AsyncPathFunction,
+    ChunkOutcomes,
+    PathFunction,
+    run_chunk_async,
+)
+from ._path_outcomes import run_chunk as run_chunk
+from ._paths import to_path_object
 from .utils.inputs import ExpandedPaths
 
 # Paths the input buffer holds; a worker's chunk is at most its share of it.
 BUFFER_PATHS = 1024
+# Paths of a plain iterable converted and put into the buffer at a time.
+FEED = 256
 
-
-@dataclass(frozen=True, slots=True)
-class PathOutcome:
-    """What became of one path: its state, its path object, why it failed.
-
-    A per-path function may return one (to give an updated path object or a
-    message) instead of a bare state; ``error`` is the exception that made a
-    path a failure, its traceback dropped.
-    """
-
-    state: State
-    path: PathObject
-    message: str | list[str] | None = None
-    error: Exception | None = None
-
-
-PathFunction: TypeAlias = Callable[[PathObject], "str | PathOutcome"]
-AsyncPathFunction: TypeAlias = Callable[[PathObject], Awaitable["str | PathOutcome"]]
 Inputs: TypeAlias = AsyncIterable[Any] | Iterable[Any]
-
-
-def _message(exc: Exception) -> str:
-    return str(exc) or type(exc).__name__
-
-
-def settle(fn: Any, item: PathObject, result: object) -> PathOutcome:
-    """The outcome of ``item`` from what ``fn`` returned; a bad value raises."""
-    if type(result) is str or isinstance(result, str):  # the common case first
-        return PathOutcome(check_state(result), item)
-    if isinstance(result, PathOutcome):
-        check_state(result.state)
-        return result
-    raise InvalidStateError(
-        f"{getattr(fn, '__qualname__', fn)!r} returned {result!r:.200} for"
-        f" {item.get('path')!r:.200}: return a state such as 'processed', or a"
-        " PathOutcome"
-    )
-
-
-def failed(item: PathObject, exc: Exception) -> PathOutcome:
-    """The ``failures`` outcome of a path whose function raised ``exc``."""
-    return PathOutcome("failures", item, _message(exc), exc.with_traceback(None))
-
-
-def run_chunk(
-    fn: PathFunction, chunk: list[PathObject], stop: threading.Event
-) -> list[PathOutcome]:
-    """Apply ``fn`` to each path of ``chunk`` in this (worker) thread."""
-    outcomes = []
-    for item in chunk:
-        if stop.is_set():  # the engine is closing: leave the rest undone
-            break
-        try:
-            result = fn(item)
-        except Exception as exc:
-            outcomes.append(failed(item, exc))
-        else:
-            outcomes.append(settle(fn, item, result))
-    return outcomes
-
-
-async def _apply_async(fn: AsyncPathFunction, item: PathObject) -> PathOutcome:
-    try:
-        result = await fn(item)
-    except Exception as exc:
-        return failed(item, exc)
-    return settle(fn, item, result)
+_Done: TypeAlias = MemoryObjectSendStream[tuple[int, ChunkOutcomes]]
 
 
 class PathWorkers:
@@ -143,19 +86,17 @@ class PathWorkers:
         self._limiter = anyio.CapacityLimiter(concurrency)
         # Ordered: chunks taken but not yet handed out, held back at most.
         self._window = anyio.Semaphore(2 * concurrency)
-        self._taken = 0  # sequence number of the next chunk taken
-        # One worker takes at a time: a stream hands items to its waiting
-        # receivers in turn, so two workers waiting at once would interleave the
-        # input between their chunks and the sequence numbers would not follow it.
-        self._taking = anyio.Lock(fast_acquire=True)
+        # Sequence number of the next chunk taken. A chunk is taken and numbered
+        # without a pause in between, so the numbers follow the input.
+        self._taken = 0
         self._next_out = 0  # the next one to hand out, in order
-        self._held: dict[int, list[PathOutcome]] = {}
+        self._held: dict[int, ChunkOutcomes] = {}
         self._stack: AsyncExitStack | None = None
         self._failure: Exception | None = None
         self._reported = False
         # False when nobody would see an error raised on leaving (a host task).
         self.raise_on_exit = True
-        self._outcomes: MemoryObjectReceiveStream[tuple[int, list[PathOutcome]]]
+        self._outcomes: MemoryObjectReceiveStream[tuple[int, ChunkOutcomes]]
         self.paths_done = 0
 
     def __repr__(self) -> str:
@@ -176,7 +117,7 @@ class PathWorkers:
             # alike: nothing is left running once the block is left.
             stack.callback(self._stop_all, group)
             done_in, self._outcomes = anyio.create_memory_object_stream[
-                tuple[int, list[PathOutcome]]
+                tuple[int, ChunkOutcomes]
             ](self.concurrency)
             group.start_soon(self._run, done_in)
             self._stack = stack.pop_all()
@@ -198,26 +139,20 @@ class PathWorkers:
         self._stop.set()
         group.cancel_scope.cancel()
 
-    async def _run(
-        self, done: MemoryObjectSendStream[tuple[int, list[PathOutcome]]]
-    ) -> None:
+    async def _run(self, done: _Done) -> None:
         # The feed and the workers in a group of their own: one that fails
         # cancels them, never the task that reads the outcomes, which learns of
         # the failure from next_chunk() once the outcome stream has ended.
-        paths_in, paths_out = anyio.create_memory_object_stream[PathObject](
-            BUFFER_PATHS
-        )
-        worker = self._async_worker if self._is_async else self._thread_worker
-        # Each task closes its own ends; these are closed again here for the
-        # tasks that were cancelled before they ever ran.
-        ends: list[Any] = [paths_in, paths_out, done]
+        buffer = PathBuffer(BUFFER_PATHS)
+        # Each worker closes its own end; these are closed again here for the
+        # workers that were cancelled before they ever ran.
+        ends = [done]
         try:
             async with anyio.create_task_group() as group:
-                group.start_soon(self._feed, paths_in)
+                group.start_soon(self._feed, buffer)
                 for _ in range(self.concurrency):
-                    ends += [paths_out.clone(), done.clone()]
-                    group.start_soon(worker, ends[-2], ends[-1])
-                paths_out.close()
+                    ends.append(done.clone())
+                    group.start_soon(self._worker, buffer, ends[-1])
                 done.close()
         except Exception as exc:
             self._stop.set()
@@ -226,71 +161,40 @@ class PathWorkers:
             for end in ends:
                 end.close()
 
-    async def _feed(self, paths: MemoryObjectSendStream[PathObject]) -> None:
-        async with paths, aclosing(_path_objects(self._inputs)) as inputs:
-            async for item in inputs:
-                try:
-                    paths.send_nowait(item)
-                except anyio.WouldBlock:
-                    await paths.send(item)
-
-    async def _take(self, paths: MemoryObjectReceiveStream[PathObject]) -> list[Any]:
-        """The next chunk of paths (at least one, never waiting for more); [] at
-        the end of the input."""
+    async def _feed(self, buffer: PathBuffer) -> None:
         try:
-            chunk = [await paths.receive()]
-        except anyio.EndOfStream:
-            return []
-        # A fair share of what is buffered, so that a short input still keeps
-        # every thread busy, and a full buffer makes full chunks.
-        share = 1 + paths.statistics().current_buffer_used // self.concurrency
-        want = min(self.chunk_size, share)
-        try:
-            while len(chunk) < want:
-                chunk.append(paths.receive_nowait())
-        except (anyio.WouldBlock, anyio.EndOfStream):
-            pass
-        return chunk
+            inputs = self._inputs
+            if not isinstance(inputs, AsyncIterable):
+                # Does not block (a list): read on the loop, a chunk at a time.
+                iterator = iter(inputs)
+                while chunk := [to_path_object(i) for i in islice(iterator, FEED)]:
+                    await buffer.put_many(chunk)
+                return
+            await _feed_async(inputs, buffer)
+        finally:
+            buffer.close()
 
-    async def _thread_worker(
-        self,
-        paths: MemoryObjectReceiveStream[PathObject],
-        done: MemoryObjectSendStream[tuple[int, list[PathOutcome]]],
-    ) -> None:
-        fn = cast(PathFunction, self._fn)
-        async with paths, done:
+    async def _worker(self, buffer: PathBuffer, done: _Done) -> None:
+        threads = not self._is_async
+        async with done:
             while True:
                 if self._ordered:
                     await _acquire(self._window)
-                async with self._taking:
-                    chunk = await self._take(paths)
-                    if not chunk:
-                        return
-                    seq, self._taken = self._taken, self._taken + 1
-                outcomes = await anyio.to_thread.run_sync(
-                    run_chunk, fn, chunk, self._stop, limiter=self._limiter
-                )
-                await _send(done, (seq, outcomes))
+                chunk = await buffer.take(self.chunk_size, self.concurrency)
+                if not chunk:
+                    return
+                seq, self._taken = self._taken, self._taken + 1
+                if threads:
+                    fn = cast(PathFunction, self._fn)
+                    settled = await anyio.to_thread.run_sync(
+                        run_chunk, fn, chunk, self._stop, limiter=self._limiter
+                    )
+                else:
+                    fn_async = cast(AsyncPathFunction, self._fn)
+                    settled = await run_chunk_async(fn_async, chunk)
+                await _send(done, (seq, ChunkOutcomes(chunk, settled)))
 
-    async def _async_worker(
-        self,
-        paths: MemoryObjectReceiveStream[PathObject],
-        done: MemoryObjectSendStream[tuple[int, list[PathOutcome]]],
-    ) -> None:
-        fn = cast(AsyncPathFunction, self._fn)
-        async with paths, done:
-            while True:
-                if self._ordered:
-                    await _acquire(self._window)
-                async with self._taking:
-                    try:
-                        item = await _receive(paths)
-                    except anyio.EndOfStream:
-                        return
-                    seq, self._taken = self._taken, self._taken + 1
-                await _send(done, (seq, [await _apply_async(fn, item)]))
-
-    async def next_chunk(self) -> list[PathOutcome] | None:
+    async def next_chunk(self) -> ChunkOutcomes | None:
         """The outcomes of the next chunk of paths, or ``None`` once all are out."""
         while True:
             if self._ordered:
@@ -308,15 +212,15 @@ class PathWorkers:
             self._reported = True
             raise self._failure
 
-    async def _next_completed(self) -> list[PathOutcome] | None:
+    async def _next_completed(self) -> ChunkOutcomes | None:
         try:
-            outcomes: list[PathOutcome] = (await _receive(self._outcomes))[1]
+            outcomes: ChunkOutcomes = (await _receive(self._outcomes))[1]
             return outcomes
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             self._ended()
             return None
 
-    async def _next_in_order(self) -> list[PathOutcome] | None:
+    async def _next_in_order(self) -> ChunkOutcomes | None:
         while self._next_out not in self._held:
             try:
                 seq, outcomes = await _receive(self._outcomes)
@@ -359,21 +263,19 @@ def _first_error(exc: Exception) -> Exception:
     return exc
 
 
-async def _path_objects(inputs: Inputs) -> AsyncGenerator[PathObject]:
-    """``inputs`` as path objects; an async iterator is closed when this ends.
+async def _feed_async(inputs: AsyncIterable[Any], buffer: PathBuffer) -> None:
+    """Put the paths of ``inputs`` into ``buffer``; close ``inputs`` at the end.
 
     The paths of ``expand_paths`` are path objects already; anything else is
     checked (and strings made path objects) as ``status.add`` would.
     """
-    if not isinstance(inputs, AsyncIterable):
-        for item in inputs:
-            yield to_path_object(item)
-        return
     checked = isinstance(inputs, ExpandedPaths)
     iterator = aiter(inputs)
     try:
         async for item in iterator:
-            yield item if checked else to_path_object(item)
+            path = item if checked else to_path_object(item)
+            if not buffer.put_nowait(path):
+                await buffer.put(path)
     finally:
         # Closed here, not whenever the garbage collector gets to it: closing
         # stops the prefetch of expand_paths and its connections.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ._exceptions import (
     HubProtocolError,
@@ -43,22 +43,50 @@ MAX_AHEAD = 16
 @dataclass(frozen=True, slots=True)
 class PrefetchOptions:
     """How an input stream is read: ``page_size`` paths a page, at most
-    ``prefetch`` pages ahead, long-polled ``wait`` seconds at a time, given up
-    after ``idle_timeout`` seconds without a new path."""
+    ``prefetch`` pages ahead (``None``: as many as help, within the memory
+    budget), long-polled ``wait`` seconds at a time, given up after
+    ``idle_timeout`` seconds without a new path."""
 
     page_size: int = DEFAULT_PAGE_SIZE
-    prefetch: int = 2
+    prefetch: int | None = None
     wait: float = 5.0
     idle_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         page_size, prefetch = self.page_size, self.prefetch
         wait, idle_timeout = self.wait, self.idle_timeout
-        if page_size < 1 or prefetch < 1 or wait < 0 or idle_timeout <= 0:
+        bad_prefetch = prefetch is not None and prefetch < 1
+        if page_size < 1 or bad_prefetch or wait < 0 or idle_timeout <= 0:
             raise InvalidInputError(
-                "need page_size >= 1, prefetch >= 1, wait >= 0 and idle_timeout > 0,"
+                "need page_size >= 1, prefetch >= 1 (or None), wait >= 0 and"
+                " idle_timeout > 0,"
                 f" got {page_size=}, {prefetch=}, {wait=}, {idle_timeout=}"
             )
+
+
+PrefetcherState = Literal["unopened", "open", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class PrefetchStatistics:
+    """A snapshot of a :class:`PagePrefetcher`."""
+
+    url: str
+    state: PrefetcherState
+    prefetch_limit: int  # the depth now: adapted, within the ceiling
+    prefetch_cap: int | None  # the explicit setting, if any
+    depth_ceiling: int  # the deepest the cap and the memory budget allow
+    depth_changes: tuple[int, int]  # times grown, times shrunk
+    pages_outstanding: int
+    max_outstanding: int
+    pages_buffered: int
+    pages_fetched: int
+    paths_fetched: int
+    requests: int
+    requests_in_flight: int
+    max_in_flight: int
+    empty_polls: int
+    retries: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._prefetch_depth import DEFAULT_BUDGET_BYTES
 from ._rows import ROWS_BY_KEY, RowSpec
 
 MEMORY_GROWTH_LIMIT = 1.2  # peak at the largest size / peak at the smallest
@@ -117,7 +118,39 @@ RATIO_TARGETS = (
                 100.0, "≥100x per-add hop"),
     RatioTarget("expand_latency", "expand.p2.delay", "expand.p2",
                 0.8, "≥0.8x no latency"),
+    RatioTarget("expand_auto_latency", "expand.auto.delay", "expand.auto",
+                0.8, "≥0.8x no latency"),
+    RatioTarget("expand_auto_latency100", "expand.auto.delay100", "expand.auto",
+                0.8, "≥0.8x no latency"),
 )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetTarget:
+    """``row``'s traced peak stays within the reader's memory budget.
+
+    The peak is the whole child's (pages, their JSON text while decoded, the
+    client); the budget bounds the pages read ahead alone, so a peak within it
+    leaves room for the rest."""
+
+    key: str
+    row: str
+    budget: int
+    text: str
+
+    def evaluate(self, results: BenchResults, size: int) -> TargetResult:
+        measured = results.get(self.row, size)
+        peak = None if measured is None else measured.traced_peak
+        value = None if peak is None else peak / self.budget
+        met = None if value is None else value <= 1.0
+        detail = f"budget {self.budget / 2**20:.0f} MiB"
+        return TargetResult(self.key, self.row, self.text, value, met, detail)
+
+
+BUDGET_TARGETS = tuple(
+    BudgetTarget(f"budget:{row}", row, DEFAULT_BUDGET_BYTES, "traced peak ≤ budget")
+    for row in ("expand.auto", "expand.auto.delay", "expand.auto.delay100")
+)
 
 
 def _growth(small: int | None, large: int | None) -> float | None:
@@ -154,6 +187,7 @@ def evaluate_targets(results: BenchResults) -> list[TargetResult]:
     """Every target: ratios at the largest size, then memory growth per row."""
     size = max(results.sizes)
     verdicts = [target.evaluate(results, size) for target in RATIO_TARGETS]
+    verdicts += [target.evaluate(results, size) for target in BUDGET_TARGETS]
     for spec in ROWS_BY_KEY.values():
         verdict = memory_target(results, spec)
         if verdict is not None:

@@ -9,7 +9,9 @@ flat as the number of paths grows. Slow baselines are *capped*: they run at most
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from .._prefetch_policy import DEFAULT_PAGE_SIZE
 
 # Results go to a hub that validates and discards (the HTTP ceiling) or to one
 # that commits to SQLite; input streams are read from an in-memory hub.
@@ -21,6 +23,14 @@ Group = Literal[
 DEFAULT_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (2_000, 20_000)
 LATENCY = 0.020  # seconds added to every stream page by the hub's delay fault
+SLOW_LATENCY = 0.100  # a far-away hub
+# expand_paths at its default settings: pages of 5000, prefetch depth adaptive.
+_DEFAULTS: dict[str, Any] = {
+    "prefetch": None,
+    "page_size": DEFAULT_PAGE_SIZE,
+    "reads_streams": True,
+    "streaming": True,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +64,8 @@ class RowSpec:
     workload: str
     results_hub: ResultsHub | None = None
     reads_streams: bool = False
-    prefetch: int = 2
+    prefetch: int | None = 2  # None: unset, the adaptive depth
+    page_size: int | None = None  # None: the run's page size
     latency: float = 0.0
     ceiling: tuple[str, ...] = ()
     cap: Literal["post_per_path", "add_per_call", "latency"] | None = None
@@ -100,6 +111,12 @@ ROWS: tuple[RowSpec, ...] = (
     RowSpec("expand.p1.delay", "expand_paths", "prefetch 1, +20 ms/page", "expand",
             reads_streams=True, prefetch=1, latency=LATENCY, cap="latency",
             ceiling=("raw.get.delay",), streaming=True),
+    RowSpec("expand.auto", "expand_paths", "default settings (adaptive depth)",
+            "expand", ceiling=("raw.get",), **_DEFAULTS),
+    RowSpec("expand.auto.delay", "expand_paths", "default settings, +20 ms/page",
+            "expand", latency=LATENCY, cap="latency", **_DEFAULTS),
+    RowSpec("expand.auto.delay100", "expand_paths", "default settings, +100 ms/page",
+            "expand", latency=SLOW_LATENCY, cap="latency", **_DEFAULTS),
     RowSpec("e2e.sync", "end to end", "expand → add → hub, plain thread", "e2e_sync",
             results_hub="discard", reads_streams=True,
             ceiling=("raw.get", "raw.post.discard"), streaming=True),

@@ -78,7 +78,7 @@ def _spec(
             "refs": hubs.references(run.paths) if row.reads_streams else [],
             "batch_size": config.batch_size,
             "in_flight": config.in_flight,
-            "page_size": config.page_size,
+            "page_size": row.page_size or config.page_size,
             "prefetch": row.prefetch,
         },
     }

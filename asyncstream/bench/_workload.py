@@ -35,7 +35,7 @@ class Workload:
     batch_size: int = 500
     in_flight: int = 4
     page_size: int = 1000
-    prefetch: int = 2
+    prefetch: int | None = 2  # None: unset, the adaptive depth
 
     @property
     def headers(self) -> dict[str, str]:

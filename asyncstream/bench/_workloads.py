@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -90,7 +91,7 @@ def expand(w: Workload, tick: Tick) -> float:
             hub_url=w.streams_url,
             api_key=w.api_key,
             page_size=w.page_size,
-            prefetch=w.prefetch,
+            **_prefetch(w),
         )
         async with inputs:
             async for _ in inputs:
@@ -102,6 +103,11 @@ def expand(w: Workload, tick: Tick) -> float:
         return seconds
 
     return asyncio.run(main())
+
+
+def _prefetch(w: Workload) -> dict[str, Any]:
+    # Unset (None) reads with the adaptive depth, up to the memory budget.
+    return {"prefetch": w.prefetch}
 
 
 def e2e_sync(w: Workload, tick: Tick) -> float:

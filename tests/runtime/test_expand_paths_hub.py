@@ -165,3 +165,20 @@ async def test_latency_is_overlapped_by_reading_ahead_in_parallel(
     assert stats.requests == 31  # every page once, ahead cursors not re-read
     assert stats.max_in_flight == 4  # the hub's ahead cursors were used
     assert stats.max_outstanding == 4
+
+
+async def test_unset_prefetch_reads_deeper_while_pages_wait_on_the_hub(
+    hub: RunningHub, producer: HubClient
+) -> None:
+    reference = await closed_stream(producer, "slow", 3000)
+    hub.faults.delay(0.03, path_prefix="/api/streams/")
+    read: list[str] = []
+    async with expand(hub, [reference], page_size=100, prefetch=None) as inputs:
+        async for item in inputs:
+            read.append(item["path"])
+        stats = inputs.statistics()
+    assert read == [p["path"] for p in paths_of("slow", 0, 3000)]
+    assert stats is not None
+    assert stats.prefetch_cap is None
+    assert stats.max_in_flight > 2  # the default start is 2 pages
+    assert stats.depth_changes[0] >= 3

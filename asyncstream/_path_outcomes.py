@@ -1,0 +1,124 @@
+"""What a per-path function made of each path of a chunk, cheaply.
+
+Most paths end in a plain state. A chunk's outcomes are therefore kept as the
+chunk's path objects beside one entry per path: the state string itself in the
+common case, a :class:`PathOutcome` only when there is more to say (an updated
+path object, a message, an error). Building an object per path would cost more
+than the system call it reports on; :class:`PathOutcome` objects are made when
+someone iterates the outcomes (:meth:`ChunkOutcomes.outcomes`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from ._exceptions import InvalidStateError
+from ._paths import STATES, PathObject, State, check_state
+
+_STATE_SET = frozenset(STATES)
+
+
+@dataclass(frozen=True, slots=True)
+class PathOutcome:
+    """What became of one path: its state, its path object, why it failed.
+
+    A per-path function may return one (to give an updated path object or a
+    message) instead of a bare state; ``error`` is the exception that made a
+    path a failure, its traceback dropped.
+    """
+
+    state: State
+    path: PathObject
+    message: str | list[str] | None = None
+    error: Exception | None = None
+
+
+PathFunction: TypeAlias = Callable[[PathObject], "str | PathOutcome"]
+AsyncPathFunction: TypeAlias = Callable[[PathObject], Awaitable["str | PathOutcome"]]
+# One path's entry: its state, or the full outcome when there is more to it.
+Settled: TypeAlias = "State | PathOutcome"
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkOutcomes:
+    """The outcomes of a chunk: ``settled[i]`` is what became of ``paths[i]``.
+
+    ``settled`` may be shorter than ``paths`` when the engine stopped mid-chunk;
+    the paths past its end were left undone.
+    """
+
+    paths: list[PathObject]
+    settled: list[Settled]
+
+    def __len__(self) -> int:
+        return len(self.settled)
+
+    def outcomes(self) -> Iterator[PathOutcome]:
+        """Each path's :class:`PathOutcome`, made now."""
+        for item, entry in zip(self.paths, self.settled, strict=False):
+            yield entry if isinstance(entry, PathOutcome) else PathOutcome(entry, item)
+
+
+def _message(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def settle(fn: Any, item: PathObject, result: object) -> Settled:
+    """The entry of ``item`` from what ``fn`` returned; a bad value raises."""
+    if type(result) is str and result in _STATE_SET:  # the common case first
+        return result
+    if isinstance(result, str):
+        return check_state(result)
+    if isinstance(result, PathOutcome):
+        check_state(result.state)
+        return result
+    raise InvalidStateError(
+        f"{getattr(fn, '__qualname__', fn)!r} returned {result!r:.200} for"
+        f" {item.get('path')!r:.200}: return a state such as 'processed', or a"
+        " PathOutcome"
+    )
+
+
+def failed(item: PathObject, exc: Exception) -> PathOutcome:
+    """The ``failures`` outcome of a path whose function raised ``exc``."""
+    return PathOutcome("failures", item, _message(exc), exc.with_traceback(None))
+
+
+def run_chunk(
+    fn: PathFunction, chunk: list[PathObject], stop: threading.Event
+) -> list[Settled]:
+    """Apply ``fn`` to each path of ``chunk`` in this (worker) thread."""
+    settled: list[Settled] = []
+    append = settled.append
+    states = _STATE_SET
+    for item in chunk:
+        if stop.is_set():  # the engine is closing: leave the rest undone
+            break
+        try:
+            result = fn(item)
+        except Exception as exc:
+            append(failed(item, exc))
+            continue
+        if type(result) is str and result in states:
+            append(result)
+        else:
+            append(settle(fn, item, result))
+    return settled
+
+
+async def run_chunk_async(
+    fn: AsyncPathFunction, chunk: list[PathObject]
+) -> list[Settled]:
+    """Apply ``async def fn`` to each path of ``chunk``, one after the other."""
+    settled: list[Settled] = []
+    for item in chunk:
+        try:
+            result = await fn(item)
+        except Exception as exc:
+            settled.append(failed(item, exc))
+        else:
+            settled.append(settle(fn, item, result))
+    return settled

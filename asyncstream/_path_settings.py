@@ -1,0 +1,53 @@
+"""The settings of ``apply_paths``: how many paths at once, and what kind of function.
+
+Kept apart from the engine so that the defaults and their reasons are in one
+place, and so that bad values are refused, naming the setting, before anything
+starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+from typing import Final
+
+from ._config import lookup_setting
+from ._exceptions import InvalidInputError
+
+# Local disks: a few threads overlap the system calls; more only add switching.
+LOCAL_DISK_CONCURRENCY: Final = 4
+# Network and parallel file systems: each operation waits on the network (~1 ms
+# and more), so many wait at once; 64 keeps 1 ms operations near 64,000/s.
+NETWORK_FS_CONCURRENCY: Final = 64
+ENV_PATH_CONCURRENCY: Final = "ASYNCSTREAM_PATH_CONCURRENCY"
+DEFAULT_CHUNK_SIZE: Final = 256
+
+
+def positive(name: str, value: object) -> int:
+    """``value`` as a positive integer (a setting may be a string); else raise."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = int(value)
+    if type(value) is not int or value < 1:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def concurrency_setting(value: int | None) -> int:
+    """The concurrency given, else the setting, else the local-disk default."""
+    if value is not None:
+        return positive("concurrency", value)
+    setting = lookup_setting(ENV_PATH_CONCURRENCY)
+    if setting is None:
+        return LOCAL_DISK_CONCURRENCY
+    return positive(f"the setting {ENV_PATH_CONCURRENCY}", setting)
+
+
+def is_async_function(fn: object) -> bool:
+    """True for an ``async def`` (also partial, or an object with one as call)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 (an object with async __call__)
+    )

@@ -1,0 +1,100 @@
+"""How many pages to read ahead, adapted to who is waiting: a decision without I/O.
+
+A fixed depth is wrong one way or the other: two pages ahead cap a reader at
+``2 x page_size`` paths per round trip (100k paths/s at 20 ms a page of 1000),
+while a deep prefetch in front of a slow consumer only holds memory.
+:class:`PrefetchDepth` watches the consumer ask for pages:
+
+* it had to wait, and the budget was what held the requests back: the reader
+  waits on the network, so one more page may be in flight (``grow``);
+* every page of the budget was already there, unread: the consumer is the
+  bottleneck, so one page fewer is enough (``shrink``).
+
+The depth starts at the explicit ``prefetch`` setting when there is one, else at
+two pages, and stays within ``floor .. ceiling``: the ceiling is that setting (a
+cap, never exceeded), else :data:`MAX_DEPTH`, and never more pages than the
+memory budget holds (``budget_bytes`` over the bytes of a page, estimated from
+the pages read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+# The hub announces at most 16 pages ahead: more could not be requested at once.
+MAX_DEPTH: Final = 16
+# Memory the pages read ahead may hold, decoded, when nothing else is said.
+DEFAULT_BUDGET_BYTES: Final = 32 * 1024 * 1024
+# A decoded path object costs about this much beyond the characters of its path
+# (a dict, a str, the page list's slot); the sample estimates the rest.
+PATH_OVERHEAD_BYTES: Final = 300
+START_DEPTH: Final = 2
+_SAMPLE = 16  # paths of a page whose lengths estimate its bytes
+
+
+def page_bytes(results: Sequence[Any]) -> int:
+    """Roughly how many bytes a decoded page of path objects holds."""
+    if not results:
+        return 0
+    sample = results[:: max(1, len(results) // _SAMPLE)][:_SAMPLE]
+    chars = sum(len(item.get("path", "")) for item in sample) / len(sample)
+    return int(len(results) * (PATH_OVERHEAD_BYTES + chars))
+
+
+@dataclass(slots=True)
+class PrefetchDepth:
+    """The number of pages the reader may hold or have in flight, adapted.
+
+    ``cap`` is the explicit ``prefetch`` setting (``None``: adaptive up to
+    :data:`MAX_DEPTH`); ``budget_bytes`` bounds pages x page bytes.
+    """
+
+    cap: int | None
+    budget_bytes: int = DEFAULT_BUDGET_BYTES
+    depth: int = 0
+    largest_page_bytes: int = 0
+    grown: int = 0
+    shrunk: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.depth:
+            # An explicit setting is where the reading starts, as it always did.
+            self.depth = min(self.cap or START_DEPTH, self.ceiling)
+
+    @property
+    def ceiling(self) -> int:
+        """The deepest the budget and the cap allow now."""
+        most = MAX_DEPTH if self.cap is None else self.cap
+        if self.largest_page_bytes:
+            most = min(most, self.budget_bytes // self.largest_page_bytes)
+        return max(1, most)
+
+    def page_read(self, results: Sequence[Any]) -> None:
+        """Account for a page's size; a bigger page may lower the ceiling."""
+        size = page_bytes(results)
+        if size > self.largest_page_bytes:
+            self.largest_page_bytes = size
+            self.depth = min(self.depth, self.ceiling)
+
+    @property
+    def floor(self) -> int:
+        """The shallowest adaptive depth: below two pages nothing is read while
+        the consumer works, and the depth would swing between one and two."""
+        return min(START_DEPTH, self.ceiling)
+
+    def consumer_asks(self, *, outstanding: int, buffered: int) -> int:
+        """The consumer asks for its next page: ``outstanding`` pages count against
+        the budget (the one it held, those ready, those requested), ``buffered``
+        of them are ready. Returns the depth to use from now on."""
+        if buffered == 0 and outstanding >= self.depth and self.depth < self.ceiling:
+            # It must wait, and every page of the budget is in use: the reader
+            # waits on the network.
+            self.depth += 1
+            self.grown += 1
+        elif buffered and buffered >= self.depth - 1 and self.depth > self.floor:
+            # Every page but the one it held is ready, unread: it sets the pace.
+            self.depth -= 1
+            self.shrunk += 1
+        return self.depth

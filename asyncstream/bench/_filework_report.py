@@ -1,0 +1,160 @@
+"""The file-work bench's rows, figures, targets and table.
+
+Each target is a ratio of two rows of the same run (a handler against the raw
+loop, the async face against the sync one, a latency row against its bound,
+memory at ten times the paths against memory at one), so that a loaded machine
+moves both sides alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.table import Table
+
+from ._filework import FACES, OPS
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """One measurement: which workload, how many paths, which results hub."""
+
+    key: str
+    label: str
+    workload: str
+    paths: int
+    hub: str | None = None  # "discard" or "sqlite"; None: no results sent
+    bound: float | None = None  # latency rows: the rate no run can pass
+    trace: str = "off"
+
+
+@dataclass(slots=True)
+class FileFigures:
+    """What a row measured (``error`` if it failed to run)."""
+
+    row: FileRow
+    seconds: float = 0.0
+    rss_peak: int = 0
+    traced_peak: int | None = None
+    error: str | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.row.paths / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FileTarget:
+    """One goal: its text, the measured ratio, the threshold, met or not."""
+
+    text: str
+    value: float | None
+    threshold: float
+    at_most: bool = False
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None:
+            return None
+        if self.at_most:
+            return self.value <= self.threshold
+        return self.value >= self.threshold
+
+
+def _ratio(a: FileFigures | None, b: FileFigures | None, attr: str) -> float | None:
+    if a is None or b is None or a.error or b.error:
+        return None
+    x, y = getattr(a, attr), getattr(b, attr)
+    return x / y if x and y else None
+
+
+def targets(figures: list[FileFigures]) -> list[FileTarget]:
+    """The goals, checked against this run's own figures."""
+    by = {f.row.key: f for f in figures}
+    found = []
+    for op in OPS:
+        raw = by.get(f"{op}:raw")
+        for face in FACES:
+            found.append(
+                FileTarget(
+                    f"{op} handler, {face} face, discard hub ≥ 0.5x raw loop",
+                    _ratio(by.get(f"{op}:{face}:discard"), raw, "rate"),
+                    0.5,
+                )
+            )
+        found.append(
+            FileTarget(
+                f"{op} handler: async face ≥ 1.0x sync face (discard hub)",
+                _ratio(
+                    by.get(f"{op}:async:discard"), by.get(f"{op}:sync:discard"), "rate"
+                ),
+                1.0,
+            )
+        )
+    for kind in ("threads", "async"):
+        row = by.get(f"latency:{kind}:64")
+        value = None if row is None or row.error else row.rate / (row.row.bound or 1)
+        found.append(FileTarget(f"2 ms ops ({kind}) at 64 ≥ 0.8x 64/2ms", value, 0.8))
+    memory = sorted(
+        (f for f in figures if f.row.key.startswith("memory:")),
+        key=lambda f: f.row.paths,
+    )
+    if len(memory) == 2:
+        small, large = memory
+        found.append(
+            FileTarget(
+                "memory at 10x the paths ≤ 1.2x (peak RSS)",
+                _ratio(large, small, "rss_peak"),
+                1.2,
+                at_most=True,
+            )
+        )
+        found.append(
+            FileTarget(
+                "memory at 10x the paths ≤ 1.2x (traced)",
+                _ratio(large, small, "traced_peak"),
+                1.2,
+                at_most=True,
+            )
+        )
+    return found
+
+
+def _ceiling(f: FileFigures, by: dict[str, FileFigures]) -> str:
+    if f.row.bound:
+        return f"{f.rate / f.row.bound:.2f}x bound ({f.row.bound:,.0f}/s)"
+    op = f.row.key.split(":")[0]
+    raw = by.get(f"{op}:raw")
+    if raw is None or raw is f or f.row.key.startswith("memory") or not raw.rate:
+        return ""
+    return f"{f.rate / raw.rate:.2f}x raw"
+
+
+def render(figures: list[FileFigures], found: list[FileTarget], caption: str) -> Table:
+    """The table of rows, then one line per target."""
+    by = {f.row.key: f for f in figures}
+    table = Table(title="file work: paths/s on real files", caption=caption)
+    for title in ("row", "paths", "paths/s", "x ceiling", "peak RSS MiB", "traced MiB"):
+        table.add_column(title, justify="left" if title == "row" else "right")
+    for f in figures:
+        if f.error:
+            table.add_row(
+                f.row.label, f"{f.row.paths:,}", "failed", f.error[:60], "", ""
+            )
+            continue
+        traced = "" if f.traced_peak is None else f"{f.traced_peak / MIB:,.1f}"
+        table.add_row(
+            f.row.label,
+            f"{f.row.paths:,}",
+            f"{f.rate:,.0f}",
+            _ceiling(f, by),
+            f"{f.rss_peak / MIB:,.1f}",
+            traced,
+        )
+    for t in found:
+        mark = "?" if t.met is None else "✓" if t.met else "✗"
+        value = "n/a" if t.value is None else f"{t.value:.2f}x"
+        table.add_row(f"{mark} {t.text}", "", value, "", "", "")
+    return table

@@ -1,0 +1,122 @@
+"""The adaptive prefetch depth: deeper while the reader waits on the network,
+shallower while pages wait for the consumer, within the cap and the memory budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+
+from asyncstream._pager import PagePrefetcher
+from asyncstream._prefetch_depth import (
+    MAX_DEPTH,
+    PATH_OVERHEAD_BYTES,
+    PrefetchDepth,
+    page_bytes,
+)
+from tests.runtime._pager_fakes import FakeStreams
+
+URL = "/api/streams/s1/paths/"
+
+
+def test_depth_grows_while_the_consumer_waits_with_the_budget_in_use() -> None:
+    depth = PrefetchDepth(None)
+    assert depth.depth == 2
+    # Nothing ready, every page of the budget in use (held or requested).
+    assert depth.consumer_asks(outstanding=2, buffered=0) == 3
+    assert depth.consumer_asks(outstanding=3, buffered=0) == 4
+    # Nothing ready but a slot unused: a deeper budget would not help.
+    assert depth.consumer_asks(outstanding=3, buffered=0) == 4
+    assert depth.grown == 2
+
+
+def test_depth_shrinks_to_two_while_pages_wait_for_the_consumer() -> None:
+    depth = PrefetchDepth(None, depth=6)
+    for expected in (5, 4, 3, 2, 2):
+        assert depth.consumer_asks(outstanding=depth.depth, buffered=depth.depth - 1)
+        assert depth.depth == expected
+    assert depth.shrunk == 4
+
+
+def test_explicit_prefetch_is_where_it_starts_and_never_exceeded() -> None:
+    depth = PrefetchDepth(3)
+    assert depth.depth == 3
+    for _ in range(10):
+        depth.consumer_asks(outstanding=depth.depth, buffered=0)
+    assert depth.depth == 3
+    assert PrefetchDepth(1).consumer_asks(outstanding=1, buffered=0) == 1
+
+
+def test_memory_budget_bounds_pages_times_page_bytes() -> None:
+    page = [{"path": "/p/" + "x" * 97} for _ in range(1000)]
+    assert page_bytes(page) == 1000 * (PATH_OVERHEAD_BYTES + 100)
+    depth = PrefetchDepth(None, budget_bytes=5 * page_bytes(page), depth=8)
+    depth.page_read(page)
+    assert (depth.ceiling, depth.depth) == (5, 5)
+    for _ in range(10):
+        depth.consumer_asks(outstanding=depth.depth, buffered=0)
+    assert depth.depth == 5
+    assert PrefetchDepth(None).ceiling == MAX_DEPTH
+
+
+async def read_all(
+    pages: PagePrefetcher, fake: FakeStreams, *, slow: bool
+) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    async for batch in pages:
+        seen.extend(batch)
+        fake.passed += 1
+        if slow:  # every request answered before the consumer asks again
+            await anyio.wait_all_tasks_blocked()
+    return seen
+
+
+async def test_fast_consumer_gets_more_pages_in_flight_than_the_start() -> None:
+    fake = FakeStreams(ahead=16)
+    fake.add("s1", 400)
+
+    async def network(request: Any, number: int) -> None:
+        await anyio.sleep(0.005)  # every page waits on the network
+
+    fake.intercept = network
+    async with (
+        fake.client() as client,
+        PagePrefetcher(client, URL, page_size=10) as pages,
+    ):
+        seen = await read_all(pages, fake, slow=False)
+        stats = pages.statistics()
+    assert [p["path"] for p in seen] == [f"/data/s1/file{i:07d}" for i in range(400)]
+    assert stats.prefetch_cap is None
+    assert stats.depth_changes[0] >= 5
+    assert fake.max_in_flight >= 6
+    assert fake.max_outstanding <= stats.depth_ceiling == MAX_DEPTH
+
+
+async def test_slow_consumer_brings_the_depth_back_down() -> None:
+    fake = FakeStreams(ahead=16)
+    fake.add("s1", 400)
+    async with fake.client() as client:
+        pages = PagePrefetcher(client, URL, page_size=10, prefetch=8)
+        async with pages:
+            seen = await read_all(pages, fake, slow=True)
+            stats = pages.statistics()
+    assert len(seen) == 400
+    assert stats.prefetch_limit == 2
+    assert stats.depth_changes == (0, 6)
+
+
+async def test_memory_budget_caps_the_pages_outstanding() -> None:
+    fake = FakeStreams(ahead=16)
+    fake.add("s1", 400)
+    one_page = page_bytes([{"path": "/data/s1/file0000000"}] * 10)
+    async with fake.client() as client:
+        pages = PagePrefetcher(client, URL, page_size=10, budget_bytes=3 * one_page)
+        async with pages:
+            seen = await read_all(pages, fake, slow=False)
+            stats = pages.statistics()
+    assert len(seen) == 400
+    assert stats.depth_ceiling == 3
+    assert stats.prefetch_limit == 3
+    # The first pages were requested before their size was known: at most the
+    # starting depth then, never more than the budget after.
+    assert fake.max_outstanding <= 3
