@@ -85,15 +85,23 @@ class BatchEnvelope:
         self.overhead = len(empty) + sum(len(s) + 5 for s in STATES)
 
     def encode(self, seq: int, items: Mapping[State, list[PathObject]]) -> bytes:
-        """The body of batch ``seq`` holding ``items``, states in a fixed order."""
+        """The body of batch ``seq`` holding ``items``."""
+        return self.wrap(seq, self.encode_items(items))
+
+    def wrap(self, seq: int, fragment: bytes) -> bytes:
+        """The body of batch ``seq`` around items encoded by :meth:`encode_items`."""
+        return b'%s,"seq":%d,"items":%s}' % (self._head, seq, fragment)
+
+    @staticmethod
+    def encode_items(items: Mapping[State, list[PathObject]]) -> bytes:
+        """The ``items`` object of a body, states in a fixed order."""
         # A fixed state order keeps the body the same however items arrived.
         ordered = {s: items[s] for s in STATES if items.get(s)}
         try:
-            fragment = orjson.dumps(ordered)
+            return orjson.dumps(ordered)
         except orjson.JSONEncodeError:
             # Item by item, so each has the very bytes item_size() counted.
-            fragment = b"{%s}" % b",".join(
+            return b"{%s}" % b",".join(
                 b'"%s":[%s]' % (state.encode(), b",".join(map(encode_item, objs)))
                 for state, objs in ordered.items()
             )
-        return b'%s,"seq":%d,"items":%s}' % (self._head, seq, fragment)

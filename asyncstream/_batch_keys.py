@@ -57,7 +57,11 @@ class BatchSequence:
 
     def cut(self, items: Mapping[State, list[PathObject]], count: int) -> Batch:
         """Make ``items`` (validated, ``count`` results) the next batch."""
+        return self.cut_encoded(self.envelope.encode_items(items), count)
+
+    def cut_encoded(self, fragment: bytes, count: int) -> Batch:
+        """Make items already encoded (``count`` results) the next batch."""
         seq = self._next_seq
         self._next_seq += 1
-        body = self.envelope.encode(seq, items)
+        body = self.envelope.wrap(seq, fragment)
         return Batch(seq=seq, count=count, body=body, cut_at=self._clock())
