@@ -13,6 +13,7 @@ import pytest
 from asyncstream._exceptions import InvalidPathError, InvalidStateError, UsageError
 from asyncstream._retry import RetryPolicy
 from asyncstream.hub import running_hub
+from asyncstream.status import FileActionStatus
 from asyncstream.streamstatus import AsyncStreamTaskResults, StreamTaskResults
 from tests.runtime._sender_fakes import API_KEY, HUB_URL, FakeHub
 
@@ -169,3 +170,18 @@ async def test_add_many_delivers_to_a_real_hub(sync: bool) -> None:
         key=lambda r: r["path"],
     )  # fmt: skip
     assert got == sorted(as_objects(raw), key=lambda r: r["path"])
+
+
+def test_file_action_status_add_many_is_add_for_each() -> None:
+    many = FileActionStatus("p", [], 1, None, started=STARTED)
+    one = FileActionStatus("p", [], 1, None, started=STARTED)
+    raw = items(10)
+    many.add_many("processed", raw)
+    many.add_many("failures", ["/data/x"])
+    for item in raw:
+        one.add("processed", item)
+    one.add("failures", "/data/x")
+    with pytest.raises(InvalidPathError, match=r"^items\[1\]: "):
+        many.add_many("skipped", ["/data/y", None])
+    one.add("skipped", "/data/y")
+    assert many.dump() == one.dump()
