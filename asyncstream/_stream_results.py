@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import Any, NoReturn, Self, Unpack
 
 from ._deadline import Deadline
 from ._delivery import DeliveryReport, reraise
@@ -57,9 +57,7 @@ class AsyncStreamTaskResults:
         self._client = parts.client
         self._sender, self._delivery = parts.sender, parts.delivery
         self.batch_size, self.linger = parts.batch_size, parts.linger
-        self.max_batch_bytes = parts.max_batch_bytes
-        self.delivery_timeout = parts.delivery_timeout
-        self._clock = parts.clock
+        self.delivery_timeout, self._clock = parts.delivery_timeout, parts.clock
         self._dumping = False
         self._payload: dict[str, Any] | None = None
         # Opened by 'async with' or, used without, by a host task.
@@ -84,11 +82,8 @@ class AsyncStreamTaskResults:
     @property
     def _unfinished(self) -> bool:
         # Open, and neither dumped nor failed: results may still be undelivered.
-        return (
-            self._life.state == "open"
-            and self._payload is None
-            and self._delivery.error is None
-        )
+        life, failed = self._life.state, self._delivery.error is not None
+        return life == "open" and self._payload is None and not failed
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -164,8 +159,7 @@ class AsyncStreamTaskResults:
             raise UsageError(f"{what} on {self!r}: it is closed")
 
     async def _open_detached(self) -> None:
-        # Used without 'async with' (the seed's style): the sender's task group
-        # lives in a host task until dump(), aclose() or aabort().
+        # Without 'async with' (the seed's style) a host task holds the sender.
         await self._life.open_detached()
 
     # -- adding ------------------------------------------------------------------
@@ -185,9 +179,7 @@ class AsyncStreamTaskResults:
         try:
             await self._sender.add(state, obj)
         except HubError as exc:
-            err = self._delivery.failed(exc)
-            await self._shutdown()
-            reraise(err, exc)
+            await self._fail(exc)
 
     async def add_many(self, key: str, items: Iterable[str | PathObject]) -> None:
         """Record that every path of ``items`` ended in state ``key``.
@@ -204,16 +196,16 @@ class AsyncStreamTaskResults:
         try:
             await self._sender.add_many(state, items)
         except HubError as exc:
-            err = self._delivery.failed(exc)
-            await self._shutdown()
-            reraise(err, exc)
+            await self._fail(exc)
+
+    async def _fail(self, exc: HubError) -> NoReturn:
+        err = self._delivery.failed(exc)
+        await self._shutdown()
+        reraise(err, exc)
 
     def thread_buffer(self) -> ResultBuffer:
-        """A buffer for a sync caller to fill in its own thread.
-
-        It has this status's ``batch_size``, ``linger``, ``max_batch_bytes`` and
-        clock; hand what it holds over with :meth:`add_pending`, a batch at a time.
-        """
+        """A buffer with this status's batch settings, for a sync caller's thread;
+        hand what it holds over with :meth:`add_pending`, a batch at a time."""
         return self._sender.thread_buffer()
 
     async def add_pending(self, pending: PendingResults, wait: bool = True) -> None:
@@ -235,9 +227,7 @@ class AsyncStreamTaskResults:
             await self._sender.add_pending(pending, wait=wait)
         except HubError as exc:
             self._sender.keep_for_spool(pending)
-            err = self._delivery.failed(exc)
-            await self._shutdown()
-            reraise(err, exc)
+            await self._fail(exc)
 
     # -- finishing ---------------------------------------------------------------
 
