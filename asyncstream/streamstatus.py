@@ -11,8 +11,9 @@ The seed's ``arcapix.dynamo.server.streamstatus`` becomes ``asyncstream.streamst
     return status.dump()
 
 A sync ``add()`` validates at once (a bad state or path raises right there) and
-buffers results in the calling thread; only whole batches cross to the process's
-event-loop thread, and that hand-over blocks while the send budget is full. The
+buffers results in the calling thread, where each batch is encoded too; only
+whole batches cross to the process's event-loop thread, which numbers and sends
+them, and that hand-over blocks while the send budget is full. The
 buffer is handed over when it holds ``batch_size`` results or its oldest result is
 ``linger`` seconds old, checked at the next ``add()`` or ``dump()``.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ import anyio.to_thread
 import httpx
 import pytest
 
+from asyncstream._batch_body import BatchEnvelope
 from asyncstream._exceptions import InvalidPathError, InvalidStateError, UsageError
 from asyncstream._retry import RetryPolicy
 from asyncstream.hub import running_hub
@@ -185,3 +187,26 @@ def test_file_action_status_add_many_is_add_for_each() -> None:
         many.add_many("skipped", ["/data/y", None])
     one.add("skipped", "/data/y")
     assert many.dump() == one.dump()
+
+
+def test_the_sync_shim_encodes_batches_in_the_callers_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads: list[str] = []
+    encode = BatchEnvelope.encode_items
+
+    def spy(items: Any) -> bytes:
+        if items:  # not the envelope measuring itself
+            threads.append(threading.current_thread().name)
+        return encode(items)
+
+    monkeypatch.setattr(BatchEnvelope, "encode_items", staticmethod(spy))
+    hub = FakeHub()
+    status = StreamTaskResults("p", [], 1, None, "t6", **options(hub))
+    for i in range(15):
+        status.add("processed", f"/data/f{i}")
+    status.add_many("skipped", items(20))
+    status.dump()
+    assert len(hub.batches["t6"]) == len(threads) == 4
+    assert set(threads) == {threading.current_thread().name}
+    assert hub.summary("t6")["processed"] == 15
