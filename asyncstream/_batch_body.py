@@ -12,7 +12,8 @@ by the standard library, for the batch (or the item) that holds one:
 The fallback encodes the batch item by item, writes non-ASCII text as UTF-8 (like
 orjson) and only lone surrogates as escapes, so an item has the same bytes in any
 batch and :func:`item_size`, measured at ``add()``, bounds the body's length
-exactly: that is what lets batches be cut by bytes (:mod:`._result_buffer`). No
+(exactly but for plain ASCII paths, counted at two bytes a character so as not to
+scan them): that is what lets batches be cut by bytes (:mod:`._result_buffer`). No
 I/O.
 """
 
@@ -27,7 +28,7 @@ import orjson
 
 from ._paths import STATES, PathObject, State
 
-__all__ = ["BatchEnvelope", "encode_item", "encode_value", "item_size"]
+__all__ = ["BatchEnvelope", "encode_item", "encode_value", "item_size", "path_size"]
 
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 # '{"path":""}': what a path string is wrapped in.
@@ -59,16 +60,22 @@ def encode_item(obj: PathObject) -> bytes:
 
 
 def item_size(obj: PathObject) -> int:
-    """The exact number of bytes ``obj`` takes in a batch body.
+    """The bytes ``obj`` takes in a batch body: exactly, or at most for a path alone.
 
-    The common case, a printable ASCII path alone, is counted without encoding:
-    JSON escapes only ``"`` and ``\\`` there.
+    The common case, a printable ASCII path alone, is bounded without encoding
+    (:func:`path_size`).
     """
     if len(obj) == 1:
         path = obj.get("path")
         if type(path) is str and path.isascii() and path.isprintable():
-            return _PATH_WRAPPING + len(path) + path.count('"') + path.count("\\")
+            return _PATH_WRAPPING + 2 * len(path)
     return len(encode_item(obj))
+
+
+def path_size(path: str) -> int:
+    """At most the bytes of ``{"path": path}`` in a body, for a printable ASCII
+    ``path``: JSON escapes only ``"`` and ``\\`` there, to two bytes each."""
+    return _PATH_WRAPPING + 2 * len(path)
 
 
 class BatchEnvelope:

@@ -17,14 +17,15 @@ thread, never single results. No I/O, no locks: one owner at a time.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ._batch_body import BatchEnvelope, item_size
+from ._batch_body import BatchEnvelope, item_size, path_size
 from ._exceptions import InvalidInputError, InvalidPathError
-from ._paths import PathObject, State
+from ._paths import PathObject, State, to_path_object
 from ._retry import Clock
 
-__all__ = ["DEFAULT_MAX_BATCH_BYTES", "PendingResults", "ResultBuffer"]
+__all__ = ["DEFAULT_MAX_BATCH_BYTES", "PendingResults", "ResultBuffer", "Run"]
 
 # A quarter of the embedded hub's default body limit (32 MiB), so that a batch is
 # far below it and a hub behind a proxy with a smaller limit is still served.
@@ -58,6 +59,21 @@ class PendingResults:
         self.count += other.count
         self.nbytes += other.nbytes
         self.fragment = None
+
+
+@dataclass(slots=True)
+class Run:
+    """Results read from a caller's list for ``add_many``, validated and measured.
+
+    ``carry`` is the result that did not fit (to go into the next batch);
+    ``error`` the item that was not valid, raised once the run is taken.
+    """
+
+    objs: list[PathObject]
+    nbytes: int = 0
+    carry: tuple[PathObject, int] | None = None
+    error: InvalidInputError | None = None
+    exhausted: bool = False
 
 
 class ResultBuffer:
@@ -137,6 +153,38 @@ class ResultBuffer:
                 f" {self.envelope.overhead} for the batch's envelope)"
             )
         return size
+
+    def read_run(self, source: Iterator[object], want: int, room: int) -> Run:
+        """Validate and measure up to ``want`` items of ``source``, ``room`` bytes.
+
+        The hot loop of ``add_many``: a plain path string is wrapped and sized
+        inline, anything else goes through ``to_path_object`` and :meth:`measure`.
+        """
+        run = Run([])
+        objs, nbytes, wrapped = run.objs, 0, path_size("") + 1
+        try:
+            for item in source:
+                if type(item) is str and item and item.isascii() and item.isprintable():
+                    obj: PathObject = {"path": item}
+                    size = wrapped + 2 * len(item)
+                else:
+                    obj = to_path_object(item)
+                    size = self.measure(obj)
+                if nbytes + size > room:
+                    if size > self.room:
+                        self.measure(obj)  # raises, naming the limit
+                    run.carry = (obj, size)
+                    break
+                objs.append(obj)
+                nbytes += size
+                if len(objs) >= want:
+                    break
+            else:
+                run.exhausted = True
+        except InvalidInputError as exc:
+            run.error = exc
+        run.nbytes = nbytes
+        return run
 
     def fits(self, size: int) -> bool:
         """True if a result of ``size`` bytes still fits the batch being filled."""

@@ -33,7 +33,6 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from ._batch_body import item_size
 from ._batch_ledger import BatchLedger
 from ._batch_post import post_batch
 from ._batching import Batch, BatchPolicy
@@ -47,7 +46,7 @@ from ._exceptions import (
 )
 from ._hub_client import HubClient
 from ._identity import TaskIdentity
-from ._paths import PathObject, State, to_path_object
+from ._paths import PathObject, State
 from ._result_buffer import DEFAULT_MAX_BATCH_BYTES, PendingResults, ResultBuffer
 from ._retry import Clock, Sleep
 from ._send_budget import DEFAULT_MAX_PENDING_BYTES, SendBudget
@@ -218,61 +217,38 @@ class BatchSender(anyio.abc.AsyncResource):
         filled. On an item that is not valid, or too large, it raises naming its
         index: the items before it are taken, it and those after are not.
         """
-        budget, buffer, taken = self._budget, self._buffer, self._taken
-        to_obj, size_of = to_path_object, item_size
-        source = iter(items)
-        index = 0
-        carry: tuple[PathObject, int] | None = None
-        try:
-            while True:
-                if carry is not None:  # a result that did not fit the last run
-                    obj, carry = carry[0], None
-                    await self.add(state, obj)
-                    index += 1
-                if self._cut_since_yield:
-                    await self._yield_to_sends()
-                if self._state is not SenderState.OPEN:
-                    self._check_usable()
-                if not budget.has_room(1, 0):
-                    await self._wait_for_room(1, 0)
-                # A run: what fits the batch being filled and the budget.
-                want = max(1, buffer.batch_size - buffer.pending)
-                if budget.items:
-                    want = min(want, budget.max_items - budget.items)
-                room = min(buffer.room - buffer.nbytes, budget.max_bytes - budget.bytes)
-                run: list[PathObject] = []
-                nbytes = 0
-                try:
-                    for item in source:
-                        obj = to_obj(item)
-                        size = size_of(obj) + 1
-                        if nbytes + size > room:
-                            if size > buffer.room:
-                                buffer.measure(obj)  # raises, naming the limit
-                            carry = (obj, size)
-                            break
-                        run.append(obj)
-                        nbytes += size
-                        if len(run) >= want:
-                            break
-                finally:
-                    # Taken even when an item raised: those before it are good.
-                    if run:
-                        index += len(run)
-                        budget.take(len(run), nbytes)
-                        taken[state] += len(run)
-                        was_empty = not buffer.pending
-                        buffer.extend(state, run, nbytes)
-                        if buffer.pending >= buffer.batch_size:
-                            self._cut()
-                        elif was_empty:
-                            self._notify()
-                if carry is None and len(run) < want:
-                    return  # the source is exhausted
-                if carry is not None and buffer.pending:
-                    self._cut()  # by bytes
-        except InvalidInputError as exc:
-            raise type(exc)(f"items[{index}]: {exc}") from None
+        budget, buffer = self._budget, self._buffer
+        source, index = iter(items), 0
+        while True:
+            if self._cut_since_yield:
+                await self._yield_to_sends()
+            if self._state is not SenderState.OPEN:
+                self._check_usable()
+            if not budget.has_room(1, 0):
+                await self._wait_for_room(1, 0)
+            # A run: what fits the batch being filled and the budget.
+            want = max(1, buffer.batch_size - buffer.pending)
+            if budget.items:
+                want = min(want, budget.max_items - budget.items)
+            room = min(buffer.room - buffer.nbytes, budget.max_bytes - budget.bytes)
+            run = buffer.read_run(source, want, room)
+            if run.objs:
+                index += len(run.objs)
+                budget.take(len(run.objs), run.nbytes)
+                self._taken[state] += len(run.objs)
+                was_empty = not buffer.pending
+                buffer.extend(state, run.objs, run.nbytes)
+                if buffer.pending >= buffer.batch_size:
+                    self._cut()
+                elif was_empty:
+                    self._notify()
+            if run.error is not None:
+                raise type(run.error)(f"items[{index}]: {run.error}") from None
+            if run.carry is not None:
+                await self.add(state, run.carry[0])  # cuts by bytes, waits for room
+                index += 1
+            elif run.exhausted:
+                return
 
     async def add_pending(self, pending: PendingResults, *, wait: bool = True) -> None:
         """Queue results taken out of a buffer as a batch of their own.

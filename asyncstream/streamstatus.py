@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import Any, Self, Unpack
 
 from . import _portal
-from ._exceptions import InvalidInputError, UsageError
+from ._exceptions import UsageError
 from ._paths import PathObject, State, check_state, to_path_object
 from ._result_buffer import PendingResults
 from ._sender_stats import SenderStatistics
@@ -124,21 +124,24 @@ class StreamTaskResults:
             )
         state = check_state(key)
         buffer = self._buffer
-        measure, add = buffer.measure, buffer.add
-        index = 0
-        try:
-            for index, item in enumerate(items):  # noqa: B007 (named in the error)
-                obj = to_path_object(item)
-                size = measure(obj)
-                if self._handing is not None or not (
-                    buffer.pending < buffer.batch_size and buffer.fits(size)
-                ):
-                    self._hand_over()
-                if self._core.error is not None:
-                    raise self._core.error
-                add(state, obj, size)
-        except InvalidInputError as exc:
-            raise type(exc)(f"items[{index}]: {exc}") from None
+        source, index = iter(items), 0
+        while True:
+            if self._handing is not None or buffer.pending >= buffer.batch_size:
+                self._hand_over()
+            if self._core.error is not None:
+                raise self._core.error
+            want = buffer.batch_size - buffer.pending
+            run = buffer.read_run(source, want, buffer.room - buffer.nbytes)
+            index += len(run.objs)
+            buffer.extend(state, run.objs, run.nbytes)
+            if run.error is not None:
+                raise type(run.error)(f"items[{index}]: {run.error}") from None
+            if run.carry is not None:
+                self._hand_over()  # by bytes
+                buffer.add(state, *run.carry)
+                index += 1
+            elif run.exhausted:
+                break
         if buffer.pending and self._clock() - buffer.first_at >= buffer.linger:
             self._hand_over()
 

@@ -163,3 +163,28 @@ async def test_results_with_70_kb_messages_reach_a_real_hub(sync: bool) -> None:
         async with httpx.AsyncClient(base_url=hub.url, headers=hub.headers) as c:
             task = (await c.get(f"/api/tasks/{taskid}/")).json()
     assert task["summary"]["failures"] == 500
+
+
+@pytest.mark.parametrize("sync", [False, True])
+async def test_long_plain_paths_are_cut_by_bytes_and_refused_when_too_long(
+    sync: bool,
+) -> None:
+    hub = FakeHub()
+    paths = [f"/data/{i:04d}/" + "d" * 150 for i in range(40)]
+    too_long = "/" + "x" * LIMIT
+    taskid = f"long-{sync}"
+    if sync:
+        status = StreamTaskResults("p", [], 1, None, taskid, **options(hub))
+        status.add_many("processed", paths)
+        with pytest.raises(InvalidPathError, match=r"^items\[2\]: .*bytes"):
+            status.add_many("processed", ["/a", "/b", too_long])
+        status.dump()
+    else:
+        async with AsyncStreamTaskResults(
+            "p", [], 1, None, taskid, **options(hub)
+        ) as st:
+            await st.add_many("processed", paths)
+            with pytest.raises(InvalidPathError, match=r"^items\[2\]: .*bytes"):
+                await st.add_many("processed", ["/a", "/b", too_long])
+            await st.dump()
+    check_bodies(hub, taskid, 42)
