@@ -1,10 +1,12 @@
 """``BatchSender``: the async engine that streams result batches to the hub.
 
 Results are accumulated by a :class:`~._batching.BatchPolicy`, cut into batches by
-size or linger time, and posted concurrently (at most ``max_inflight_batches`` at
-once) under the idempotency key ``<taskid>:<seq>`` (:mod:`._batch_keys`). A
-:class:`~._send_budget.SendBudget` bounds the results queued or in flight: when
-it is full, :meth:`BatchSender.add` waits — optionally up to ``add_timeout``, then
+size (with ``adaptive_batch_size``, adapted to the hub's answers by a
+:class:`~._batch_sizer.BatchSizer`), bytes or linger time, and posted
+concurrently (at most ``max_inflight_batches`` at once) under the idempotency key
+``<taskid>:<seq>`` (:mod:`._batch_keys`). A :class:`~._send_budget.SendBudget`
+bounds the results and bytes queued or in flight: when it is full,
+:meth:`BatchSender.add` waits — optionally up to ``add_timeout``, then
 :class:`BackpressureTimeout` — so memory stays bounded and nothing is dropped.
 
 A batch fails once the hub has acknowledged nothing of the task for
@@ -35,6 +37,7 @@ import anyio.lowlevel
 
 from ._batch_ledger import BatchLedger
 from ._batch_post import post_batch
+from ._batch_sizer import BatchSizer
 from ._batching import Batch, BatchPolicy
 from ._exceptions import (
     BackpressureTimeout,
@@ -73,6 +76,7 @@ class BatchSender(anyio.abc.AsyncResource):
         max_inflight_batches: int = 4,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        adaptive_batch_size: bool = False,
         delivery_timeout: float = 300.0,
         add_timeout: float | None = None,
         clock: Clock = time.monotonic,
@@ -108,6 +112,7 @@ class BatchSender(anyio.abc.AsyncResource):
             clock=clock,
         )
         self._buffer = self._policy.buffer
+        self._sizer = BatchSizer(batch_size) if adaptive_batch_size else None
         self._budget = SendBudget(
             max_pending_items, max_inflight_batches, max_pending_bytes
         )
@@ -348,6 +353,7 @@ class BatchSender(anyio.abc.AsyncResource):
             )
 
     async def _send(self, batch: Batch) -> None:
+        started, retries = self._clock(), self._ledger.retries
         try:
             duplicate = await post_batch(
                 self._client,
@@ -367,6 +373,11 @@ class BatchSender(anyio.abc.AsyncResource):
             self._progress_at = self._clock()
             self._ledger.acked(batch, duplicate=duplicate)
             self._budget.release(batch.count, len(batch.body))
+            if self._sizer is not None:
+                # The next batches' size follows how the hub answered this one.
+                self._buffer.batch_size = self._sizer.acknowledged(
+                    self._clock() - started, retried=self._ledger.retries > retries
+                )
         finally:
             self._budget.finish_batch()
             self._pump()

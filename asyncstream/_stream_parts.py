@@ -45,6 +45,7 @@ class StreamOptions(TypedDict, total=False):
     max_inflight_batches: int
     max_batch_bytes: int
     max_pending_bytes: int
+    adaptive_batch_size: bool
     delivery_timeout: float
     add_timeout: float | None
     request_timeout: float
@@ -90,6 +91,7 @@ def build_parts(
     max_inflight_batches: int = 4,
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+    adaptive_batch_size: bool = False,
     delivery_timeout: float = 300.0,
     add_timeout: float | None = None,
     request_timeout: float = 30.0,
@@ -128,6 +130,7 @@ def build_parts(
         max_inflight_batches=max_inflight_batches,
         max_batch_bytes=max_batch_bytes,
         max_pending_bytes=max_pending_bytes,
+        adaptive_batch_size=adaptive_batch_size,
         delivery_timeout=delivery_timeout,
         add_timeout=add_timeout,
         clock=clock,
