@@ -12,9 +12,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ._hub_answers import encode_json
+from ._batch_body import BatchEnvelope
 from ._identity import TaskIdentity
-from ._paths import STATES, PathObject, State
+from ._paths import PathObject, State
 from ._retry import Clock
 
 __all__ = ["Batch", "BatchSequence"]
@@ -40,10 +40,13 @@ class Batch:
 class BatchSequence:
     """Number the batches of one task and encode each body once."""
 
-    __slots__ = ("_clock", "_next_seq", "identity")
+    __slots__ = ("_clock", "_next_seq", "envelope", "identity")
 
     def __init__(self, identity: TaskIdentity, *, clock: Clock = time.monotonic):
         self.identity = identity
+        self.envelope = BatchEnvelope(
+            identity.jobid, identity.taskname, identity.queue_name
+        )
         self._clock = clock
         self._next_seq = 0
 
@@ -54,15 +57,11 @@ class BatchSequence:
 
     def cut(self, items: Mapping[State, list[PathObject]], count: int) -> Batch:
         """Make ``items`` (validated, ``count`` results) the next batch."""
+        return self.cut_encoded(self.envelope.encode_items(items), count)
+
+    def cut_encoded(self, fragment: bytes, count: int) -> Batch:
+        """Make items already encoded (``count`` results) the next batch."""
         seq = self._next_seq
         self._next_seq += 1
-        task = self.identity
-        body = {
-            "jobid": task.jobid,
-            "task": task.taskname,
-            "queue": task.queue_name,
-            "seq": seq,
-            # A fixed state order keeps the body the same however items arrived.
-            "items": {s: items[s] for s in STATES if items.get(s)},
-        }
-        return Batch(seq=seq, count=count, body=encode_json(body), cut_at=self._clock())
+        body = self.envelope.wrap(seq, fragment)
+        return Batch(seq=seq, count=count, body=body, cut_at=self._clock())

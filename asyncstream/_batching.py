@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from ._batch_keys import Batch, BatchSequence
 from ._identity import TaskIdentity
 from ._paths import PathObject, State
-from ._result_buffer import PendingResults, ResultBuffer
+from ._result_buffer import DEFAULT_MAX_BATCH_BYTES, PendingResults, ResultBuffer
 from ._retry import Clock
 
 __all__ = ["Batch", "BatchPolicy"]
@@ -25,7 +25,8 @@ class BatchPolicy:
     """Accumulate results per state; say when a batch is due; cut it.
 
     A batch is due when it holds ``batch_size`` results, or when its first result
-    was added ``linger`` seconds ago or more (by ``clock``).
+    was added ``linger`` seconds ago or more (by ``clock``); it is cut before a
+    result would take its body past ``max_batch_bytes``.
     """
 
     def __init__(
@@ -34,11 +35,18 @@ class BatchPolicy:
         *,
         batch_size: int,
         linger: float,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         clock: Clock = time.monotonic,
     ) -> None:
         self.identity = identity
-        self.buffer = ResultBuffer(batch_size=batch_size, linger=linger, clock=clock)
         self._sequence = BatchSequence(identity, clock=clock)
+        self.buffer = ResultBuffer(
+            batch_size=batch_size,
+            linger=linger,
+            envelope=self._sequence.envelope,
+            max_batch_bytes=max_batch_bytes,
+            clock=clock,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -66,9 +74,16 @@ class BatchPolicy:
         """How many batches were cut so far (the next batch's ``seq``)."""
         return self._sequence.batches_cut
 
-    def add(self, state: State, obj: PathObject) -> None:
-        """Accumulate one validated result."""
-        self.buffer.add(state, obj)
+    def add(self, state: State, obj: PathObject) -> Batch | None:
+        """Accumulate one validated result; the batch it made due by bytes, if any.
+
+        Raises :class:`InvalidPathError` for a result no batch can carry.
+        """
+        buffer = self.buffer
+        size = buffer.measure(obj)
+        cut = None if buffer.fits(size) else self.cut()
+        buffer.add(state, obj, size)
+        return cut
 
     @property
     def full(self) -> bool:
@@ -90,7 +105,10 @@ class BatchPolicy:
 
     def cut_pending(self, pending: PendingResults) -> Batch:
         """Make results taken out of a buffer a batch of their own."""
-        return self._sequence.cut(pending.items, pending.count)
+        fragment = pending.fragment
+        if fragment is None:
+            return self._sequence.cut(pending.items, pending.count)
+        return self._sequence.cut_encoded(fragment, pending.count)
 
     def cut_items(self, items: Mapping[State, list[PathObject]], count: int) -> Batch:
         """Make ``items`` (validated, ``count`` results) a batch of their own."""

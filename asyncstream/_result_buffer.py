@@ -2,49 +2,104 @@
 
 A :class:`ResultBuffer` holds validated results per state since the last batch
 and says when the next batch is due: when it holds ``batch_size`` results, or
-when its first result was added ``linger`` seconds ago (by an injected clock).
+when its first result was added ``linger`` seconds ago (by an injected clock). It
+also counts the bytes its results will take in the batch body
+(:func:`~._batch_body.item_size`), so that a batch is cut before it would pass
+``max_batch_bytes``, and it refuses a result too large for any batch.
+
 The sender keeps one for results added from async code; the sync
 ``StreamTaskResults`` gets one from its core, fills it in the caller's thread,
-and hands over whole :class:`PendingResults`, so that only batches cross to the
-event-loop thread, never single results. No I/O, no locks: one owner at a time.
+encodes what it takes there too (:meth:`ResultBuffer.take_encoded`), and hands
+over whole :class:`PendingResults`, so that only batches cross to the event-loop
+thread, never single results. No I/O, no locks: one owner at a time.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ._exceptions import InvalidInputError
-from ._paths import PathObject, State
+from ._batch_body import BatchEnvelope, item_size, path_size
+from ._exceptions import InvalidInputError, InvalidPathError
+from ._paths import PathObject, State, to_path_object
 from ._retry import Clock
 
-__all__ = ["PendingResults", "ResultBuffer"]
+__all__ = ["DEFAULT_MAX_BATCH_BYTES", "PendingResults", "ResultBuffer", "Run"]
+
+# A quarter of the embedded hub's default body limit (32 MiB), so that a batch is
+# far below it and a hub behind a proxy with a smaller limit is still served.
+DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(slots=True)
 class PendingResults:
     """Results taken out of a buffer together, on their way to become a batch.
 
+    ``nbytes`` bounds what their items take in a body. ``fragment``, when set, is
+    their ``items`` object already encoded (in the thread that took them).
     ``taken`` is set by whoever takes them for good, so a hand-over that was
     interrupted and repeated is taken once.
     """
 
     items: dict[State, list[PathObject]] = field(repr=False)
     count: int
+    nbytes: int = 0
+    fragment: bytes | None = field(default=None, repr=False)
     taken: bool = False
 
     def counts(self) -> dict[State, int]:
         """How many results per state."""
         return {state: len(objs) for state, objs in self.items.items()}
 
+    def merge(self, other: PendingResults) -> None:
+        """Take ``other``'s results too (their encoding is then redone)."""
+        for state, objs in other.items.items():
+            self.items.setdefault(state, []).extend(objs)
+        self.count += other.count
+        self.nbytes += other.nbytes
+        self.fragment = None
+
+
+@dataclass(slots=True)
+class Run:
+    """Results read from a caller's list for ``add_many``, validated and measured.
+
+    ``carry`` is the result that did not fit (to go into the next batch);
+    ``error`` the item that was not valid, raised once the run is taken.
+    """
+
+    objs: list[PathObject]
+    nbytes: int = 0
+    carry: tuple[PathObject, int] | None = None
+    error: InvalidInputError | None = None
+    exhausted: bool = False
+
 
 class ResultBuffer:
     """Accumulate results per state; say when a batch is due; hand them over."""
 
-    __slots__ = ("_clock", "_items", "batch_size", "first_at", "linger", "pending")
+    __slots__ = (
+        "_clock",
+        "_items",
+        "batch_size",
+        "envelope",
+        "first_at",
+        "linger",
+        "max_batch_bytes",
+        "nbytes",
+        "pending",
+        "room",
+    )
 
     def __init__(
-        self, *, batch_size: int, linger: float, clock: Clock = time.monotonic
+        self,
+        *,
+        batch_size: int,
+        linger: float,
+        envelope: BatchEnvelope,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        clock: Clock = time.monotonic,
     ) -> None:
         if batch_size < 1:
             raise InvalidInputError(
@@ -52,21 +107,91 @@ class ResultBuffer:
             )
         if linger < 0:
             raise InvalidInputError(f"linger must not be negative, got {linger!r}")
+        # What is left for items once the envelope (ids, seq, state names) is in.
+        room = max_batch_bytes - envelope.overhead
+        if room < 64:
+            raise InvalidInputError(
+                f"max_batch_bytes must leave room for results besides the"
+                f" {envelope.overhead} bytes of a batch's envelope,"
+                f" got {max_batch_bytes!r}"
+            )
         self.batch_size = batch_size
         self.linger = linger
+        self.envelope = envelope
+        self.max_batch_bytes = max_batch_bytes
+        self.room = room
         self._clock = clock
         self._items: dict[State, list[PathObject]] = {}
         self.pending = 0
+        self.nbytes = 0
         self.first_at = 0.0
 
     def __repr__(self) -> str:
         return (
             f"<ResultBuffer pending={self.pending}/{self.batch_size}"
-            f" linger={self.linger}s>"
+            f" bytes={self.nbytes}/{self.room} linger={self.linger}s>"
         )
 
-    def add(self, state: State, obj: PathObject) -> None:
-        """Accumulate one validated result."""
+    def sibling(self) -> ResultBuffer:
+        """An empty buffer with this one's settings, for another thread to fill."""
+        return ResultBuffer(
+            batch_size=self.batch_size,
+            linger=self.linger,
+            envelope=self.envelope,
+            max_batch_bytes=self.max_batch_bytes,
+            clock=self._clock,
+        )
+
+    def measure(self, obj: PathObject) -> int:
+        """Bytes ``obj`` adds to a batch body; refuse it if no batch can hold it."""
+        size = item_size(obj) + 1  # and a comma
+        if size > self.room:
+            raise InvalidPathError(
+                f"path object {obj.get('path')!r:.100} takes {size - 1} bytes"
+                f" encoded, more than a batch can carry: {self.room} bytes"
+                f" (max_batch_bytes {self.max_batch_bytes} less"
+                f" {self.envelope.overhead} for the batch's envelope)"
+            )
+        return size
+
+    def read_run(self, source: Iterator[object], want: int, room: int) -> Run:
+        """Validate and measure up to ``want`` items of ``source``, ``room`` bytes.
+
+        The hot loop of ``add_many``: a plain path string is wrapped and sized
+        inline, anything else goes through ``to_path_object`` and :meth:`measure`.
+        """
+        run = Run([])
+        objs, nbytes, wrapped = run.objs, 0, path_size("") + 1
+        try:
+            for item in source:
+                if type(item) is str and item and item.isascii() and item.isprintable():
+                    obj: PathObject = {"path": item}
+                    size = wrapped + 2 * len(item)
+                else:
+                    obj = to_path_object(item)
+                    size = self.measure(obj)
+                if nbytes + size > room:
+                    if size > self.room:
+                        self.measure(obj)  # raises, naming the limit
+                    run.carry = (obj, size)
+                    break
+                objs.append(obj)
+                nbytes += size
+                if len(objs) >= want:
+                    break
+            else:
+                run.exhausted = True
+        except InvalidInputError as exc:
+            run.error = exc
+        run.nbytes = nbytes
+        return run
+
+    def fits(self, size: int) -> bool:
+        """True if a result of ``size`` bytes still fits the batch being filled."""
+        return self.nbytes + size <= self.room
+
+    def add(self, state: State, obj: PathObject, size: int) -> None:
+        """Accumulate one validated result of ``size`` bytes (see :meth:`measure`)."""
         if not self.pending:
             self.first_at = self._clock()
         items = self._items.get(state)
@@ -75,6 +200,17 @@ class ResultBuffer:
         else:
             items.append(obj)
         self.pending += 1
+        self.nbytes += size
+
+    def extend(self, state: State, objs: list[PathObject], nbytes: int) -> None:
+        """Accumulate validated results of ``nbytes`` bytes in all."""
+        if not objs:
+            return
+        if not self.pending:
+            self.first_at = self._clock()
+        self._items.setdefault(state, []).extend(objs)
+        self.pending += len(objs)
+        self.nbytes += nbytes
 
     @property
     def full(self) -> bool:
@@ -101,6 +237,13 @@ class ResultBuffer:
         """Everything pending, to hand over; ``None`` if nothing is."""
         if not self.pending:
             return None
-        taken = PendingResults(self._items, self.pending)
-        self._items, self.pending = {}, 0
+        taken = PendingResults(self._items, self.pending, self.nbytes)
+        self._items, self.pending, self.nbytes = {}, 0, 0
+        return taken
+
+    def take_encoded(self) -> PendingResults | None:
+        """:meth:`take`, with the items encoded here, in the caller's thread."""
+        taken = self.take()
+        if taken is not None:
+            taken.fragment = self.envelope.encode_items(taken.items)
         return taken

@@ -27,6 +27,10 @@ class SenderStatistics:
     items_pending: int
     items_outstanding: int
     max_pending_items: int
+    bytes_outstanding: int
+    max_pending_bytes: int
+    batch_size: int
+    max_batch_bytes: int
     batches_cut: int
     batches_queued: int
     batches_in_flight: int

@@ -10,34 +10,20 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NoReturn, Self, Unpack
 
-import anyio
-import httpx
-
-from ._config import HubSettings
 from ._deadline import Deadline
-from ._delivery import Delivery, DeliveryReport, reraise
+from ._delivery import DeliveryReport, reraise
 from ._detached import OpenedOnce
-from ._exceptions import (
-    AsyncStreamError,
-    HubError,
-    HubUnavailableError,
-    InvalidInputError,
-    UsageError,
-)
-from ._hub_client import HubClient
+from ._exceptions import AsyncStreamError, HubError, HubUnavailableError, UsageError
 from ._paths import PathObject, State, check_state, to_path_object
 from ._payload import TaskHeader, build_payload
 from ._result_buffer import PendingResults, ResultBuffer
-from ._retry import Clock, RetryPolicy, Sleep
-from ._sender import BatchSender
 from ._sender_stats import SenderStatistics
+from ._stream_parts import StreamOptions, build_parts
 
 __all__ = ["AsyncStreamTaskResults", "DeliveryReport"]
 
@@ -64,71 +50,16 @@ class AsyncStreamTaskResults:
         jobid: Any,
         queue_name: str | None,
         taskid: str,
-        *,
-        hub_url: str | None = None,
-        api_key: str | None = None,
-        verify_tls: bool | None = None,
-        client: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        batch_size: int = 500,
-        linger: float = 1.0,
-        max_pending_items: int = 10_000,
-        max_inflight_batches: int = 4,
-        delivery_timeout: float = 300.0,
-        add_timeout: float | None = None,
-        request_timeout: float = 30.0,
-        spool_dir: str | None = None,
-        retry_policy: RetryPolicy | None = None,
-        started: datetime | None = None,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = anyio.sleep,
+        **options: Unpack[StreamOptions],
     ) -> None:
-        self._header = TaskHeader.build(
-            taskname, input_paths, jobid, queue_name, taskid=taskid, started=started
-        )
-        if not isinstance(taskid, str) or not taskid:
-            raise InvalidInputError(
-                f"taskid must be a non-empty string, got {taskid!r}"
-            )
-        if hub_url is None and client is not None and str(client.base_url):
-            hub_url = str(client.base_url)
-        self._settings = HubSettings.resolve(
-            hub_url=hub_url, api_key=api_key, verify_tls=verify_tls
-        )
-        self._identity = self._header.identity
-        self._client = HubClient(
-            self._settings,
-            client=client,
-            transport=transport,
-            timeout=httpx.Timeout(request_timeout, connect=min(5.0, request_timeout)),
-            retry_policy=retry_policy,
-            sleep=sleep,
-            clock=clock,
-        )
-        self._sender = BatchSender(
-            self._client,
-            self._identity,
-            batch_size=batch_size,
-            linger=linger,
-            max_pending_items=max_pending_items,
-            max_inflight_batches=max_inflight_batches,
-            delivery_timeout=delivery_timeout,
-            add_timeout=add_timeout,
-            clock=clock,
-            sleep=sleep,
-        )
-        self.batch_size, self.linger = batch_size, linger
-        self.delivery_timeout = delivery_timeout
-        self._clock = clock
+        parts = build_parts(taskname, input_paths, jobid, queue_name, taskid, **options)
+        self._header, self._identity = parts.header, parts.identity
+        self._client = parts.client
+        self._sender, self._delivery = parts.sender, parts.delivery
+        self.batch_size, self.linger = parts.batch_size, parts.linger
+        self.delivery_timeout, self._clock = parts.delivery_timeout, parts.clock
         self._dumping = False
         self._payload: dict[str, Any] | None = None
-        self._delivery = Delivery(
-            self._sender,
-            self._identity,
-            spool_dir=spool_dir,
-            hub_url=self._settings.url,
-            delivery_timeout=delivery_timeout,
-        )
         # Opened by 'async with' or, used without, by a host task.
         self._life = OpenedOnce(self._resources, lambda: repr(self))
 
@@ -151,11 +82,8 @@ class AsyncStreamTaskResults:
     @property
     def _unfinished(self) -> bool:
         # Open, and neither dumped nor failed: results may still be undelivered.
-        return (
-            self._life.state == "open"
-            and self._payload is None
-            and self._delivery.error is None
-        )
+        life, failed = self._life.state, self._delivery.error is not None
+        return life == "open" and self._payload is None and not failed
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -231,8 +159,7 @@ class AsyncStreamTaskResults:
             raise UsageError(f"{what} on {self!r}: it is closed")
 
     async def _open_detached(self) -> None:
-        # Used without 'async with' (the seed's style): the sender's task group
-        # lives in a host task until dump(), aclose() or aabort().
+        # Without 'async with' (the seed's style) a host task holds the sender.
         await self._life.open_detached()
 
     # -- adding ------------------------------------------------------------------
@@ -252,19 +179,34 @@ class AsyncStreamTaskResults:
         try:
             await self._sender.add(state, obj)
         except HubError as exc:
-            err = self._delivery.failed(exc)
-            await self._shutdown()
-            reraise(err, exc)
+            await self._fail(exc)
+
+    async def add_many(self, key: str, items: Iterable[str | PathObject]) -> None:
+        """Record that every path of ``items`` ended in state ``key``.
+
+        For a task that holds its results as a list: like ``add(key, item)`` for
+        each item, validated the same way, at a fraction of the cost per result.
+        An item that is not valid (or too large for any batch) raises
+        :class:`InvalidPathError` naming its index: the items before it are
+        recorded, it and those after are not. Waits while the budget is full.
+        """
+        if self._life.state != "open" or self._dumping or self._delivery.error:
+            await self._ensure_open(f"add_many({key!r}, ...)")
+        state = check_state(key)
+        try:
+            await self._sender.add_many(state, items)
+        except HubError as exc:
+            await self._fail(exc)
+
+    async def _fail(self, exc: HubError) -> NoReturn:
+        err = self._delivery.failed(exc)
+        await self._shutdown()
+        reraise(err, exc)
 
     def thread_buffer(self) -> ResultBuffer:
-        """A buffer for a sync caller to fill in its own thread.
-
-        It has this status's ``batch_size``, ``linger`` and clock; hand what it
-        holds over with :meth:`add_pending`, a batch at a time.
-        """
-        return ResultBuffer(
-            batch_size=self.batch_size, linger=self.linger, clock=self._clock
-        )
+        """A buffer with this status's batch settings, for a sync caller's thread;
+        hand what it holds over with :meth:`add_pending`, a batch at a time."""
+        return self._sender.thread_buffer()
 
     async def add_pending(self, pending: PendingResults, wait: bool = True) -> None:
         """Take results a sync caller buffered, as a batch; each one exactly once.
@@ -285,9 +227,7 @@ class AsyncStreamTaskResults:
             await self._sender.add_pending(pending, wait=wait)
         except HubError as exc:
             self._sender.keep_for_spool(pending)
-            err = self._delivery.failed(exc)
-            await self._shutdown()
-            reraise(err, exc)
+            await self._fail(exc)
 
     # -- finishing ---------------------------------------------------------------
 

@@ -7,10 +7,11 @@ Use it for tasks whose inputs fit in memory; for millions of paths use
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from ._exceptions import UsageError
+from ._exceptions import InvalidInputError, UsageError
 from ._paths import (
     FORWARDED_STATES,
     STATES,
@@ -84,6 +85,26 @@ class FileActionStatus:
         self._details[state].append(obj)
         if state in FORWARDED_STATES:
             self._forwarded.append(obj)
+
+    def add_many(self, key: str, items: Iterable[str | PathObject]) -> None:
+        """Record that every path of ``items`` ended in state ``key``.
+
+        Like ``add(key, item)`` for each item. An invalid item raises naming its
+        index: the items before it are recorded, it and those after are not.
+        """
+        if self._dumped:
+            raise UsageError(f"add_many({key!r}, ...) after dump(): {self!r}")
+        state = check_state(key)
+        objs = self._details[state]
+        forwarded = self._forwarded if state in FORWARDED_STATES else None
+        for index, item in enumerate(items):
+            try:
+                obj = to_path_object(item)
+            except InvalidInputError as exc:
+                raise type(exc)(f"items[{index}]: {exc}") from None
+            objs.append(obj)
+            if forwarded is not None:
+                forwarded.append(obj)
 
     def dump(self) -> dict[str, Any]:
         """Return the contract payload. Later calls return an equal payload."""

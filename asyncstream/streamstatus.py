@@ -11,8 +11,9 @@ The seed's ``arcapix.dynamo.server.streamstatus`` becomes ``asyncstream.streamst
     return status.dump()
 
 A sync ``add()`` validates at once (a bad state or path raises right there) and
-buffers results in the calling thread; only whole batches cross to the process's
-event-loop thread, and that hand-over blocks while the send budget is full. The
+buffers results in the calling thread, where each batch is encoded too; only
+whole batches cross to the process's event-loop thread, which numbers and sends
+them, and that hand-over blocks while the send budget is full. The
 buffer is handed over when it holds ``batch_size`` results or its oldest result is
 ``linger`` seconds old, checked at the next ``add()`` or ``dump()``.
 
@@ -25,46 +26,22 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypedDict, Unpack
-
-import httpx
+from typing import Any, Self, Unpack
 
 from . import _portal
 from ._exceptions import UsageError
 from ._paths import PathObject, State, check_state, to_path_object
 from ._result_buffer import PendingResults
-from ._retry import Clock, RetryPolicy, Sleep
 from ._sender_stats import SenderStatistics
+from ._stream_parts import StreamOptions as StreamOptions  # re-exported
 from ._stream_results import AsyncStreamTaskResults, DeliveryReport
 
 __all__ = ["AsyncStreamTaskResults", "DeliveryReport", "StreamTaskResults"]
 
 logger = logging.getLogger("asyncstream.streamstatus")
-
-
-class StreamOptions(TypedDict, total=False):
-    """The keyword-only knobs both stream classes take (see the async core)."""
-
-    hub_url: str | None
-    api_key: str | None
-    verify_tls: bool | None
-    client: httpx.AsyncClient | None
-    transport: httpx.AsyncBaseTransport | None
-    batch_size: int
-    linger: float
-    max_pending_items: int
-    max_inflight_batches: int
-    delivery_timeout: float
-    add_timeout: float | None
-    request_timeout: float
-    spool_dir: str | None
-    retry_policy: RetryPolicy | None
-    started: datetime | None
-    clock: Clock
-    sleep: Sleep
 
 
 class StreamTaskResults:
@@ -120,17 +97,53 @@ class StreamTaskResults:
         state = check_state(key)
         obj = to_path_object(path, message=message)
         buffer = self._buffer
+        size = buffer.measure(obj)
         if self._handing is not None or (
             buffer.pending
             and (
                 buffer.pending >= buffer.batch_size
+                or not buffer.fits(size)
                 or self._clock() - buffer.first_at >= buffer.linger
             )
         ):
             self._hand_over()
         if self._core.error is not None:
             raise self._core.error
-        buffer.add(state, obj)
+        buffer.add(state, obj, size)
+
+    def add_many(self, key: str, items: Iterable[str | PathObject]) -> None:
+        """Record that every path of ``items`` ended in state ``key``.
+
+        Like ``add(key, item)`` for each item, at a fraction of the cost; see
+        :meth:`AsyncStreamTaskResults.add_many`. An invalid item raises naming
+        its index: the items before it are recorded, it and those after are not.
+        """
+        if self._closed:
+            raise UsageError(
+                f"add_many({key!r}, ...) after dump() or close(): {self!r}"
+            )
+        state = check_state(key)
+        buffer = self._buffer
+        source, index = iter(items), 0
+        while True:
+            if self._handing is not None or buffer.pending >= buffer.batch_size:
+                self._hand_over()
+            if self._core.error is not None:
+                raise self._core.error
+            want = buffer.batch_size - buffer.pending
+            run = buffer.read_run(source, want, buffer.room - buffer.nbytes)
+            index += len(run.objs)
+            buffer.extend(state, run.objs, run.nbytes)
+            if run.error is not None:
+                raise type(run.error)(f"items[{index}]: {run.error}") from None
+            if run.carry is not None:
+                self._hand_over()  # by bytes
+                buffer.add(state, *run.carry)
+                index += 1
+            elif run.exhausted:
+                break
+        if buffer.pending and self._clock() - buffer.first_at >= buffer.linger:
+            self._hand_over()
 
     def _hand_over(self, *, wait: bool = True) -> None:
         # The results stay ours until the core has taken them: if the call raises
@@ -139,7 +152,8 @@ class StreamTaskResults:
         # core may also take them and then fail their delivery: they are then the
         # core's (counted, spooled).
         if self._handing is None:
-            self._handing = self._buffer.take()
+            # Encoded here, so that the loop thread only numbers and sends it.
+            self._handing = self._buffer.take_encoded()
         pending = self._handing
         if pending is None:
             return
@@ -148,6 +162,8 @@ class StreamTaskResults:
         finally:
             if pending.taken:
                 self._handing = None
+        # The core adapts the batch size to the hub's answers; follow it.
+        self._buffer.batch_size = self._core.statistics().batch_size
 
     def _flush(self, *, wait: bool = True) -> None:
         # A hand-over interrupted earlier goes first, then what is buffered.
@@ -198,9 +214,7 @@ class StreamTaskResults:
         if handing is None or handing.taken:
             return rest
         if rest is not None:
-            for state, objs in rest.items.items():
-                handing.items.setdefault(state, []).extend(objs)
-            handing.count += rest.count
+            handing.merge(rest)
         return handing
 
     def __enter__(self) -> Self:

@@ -112,6 +112,8 @@ class RatioTarget:
 RATIO_TARGETS = (
     RatioTarget("sender_vs_raw_post", "sender.async.discard", "raw.post.discard",
                 0.8, "≥0.8x raw POST"),
+    RatioTarget("many_vs_raw_post", "sender.many.async.discard", "raw.post.discard",
+                0.9, "≥0.9x raw POST"),
     RatioTarget("sync_vs_async", "sender.sync.discard", "sender.async.discard",
                 0.7, "≥0.7x async"),
     RatioTarget("sync_vs_per_add", "sender.sync.discard", "base.add_per_call",

@@ -80,6 +80,41 @@ def sender_sync(w: Workload, tick: Tick) -> float:
     return time.perf_counter() - start
 
 
+def _held(part: range) -> list[str]:
+    # The results a task already holds as a list: a slice of the pool (chunks
+    # start at multiples of CHUNK, which divides the pool's size).
+    start = part.start & MASK
+    return POOL[start : start + len(part)]
+
+
+def sender_many_async(w: Workload, tick: Tick) -> float:
+    """``await status.add_many()`` per chunk of paths on an async status."""
+
+    async def main() -> float:
+        start = time.perf_counter()
+        async with _async_status(w) as status:
+            for part in chunks(w.n):
+                await status.add_many("processed", _held(part))
+                tick(len(part))
+            await _finish_async(w, status)
+        return time.perf_counter() - start
+
+    return asyncio.run(main())
+
+
+def sender_many_sync(w: Workload, tick: Tick) -> float:
+    """``status.add_many()`` per chunk of paths from a plain thread."""
+    start = time.perf_counter()
+    status = StreamTaskResults(
+        "bench", w.refs, 1, QUEUE, w.taskid, **w.stream_options()
+    )
+    for part in chunks(w.n):
+        status.add_many("processed", _held(part))
+        tick(len(part))
+    _finish_sync(w, status)
+    return time.perf_counter() - start
+
+
 def expand(w: Workload, tick: Tick) -> float:
     """``async for`` over ``expand_paths`` of the stream references."""
 
@@ -200,6 +235,8 @@ WORKLOADS: dict[str, Callable[[Workload, Tick], float]] = {
     "raw_get": raw_get,
     "sender_async": sender_async,
     "sender_sync": sender_sync,
+    "sender_many_async": sender_many_async,
+    "sender_many_sync": sender_many_sync,
     "expand": expand,
     "e2e_sync": e2e_sync,
     "e2e_async": e2e_async,
