@@ -107,7 +107,7 @@ ROWS: tuple[RowSpec, ...] = (
     RowSpec("sender.sync.sqlite", "StreamTaskResults", "sync shim → SQLite hub",
             "sender_sync", results_hub="sqlite", ceiling=("raw.post.sqlite",),
             streaming=True),
-    RowSpec("expand.p2", "expand_paths", "prefetch 2 (default)", "expand",
+    RowSpec("expand.p2", "expand_paths", "prefetch 2", "expand",
             reads_streams=True, ceiling=("raw.get",), streaming=True),
     RowSpec("expand.p1", "expand_paths", "prefetch 1 (off)", "expand",
             reads_streams=True, prefetch=1, ceiling=("raw.get",), streaming=True),

@@ -189,7 +189,7 @@ def expand_paths(
     client: HubClient | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
-    prefetch: int = 2,
+    prefetch: int | None = None,
     idle_timeout: float = 300.0,
     wait: float = 5.0,
     retry_policy: RetryPolicy | None = None,
@@ -205,10 +205,13 @@ def expand_paths(
 
     Each stream is read ``page_size`` paths a page, at most ``prefetch`` pages
     ahead of the consumer (up to ``prefetch`` requests at once from a hub that
-    announces the pages it can serve ahead); an open stream is long-polled
-    ``wait`` seconds at a time and fails with :class:`StreamIdleTimeout` after
-    ``idle_timeout`` seconds without a new path. Bad items raise
-    :class:`InvalidPathError` or :class:`PathTypeError` naming their index.
+    announces the pages it can serve ahead). ``None``, the default, adapts: the
+    depth grows while the task waits on the network and shrinks while the task
+    is the slower side, up to 16 pages within a 32 MiB budget. An open stream is
+    long-polled ``wait`` seconds at a time and fails with
+    :class:`StreamIdleTimeout` after ``idle_timeout`` seconds without a new path.
+    Bad items raise :class:`InvalidPathError` or :class:`PathTypeError` naming
+    their index.
     """
     if not isinstance(paths, list | tuple):
         raise PathTypeError(
