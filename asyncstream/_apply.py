@@ -30,7 +30,13 @@ from . import _portal
 from ._context import current_task_context
 from ._detached import DetachedContext
 from ._exceptions import UsageError
-from ._path_outcomes import AsyncPathFunction, ChunkOutcomes, PathFunction, PathOutcome
+from ._path_outcomes import (
+    AsyncPathFunction,
+    ChunkOutcomes,
+    PathFunction,
+    PathOutcome,
+    state_runs,
+)
 from ._path_settings import (
     DEFAULT_CHUNK_SIZE,
     LOCAL_DISK_CONCURRENCY,
@@ -118,14 +124,19 @@ class AppliedPaths:
         if self._sync_add:
             self._record_sync(chunk)
             return
-        add = status.add
-        for item, entry in zip(chunk.paths, chunk.settled, strict=False):
-            if isinstance(entry, PathOutcome):
-                await add(entry.state, entry.path, message=entry.message)
-                summary[entry.state] += 1
+        add, add_many = status.add, getattr(status, "add_many", None)
+        for run in state_runs(chunk):
+            if isinstance(run, PathOutcome):
+                await add(run.state, run.path, message=run.message)
+                summary[run.state] += 1
+                continue
+            state, items = run
+            if add_many is not None:
+                await add_many(state, items)
             else:
-                await add(entry, item)
-                summary[entry] += 1
+                for item in items:
+                    await add(state, item)
+            summary[state] += len(items)
 
     async def _run(self) -> dict[State, int]:
         async with self._open() as workers:
@@ -180,14 +191,19 @@ class AppliedPaths:
         if status is None:
             _count(summary, chunk)
             return
-        add = status.add
-        for item, entry in zip(chunk.paths, chunk.settled, strict=False):
-            if isinstance(entry, PathOutcome):
-                add(entry.state, entry.path, message=entry.message)
-                summary[entry.state] += 1
+        add, add_many = status.add, getattr(status, "add_many", None)
+        for run in state_runs(chunk):
+            if isinstance(run, PathOutcome):
+                add(run.state, run.path, message=run.message)
+                summary[run.state] += 1
+                continue
+            state, items = run
+            if add_many is not None:
+                add_many(state, items)
             else:
-                add(entry, item)
-                summary[entry] += 1
+                for item in items:
+                    add(state, item)
+            summary[state] += len(items)
 
     def _check_sync_status(self) -> None:
         add = getattr(self._status, "add", None)

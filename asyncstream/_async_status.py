@@ -13,6 +13,7 @@ async twin), so a task body is the same whichever way the hub calls it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Unpack
 
@@ -67,6 +68,10 @@ class AsyncFileActionStatus(AsyncResource):
     ) -> None:
         """Record that ``path`` ended in state ``key``."""
         self._status.add(key, path, message=message)
+
+    async def add_many(self, key: str, items: Iterable[str | PathObject]) -> None:
+        """Record that every path of ``items`` ended in state ``key``."""
+        self._status.add_many(key, items)
 
     async def dump(self) -> dict[str, Any]:
         """Return the contract payload. Later calls return an equal payload."""

@@ -62,6 +62,30 @@ class ChunkOutcomes:
             yield entry if isinstance(entry, PathOutcome) else PathOutcome(entry, item)
 
 
+def state_runs(
+    chunk: ChunkOutcomes,
+) -> Iterator[PathOutcome | tuple[State, list[PathObject]]]:
+    """The chunk's results in order: runs of paths that ended in one state (one
+    ``add_many`` each), and on its own each outcome that carries a message or a
+    changed path."""
+    run: list[PathObject] = []
+    run_state: State | None = None
+    for item, entry in zip(chunk.paths, chunk.settled, strict=False):
+        if isinstance(entry, PathOutcome):
+            if run_state is not None:
+                yield run_state, run
+                run, run_state = [], None
+            yield entry
+        elif entry == run_state:
+            run.append(item)
+        else:
+            if run_state is not None:
+                yield run_state, run
+            run, run_state = [item], entry
+    if run_state is not None:
+        yield run_state, run
+
+
 def _message(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
