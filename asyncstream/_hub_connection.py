@@ -148,6 +148,16 @@ class HubConnection(AsyncResource):
                     headers=all_headers,
                     timeout=timeout,
                 )
+            except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
+                # The request itself cannot be sent (a header value such as the
+                # key, a URL scheme): every retry would fail alike. The library's
+                # message quotes the header, key and all, so it is left out, and
+                # so is the cause, lest a traceback print it.
+                raise HubProtocolError(
+                    f"{method} {httpx.URL(target).path}: the request could not be"
+                    f" sent ({type(exc).__name__}): check the hub URL and the API"
+                    " key settings"
+                ) from None
             except httpx.TransportError as exc:
                 raise HubUnavailableError(
                     f"{method} {httpx.URL(target).path}: {type(exc).__name__}: {exc}"

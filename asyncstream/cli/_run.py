@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 import click
 
-from .._config import ENV_API_KEY
+from .._config import ENV_API_KEY, check_api_key
 from .._exceptions import AsyncStreamError
 from .._run_task import TaskLoadError, TaskRaisedError, TaskTarget, load_task
 from ..run._output import (
@@ -258,6 +258,10 @@ def run(
     if hub_url is not None and db_path is not None:
         raise RunUsageError("--db is for the embedded hub: leave it out with --hub")
     fields = parse_fields(field_specs)
+    try:
+        check_api_key(api_key, f"--api-key or ${ENV_API_KEY}")
+    except AsyncStreamError as exc:
+        raise RunUsageError(str(exc)) from None
     try:
         args = check_inputs(paths)
     except AsyncStreamError as exc:
