@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from .._hub_client import url_segment
 from .._paths import STATES
 from ._runner import RunReport
 
@@ -87,9 +88,11 @@ def where_lines(*reports: RunReport, kept: bool = True) -> list[str]:
         f"browse the results later: {hub.browse_command()}",
     ]
     if len(reports) > 1:
-        lines.append(f"  then open {SERVE_DEFAULT_URL}/api/jobs/{reports[0].jobid}/")
+        lines.append(
+            f"  then open {SERVE_DEFAULT_URL}/api/jobs/{url_segment(reports[0].jobid)}/"
+        )
     lines += [
-        f"  then open {SERVE_DEFAULT_URL}/api/tasks/{r.taskid}/results/"
+        f"  then open {SERVE_DEFAULT_URL}/api/tasks/{url_segment(r.taskid)}/results/"
         for r in reports
     ]
     return lines
