@@ -38,13 +38,16 @@ class DeliveryReport:
     """How a task's results were streamed: results, batches, retried requests.
 
     ``duplicates`` counts batches the hub already held (a retry after a lost
-    acknowledgement); they were counted once.
+    acknowledgement); they were counted once. ``last_error`` says why the last
+    failed request failed: the hub's status and reason, or the connection error.
     """
 
     items: int
     batches: int
     retries: int
     duplicates: int = 0
+    # Why the last failed request failed (status and reason, or the error).
+    last_error: str | None = None
 
     def as_status(self) -> dict[str, int]:
         """The ``status["streamed"]`` entry of the payload."""
@@ -58,6 +61,7 @@ class DeliveryReport:
             batches=stats.batches_cut,
             retries=stats.retries,
             duplicates=stats.duplicates,
+            last_error=stats.last_error,
         )
 
 
@@ -109,6 +113,7 @@ class Delivery:
     ) -> AsyncStreamError:
         """Spool every unacknowledged batch (once); return the error to raise."""
         if self.error is None:
+            self._sender.note_error(exc)
             self.error = spool_undelivered(
                 exc,
                 self._sender.undelivered(),

@@ -111,6 +111,7 @@ class BatchSender(anyio.abc.AsyncResource):
         self._taken = ledger.taken  # counted on the hot path of add()
         self._adds_waiting = 0
         self._cut_since_yield = False
+        self._last_error: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -306,8 +307,14 @@ class BatchSender(anyio.abc.AsyncResource):
 
     def _count_retry(self, exc: HubUnavailableError, delay: float) -> None:
         self._ledger.retries += 1
+        self.note_error(exc)
+
+    def note_error(self, exc: BaseException) -> None:
+        """Remember why a request failed, for the statistics and the report."""
+        self._last_error = str(exc) or type(exc).__name__
 
     def _fail(self, batch: Batch, exc: HubError) -> None:
+        self.note_error(exc)
         logger.warning(
             "batch %s of task %s not delivered: %s", batch.seq, self._taskid, exc
         )
@@ -381,6 +388,7 @@ class BatchSender(anyio.abc.AsyncResource):
             duplicates=ledger.duplicates,
             retries=ledger.retries,
             adds_waiting=self._adds_waiting,
+            last_error=self._last_error,
         )
 
     def __repr__(self) -> str:

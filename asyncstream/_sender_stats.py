@@ -19,7 +19,11 @@ class SenderState(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class SenderStatistics:
-    """A snapshot of a sender's counters and bounded buffers."""
+    """A snapshot of a sender's counters and bounded buffers.
+
+    ``last_error`` is the last failure a request met (retried or not), as its
+    error said it, ``None`` while every request went through at once.
+    """
 
     state: str
     items_added: int
@@ -35,3 +39,4 @@ class SenderStatistics:
     duplicates: int
     retries: int
     adds_waiting: int
+    last_error: str | None = None

@@ -178,6 +178,8 @@ def spool_undelivered(
             undelivered_seqs=seqs,
             undelivered_items=items,
             spool_path=path,
+            cause=str(exc),
+            status_code=exc.status_code,
         )
     exc.add_note(f"undelivered: {what}, {kept}")
     return exc
