@@ -148,6 +148,19 @@ def _stream_reference(url: str, count: int | None) -> dict[str, Any]:
     return {"stream": url} if count is None else {"stream": url, "count": count}
 
 
+def _is_payload(payload: Any) -> bool:
+    return isinstance(payload, dict) and isinstance(payload.get("status"), dict)
+
+
+def _describe(value: Any) -> str:
+    """What a task returned, for a message: a value's type and start, or the
+    method it forgot to call."""
+    if callable(value):
+        name = getattr(value, "__qualname__", None) or type(value).__name__
+        return f"the callable {name} (not called: missing '()'?)"
+    return f"{type(value).__name__} {value!r:.60}"
+
+
 def _has_details(payload: Any) -> bool:
     status = payload.get("status") if isinstance(payload, dict) else None
     return isinstance(status, dict) and isinstance(status.get("details"), dict)
@@ -260,6 +273,13 @@ async def run_task(
                     # polling; a feed still running has no reader left.
                     group.cancel_scope.cancel()
         task = await _task_or_none(client, taskid)
+        if not _is_payload(payload) and task is not None and task.get("finished"):
+            # Its results are at the hub, but what it returned is not the
+            # payload a worker would hand back: a bug to say, as --no-stream does.
+            raise TaskResultError(
+                f"task {target.name!r} returned {_describe(payload)} instead of"
+                " its payload: end it with 'return status.dump()'"
+            )
         if task is None or not task.get("finished"):
             if not _has_details(payload):
                 raise TaskResultError(
