@@ -41,25 +41,12 @@ from ._exceptions import (
 )
 from ._hub_client import HubClient
 from ._identity import TaskIdentity
+from ._spool_dir import default_spool_dir, private_spool_dir
 
 logger = logging.getLogger("asyncstream.spool")
 
-ENV_SPOOL_DIR: Final = "ASYNCSTREAM_SPOOL_DIR"
 SPOOL_FORMAT: Final = "asyncstream-spool"
 SPOOL_VERSION: Final = 1
-
-
-def default_spool_dir() -> Path:
-    """``$ASYNCSTREAM_SPOOL_DIR``, else the user's cache directory, else tmp."""
-    configured = os.environ.get(ENV_SPOOL_DIR)
-    if configured:
-        return Path(configured)
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".cache"
-    )
-    if os.path.isdir(cache) and os.access(cache, os.W_OK):
-        return Path(cache) / "asyncstream" / "spool"
-    return Path(tempfile.gettempdir()) / f"asyncstream-spool-{os.getuid()}"
 
 
 def _safe_name(taskid: str) -> str:
@@ -78,12 +65,13 @@ def write_spool(
 ) -> Path:
     """Write ``batches`` to a new spool file for the task and return its path.
 
-    The file is written under a temporary name and linked into place, so a spool
-    file is always complete; an existing spool of the same task is never
-    overwritten (the new one gets a numbered name).
+    The file is written under a temporary name (mode 0600) and linked into
+    place, so a spool file is always complete and private; an existing spool of
+    the same task is never overwritten (the new one gets a numbered name).
     """
-    folder = Path(directory) if directory is not None else default_spool_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_spool_dir(
+        Path(directory) if directory is not None else default_spool_dir()
+    )
     first = {
         "format": SPOOL_FORMAT,
         "version": SPOOL_VERSION,
@@ -166,7 +154,12 @@ def spool_undelivered(
         kept = f"spooled to {path}: re-send with 'asyncstream resend {path}'"
     except OSError as spool_exc:
         path = None
-        kept = f"and could not be spooled ({spool_exc})"
+        where = spool_dir if spool_dir is not None else default_spool_dir()
+        reason = spool_exc.strerror or str(spool_exc)
+        kept = (
+            f"and they could NOT be kept: they could not be spooled to {where}"
+            f" ({reason}); these results are lost unless the task runs again"
+        )
     what = f"{len(seqs)} batches ({items} results, seqs {short_seqs(seqs)})"
     logger.error(
         "task %s: %s not delivered to %s, %s", identity.taskid, what, url, kept
