@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import tempfile
 import time
 from collections.abc import Iterable
@@ -41,17 +40,12 @@ from ._exceptions import (
 )
 from ._hub_client import HubClient
 from ._identity import TaskIdentity
-from ._spool_dir import default_spool_dir, private_spool_dir
+from ._spool_dir import default_spool_dir, private_spool_dir, spool_name
 
 logger = logging.getLogger("asyncstream.spool")
 
 SPOOL_FORMAT: Final = "asyncstream-spool"
 SPOOL_VERSION: Final = 1
-
-
-def _safe_name(taskid: str) -> str:
-    # A Celery task id is a UUID, but nothing stops a caller passing "../x".
-    return re.sub(r"[^A-Za-z0-9._-]", "_", taskid).lstrip(".") or "task"
 
 
 def write_spool(
@@ -97,7 +91,7 @@ def write_spool(
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()
             os.fsync(out.fileno())
-        base = _safe_name(identity.taskid or "")
+        base = spool_name(identity.taskid or "")
         for n in range(10_000):
             target = folder / (f"{base}.jsonl" if n == 0 else f"{base}.{n}.jsonl")
             try:

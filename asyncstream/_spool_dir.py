@@ -11,12 +11,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
 from typing import Final
 
-__all__ = ["ENV_SPOOL_DIR", "default_spool_dir", "private_spool_dir"]
+__all__ = [
+    "ENV_SPOOL_DIR",
+    "default_spool_dir",
+    "private_spool_dir",
+    "spool_files",
+    "spool_name",
+]
 
 ENV_SPOOL_DIR: Final = "ASYNCSTREAM_SPOOL_DIR"
 
@@ -68,3 +75,21 @@ def private_spool_dir(folder: Path) -> Path:
         if info.st_mode & 0o077:
             os.chmod(folder, 0o700)
     return folder
+
+
+def spool_name(taskid: str) -> str:
+    """The file name stem of a task's spools."""
+    # A Celery task id is a UUID, but nothing stops a caller passing "../x".
+    return re.sub(r"[^A-Za-z0-9._-]", "_", taskid).lstrip(".") or "task"
+
+
+def spool_files(taskid: str, directory: Path | None = None) -> list[Path]:
+    """The spool files of ``taskid`` in ``directory`` (default: the spool place)."""
+    folder = directory if directory is not None else default_spool_dir()
+    stem = spool_name(taskid)
+    pattern = re.compile(rf"{re.escape(stem)}(\.\d+)?\.jsonl")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(folder / n for n in names if pattern.fullmatch(n))

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,12 +24,14 @@ import click
 from .._config import ENV_API_KEY, check_api_key
 from .._exceptions import AsyncStreamError
 from .._run_task import TaskLoadError, TaskRaisedError, TaskTarget, load_task
+from ..run._interrupt import EXIT_INTERRUPTED, TaskInterrupt
 from ..run._output import (
     EXIT_ERROR,
     EXIT_STATUS_HELP,
     EXIT_USAGE,
     exit_status,
     headline,
+    interrupted_lines,
     report_lines,
 )
 from ..run._runner import DEFAULT_QUEUE, RunReport, new_jobid, run_task
@@ -114,13 +117,14 @@ def load_target(spec: str) -> TaskTarget:
 
 
 @contextmanager
-def scratch_directory(*, keep: bool) -> Iterator[Path]:
-    """A new temporary directory, removed at the end unless ``keep`` (then named)."""
+def scratch_directory(*, keep: list[bool]) -> Iterator[Path]:
+    """A new temporary directory, removed at the end unless ``keep[0]`` is true
+    by then (it is then named)."""
     root = Path(tempfile.mkdtemp(prefix="asyncstream-run-"))
     try:
         yield root
     finally:
-        if keep:
+        if keep[0]:
             click.echo(f"scratch directory kept: {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
@@ -135,6 +139,7 @@ def execute(
     api_key: str | None,
     db_path: str | Path,
     progress: bool,
+    interrupt: TaskInterrupt,
     **options: Any,
 ) -> RunReport:
     """List the input, start or check the hub, run; errors come out as they are."""
@@ -152,7 +157,7 @@ def execute(
     async def main(location: HubLocation) -> RunReport:
         if not location.embedded:
             await check_hub(location)
-        kwargs = {**options, "input_total": listing.count}
+        kwargs = {**options, "input_total": listing.count, "interrupt": interrupt}
         if not progress:
             return await run_task(target, sources, location, **kwargs)
         from ..run._progress import RunProgress
@@ -161,9 +166,14 @@ def execute(
         with RunProgress(label) as bars:
             return await run_task(target, sources, location, observer=bars, **kwargs)
 
+    notice = (
+        "interrupted: stopping the task, keeping what it has"
+        " (Ctrl-C again to quit at once)"
+    )
     if hub_url is not None:
-        return anyio.run(main, HubLocation(hub_url.rstrip("/"), api_key))
-    with embedded_hub(db_path) as location:
+        with interrupt.on_sigint(notice):
+            return anyio.run(main, HubLocation(hub_url.rstrip("/"), api_key))
+    with embedded_hub(db_path) as location, interrupt.on_sigint(notice):
         return anyio.run(main, location)
 
 
@@ -272,7 +282,10 @@ def run(
         )
     show_progress = wants_progress(progress)
     target = load_target(task_spec)
-    with scratch_directory(keep=keep) as scratch:
+    interrupt = TaskInterrupt()
+    taskid = str(uuid.uuid4())
+    kept = [keep]
+    with scratch_directory(keep=kept) as scratch:
         try:
             report = execute(
                 target,
@@ -282,11 +295,23 @@ def run(
                 api_key=api_key,
                 db_path=db_path or scratch / "hub.sqlite3",
                 progress=show_progress,
+                interrupt=interrupt,
+                taskid=taskid,
                 jobid=parse_jobid(jobid) if jobid else new_jobid(),
                 stream_results=stream_by_default(paths) if stream is None else stream,
                 fields=fields,
                 queue_name=queue_name,
             )
+        except KeyboardInterrupt:
+            if not interrupt.requested:
+                raise
+            kept[0] = True  # the database and the listing, for resuming
+            db = None if hub_url else Path(db_path or scratch / "hub.sqlite3")
+            for line in interrupted_lines(
+                taskid, hub_url=hub_url, db_path=db, argv=sys.argv[1:]
+            ):
+                click.echo(line, err=True)
+            click.get_current_context().exit(EXIT_INTERRUPTED)
         except (TaskRaisedError, AsyncStreamError) as exc:
             raise task_failure(exc, RunError, traceback=traceback) from exc
         for line in report_lines(report, kept=keep or db_path is not None):

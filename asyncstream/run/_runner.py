@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ from .._paths import STATES, PathObject, State, check_state
 from .._run_task import TaskRaisedError, TaskTarget, call_task
 from .._task_invoker import Invocation
 from ._hub import HubLocation
+from ._interrupt import TaskInterrupt
 
 DEFAULT_QUEUE = "local.default#custom"
 REQUEST_DEADLINE = 60.0
@@ -144,6 +145,10 @@ async def store_payload(
     )
 
 
+def _direct(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
 def _stream_reference(url: str, count: int | None) -> dict[str, Any]:
     return {"stream": url} if count is None else {"stream": url, "count": count}
 
@@ -213,6 +218,7 @@ async def run_task(
     observer: RunObserver | None = None,
     poll_interval: float = 0.25,
     input_total: int | None = None,
+    interrupt: TaskInterrupt | None = None,
 ) -> RunReport:
     """Feed ``sources`` to the task through a hub stream, run it, report.
 
@@ -265,8 +271,11 @@ async def run_task(
                 if observer is not None:
                     group.start_soon(_poll, client, taskid, observer, poll_interval)
                 try:
+                    # Run through ``interrupt`` when given, so that Ctrl-C can
+                    # reach the task in its thread.
+                    runner = interrupt.call if interrupt is not None else _direct
                     payload = await anyio.to_thread.run_sync(
-                        call_task, target, invocation
+                        runner, call_task, target, invocation
                     )
                 finally:
                     # Whether it returned or raised, the task reads no more: stop
