@@ -7,14 +7,9 @@ or reach the hub, run, print, and remove the scratch directory unless ``--keep``
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
-import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +23,6 @@ from ..run._interrupt import EXIT_INTERRUPTED, TaskInterrupt
 from ..run._output import (
     EXIT_ERROR,
     EXIT_STATUS_HELP,
-    EXIT_USAGE,
     exit_status,
     headline,
     interrupted_lines,
@@ -36,16 +30,14 @@ from ..run._output import (
 )
 from ..run._runner import DEFAULT_QUEUE, RunReport, new_jobid, run_task
 from ._extras import has_extra, require_extra
-
-# Above this many paths named one by one, results are streamed by default.
-STREAM_THRESHOLD = 1000
-RESERVED_FIELDS = frozenset({"jobid", "paths", "stream_results"})
-
-
-class RunUsageError(click.ClickException):
-    """A usage error in one line (click's own UsageError adds the usage text)."""
-
-    exit_code = EXIT_USAGE
+from ._run_args import (
+    STREAM_THRESHOLD,
+    RunUsageError,
+    parse_fields,
+    parse_jobid,
+    scratch_directory,
+    stream_by_default,
+)
 
 
 class RunError(click.ClickException):
@@ -78,34 +70,6 @@ def task_failure(
     return error(str(exc))
 
 
-def parse_fields(specs: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; a value that is valid JSON is decoded, else a string."""
-    fields: dict[str, Any] = {}
-    for spec in specs:
-        key, sep, raw = spec.partition("=")
-        if not sep or not key.isidentifier():
-            raise RunUsageError(
-                f"--field {spec!r} is not KEY=VALUE with KEY a Python identifier:"
-                " write e.g. --field source_root=/data"
-            )
-        if key in RESERVED_FIELDS:
-            raise RunUsageError(
-                f"--field {key}=... is set by the runner: use --jobid or --no-stream"
-            )
-        try:
-            fields[key] = json.loads(raw)
-        except ValueError:
-            fields[key] = raw
-    return fields
-
-
-def stream_by_default(paths: tuple[str, ...]) -> bool:
-    """Stream when the input's size is unknown (a tree, stdin) or large."""
-    return len(paths) > STREAM_THRESHOLD or any(
-        p == "-" or (os.path.isdir(p) and not os.path.islink(p)) for p in paths
-    )
-
-
 def load_target(spec: str) -> TaskTarget:
     """Load the task, with the working directory importable as for ``python -m``."""
     if os.getcwd() not in sys.path and "" not in sys.path:
@@ -114,20 +78,6 @@ def load_target(spec: str) -> TaskTarget:
         return load_task(spec)
     except TaskLoadError as exc:
         raise RunUsageError(str(exc)) from exc
-
-
-@contextmanager
-def scratch_directory(*, keep: list[bool]) -> Iterator[Path]:
-    """A new temporary directory, removed at the end unless ``keep[0]`` is true
-    by then (it is then named)."""
-    root = Path(tempfile.mkdtemp(prefix="asyncstream-run-"))
-    try:
-        yield root
-    finally:
-        if keep[0]:
-            click.echo(f"scratch directory kept: {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 def execute(
@@ -317,11 +267,6 @@ def run(
         for line in report_lines(report, kept=keep or db_path is not None):
             click.echo(line)
     click.get_current_context().exit(exit_status(report))
-
-
-def parse_jobid(text: str) -> int | str:
-    """A numeric job id as a number, as the hub gives it; anything else as is."""
-    return int(text) if text.isdigit() else text
 
 
 __all__ = ["headline", "run"]
