@@ -14,9 +14,12 @@ answered, or how the last request failed, for the sender to count as failed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ._batch_keys import Batch
+from ._batch_split import RefusedItem, post_or_split
 from ._deadline import Deadline
-from ._exceptions import HubUnavailableError
+from ._exceptions import HubRejectedError, HubUnavailableError
 from ._hub_client import HubClient
 from ._retry import Clock, OnRetry
 
@@ -32,17 +35,25 @@ async def post_batch(
     progress_at: float,
     clock: Clock,
     on_retry: OnRetry,
+    on_refused: Callable[[RefusedItem], None] | None = None,
 ) -> bool:
     """Post ``batch`` under its key; return True if the hub already held it.
 
-    ``progress_at`` is when the hub last acknowledged a batch of this task.
+    ``progress_at`` is when the hub last acknowledged a batch of this task. An
+    item the hub refuses by name is taken out, told to ``on_refused``, and the
+    rest posted again under the same key (:mod:`._batch_split`).
     """
     since = max(batch.cut_at, progress_at)
     deadline = Deadline.at(since + delivery_timeout, clock=clock)
     try:
         # The request stops at the deadline, on the wire or in a backoff.
-        answer = await client.post_results(
-            taskid, batch.seq, batch.body, deadline=deadline, on_retry=on_retry
+        answer = await post_or_split(
+            client,
+            taskid,
+            batch,
+            deadline=deadline,
+            on_retry=on_retry,
+            on_refused=on_refused or _no_split,
         )
     except HubUnavailableError as exc:
         # Say why: the last answer or failure, not only that time ran out.
@@ -53,3 +64,10 @@ async def post_batch(
             retry_after=exc.retry_after,
         ) from exc
     return answer.get("duplicate") is True
+
+
+def _no_split(refused: RefusedItem) -> None:
+    raise HubRejectedError(
+        f"batch {refused.seq}: the hub refused an item: {refused.reason}",
+        status_code=422,
+    )

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from ._batch_split import RefusedItem
 from ._deadline import Deadline
 from ._exceptions import (
     AsyncStreamError,
@@ -48,6 +49,8 @@ class DeliveryReport:
     duplicates: int = 0
     # Why the last failed request failed (status and reason, or the error).
     last_error: str | None = None
+    # Results the hub refused for good, each with the hub's reason.
+    refused: tuple[RefusedItem, ...] = ()
 
     def as_status(self) -> dict[str, int]:
         """The ``status["streamed"]`` entry of the payload."""
@@ -62,6 +65,7 @@ class DeliveryReport:
             retries=stats.retries,
             duplicates=stats.duplicates,
             last_error=stats.last_error,
+            refused=stats.refused,
         )
 
 
@@ -120,6 +124,7 @@ class Delivery:
                 identity=self._identity,
                 batches_cut=self._sender.batches_cut,
                 payload=payload,
+                refused=self._sender.refused(),
                 spool_dir=self._spool_dir,
                 hub_url=self._hub_url,
                 delivery_timeout=self._delivery_timeout,

@@ -34,6 +34,7 @@ import anyio.lowlevel
 
 from ._batch_ledger import BatchLedger
 from ._batch_post import post_batch
+from ._batch_split import RefusedItem
 from ._batching import Batch, BatchPolicy
 from ._exceptions import (
     BackpressureTimeout,
@@ -112,6 +113,7 @@ class BatchSender(anyio.abc.AsyncResource):
         self._adds_waiting = 0
         self._cut_since_yield = False
         self._last_error: str | None = None
+        self._refused: list[RefusedItem] = []
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -290,6 +292,7 @@ class BatchSender(anyio.abc.AsyncResource):
                 progress_at=self._progress_at,
                 clock=self._clock,
                 on_retry=self._count_retry,
+                on_refused=self._refuse,
             )
         except HubError as exc:
             self._fail(batch, exc)
@@ -308,6 +311,20 @@ class BatchSender(anyio.abc.AsyncResource):
     def _count_retry(self, exc: HubUnavailableError, delay: float) -> None:
         self._ledger.retries += 1
         self.note_error(exc)
+
+    def _refuse(self, refused: RefusedItem) -> None:
+        logger.warning(
+            "the hub refused a result of task %s (batch %s, %s): %s",
+            self._taskid,
+            refused.seq,
+            refused.state,
+            refused.reason,
+        )
+        self._refused.append(refused)
+
+    def refused(self) -> list[RefusedItem]:
+        """Results the hub refused for good, each with its reason."""
+        return list(self._refused)
 
     def note_error(self, exc: BaseException) -> None:
         """Remember why a request failed, for the statistics and the report."""
@@ -389,6 +406,7 @@ class BatchSender(anyio.abc.AsyncResource):
             retries=ledger.retries,
             adds_waiting=self._adds_waiting,
             last_error=self._last_error,
+            refused=tuple(self._refused),
         )
 
     def __repr__(self) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from ._batch_split import RefusedItem
+
 __all__ = ["SenderState", "SenderStatistics"]
 
 
@@ -40,3 +42,5 @@ class SenderStatistics:
     retries: int
     adds_waiting: int
     last_error: str | None = None
+    # Results the hub refused for good (named in a 422), with its reasons.
+    refused: tuple[RefusedItem, ...] = ()

@@ -22,7 +22,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +30,7 @@ from typing import Any, Final
 import httpx
 
 from ._batch_keys import Batch
+from ._batch_split import RefusedItem, post_or_split
 from ._exceptions import (
     AsyncStreamError,
     DeliveryError,
@@ -56,6 +57,7 @@ def write_spool(
     batches_cut: int,
     payload: dict[str, Any] | None,
     hub_url: str,
+    refused: Sequence[RefusedItem] = (),
 ) -> Path:
     """Write ``batches`` to a new spool file for the task and return its path.
 
@@ -77,6 +79,8 @@ def write_spool(
         "batches": batches_cut,
         "payload": payload,
         "written": time.time(),
+        # Results the hub refused for good: kept to be seen, never re-sent.
+        "refused": [r.as_json() for r in refused],
     }
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".spool-", suffix=".tmp")
     try:
@@ -124,6 +128,7 @@ def spool_undelivered(
     spool_dir: str | os.PathLike[str] | None,
     hub_url: str,
     delivery_timeout: float,
+    refused: Sequence[RefusedItem] = (),
 ) -> AsyncStreamError:
     """Spool the batches ``exc`` left unacknowledged; return the error to raise.
 
@@ -143,6 +148,7 @@ def spool_undelivered(
                 batches_cut=batches_cut,
                 payload=payload,
                 hub_url=url,
+                refused=refused,
             )
         )
         kept = f"spooled to {path}: re-send with 'asyncstream resend {path}'"
@@ -237,6 +243,8 @@ class ResendReport:
     items: int
     duplicates: int
     completed: bool
+    # Results the hub refused for good, with its reasons (not delivered).
+    refused: tuple[RefusedItem, ...] = ()
 
 
 async def resend_spool(
@@ -250,9 +258,11 @@ async def resend_spool(
     """
     deadline = client.deadline(delivery_timeout)
     duplicates = 0
+    refused: list[RefusedItem] = []
     for batch in spool.batches:
-        answer = await client.post_results(
-            spool.taskid, batch.seq, batch.body, deadline=deadline
+        # Split as the sender did: the same reduced bytes under the same key.
+        answer = await post_or_split(
+            client, spool.taskid, batch, deadline=deadline, on_refused=refused.append
         )
         duplicates += answer.get("duplicate") is True
         logger.info("resent batch %s of task %s", batch.seq, spool.taskid)
@@ -276,7 +286,9 @@ async def resend_spool(
                 undelivered_seqs=missing,
             ) from exc
         completed = True
-    return ResendReport(len(spool.batches), spool.items, duplicates, completed)
+    return ResendReport(
+        len(spool.batches), spool.items, duplicates, completed, tuple(refused)
+    )
 
 
 def missing_seqs(exc: HubRejectedError) -> list[int]:

@@ -73,5 +73,11 @@ def resend(
         f" results, {report.duplicates} already at the hub) to {settings.url};"
         f" {done}"
     )
+    for refused in report.refused:
+        click.echo(
+            f"refused by the hub (batch {refused.seq}, {refused.state}):"
+            f" {refused.reason}",
+            err=True,
+        )
     if not keep:
         os.unlink(spool_file)
