@@ -47,6 +47,48 @@ def lookup_setting(name: str, *, app: Any = None) -> str | None:
     return value or None
 
 
+def check_api_key(key: str | None, source: str) -> None:
+    """Refuse a key that cannot travel in an HTTP header, naming ``source``.
+
+    A newline, a space or a non-ASCII character (a key pasted with its line end,
+    a quoted key) would make the HTTP library fail on every request with the
+    header, key and all, in its message. The message here names where the key
+    came from and what is wrong with it, never the key itself.
+    """
+    if not key:
+        return  # no key: requests go without one
+    for position, char in enumerate(key, start=1):
+        if "\x21" <= char <= "\x7e":
+            continue
+        if char in "\r\n":
+            what = "a line break"
+        elif char.isspace():
+            what = "whitespace"
+        elif char.isascii():
+            what = "a control character"
+        else:
+            what = "a non-ASCII character"
+        where = (
+            "at its end"
+            if position == len(key)
+            else "at its start"
+            if position == 1
+            else f"at position {position} of {len(key)}"
+        )
+        raise ConfigurationError(
+            f"the API key from {source} is malformed: it holds {what} {where};"
+            " a key is printable ASCII without spaces (check for a pasted line"
+            " end or quotes)"
+        )
+
+
+def _key_source(app: Any) -> str:
+    conf = _celery_conf(app)
+    if conf is not None and conf.get(ENV_API_KEY.lower()) not in (None, ""):
+        return f"the Celery setting {ENV_API_KEY.lower()}"
+    return f"the environment variable {ENV_API_KEY}"
+
+
 @dataclass(frozen=True, slots=True)
 class HubSettings:
     """The hub's base URL and credentials. The key never shows in a repr."""
@@ -54,6 +96,9 @@ class HubSettings:
     url: str
     api_key: str | None = field(default=None, repr=False)
     verify_tls: bool = True
+
+    def __post_init__(self) -> None:
+        check_api_key(self.api_key, "the hub settings")
 
     @classmethod
     def resolve(
@@ -65,6 +110,8 @@ class HubSettings:
         app: Any = None,
     ) -> HubSettings:
         """Combine arguments and configuration; raise if no hub URL is known."""
+        api_key = api_key or None
+        check_api_key(api_key, "the api_key argument")
         hub = _task_hub.get()
         if hub is not None and (not hub_url or hub_url.rstrip("/") == hub.url):
             # The task's own hub, as a whole: its key never goes to another URL.
@@ -89,11 +136,10 @@ class HubSettings:
         if verify_tls is None:
             flag = lookup_setting(ENV_VERIFY_TLS, app=app)
             verify_tls = flag is None or flag.lower() not in ("0", "false", "no", "off")
-        return cls(
-            url=url.rstrip("/"),
-            api_key=api_key or lookup_setting(ENV_API_KEY, app=app),
-            verify_tls=verify_tls,
-        )
+        if api_key is None:
+            api_key = lookup_setting(ENV_API_KEY, app=app)
+            check_api_key(api_key, _key_source(app))
+        return cls(url=url.rstrip("/"), api_key=api_key, verify_tls=verify_tls)
 
     def headers(self) -> dict[str, str]:
         """The authentication header protocol v1 expects, if a key is set."""

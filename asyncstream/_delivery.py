@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from ._batch_split import RefusedItem
 from ._deadline import Deadline
 from ._exceptions import (
     AsyncStreamError,
@@ -38,13 +39,18 @@ class DeliveryReport:
     """How a task's results were streamed: results, batches, retried requests.
 
     ``duplicates`` counts batches the hub already held (a retry after a lost
-    acknowledgement); they were counted once.
+    acknowledgement); they were counted once. ``last_error`` says why the last
+    failed request failed: the hub's status and reason, or the connection error.
     """
 
     items: int
     batches: int
     retries: int
     duplicates: int = 0
+    # Why the last failed request failed (status and reason, or the error).
+    last_error: str | None = None
+    # Results the hub refused for good, each with the hub's reason.
+    refused: tuple[RefusedItem, ...] = ()
 
     def as_status(self) -> dict[str, int]:
         """The ``status["streamed"]`` entry of the payload."""
@@ -58,6 +64,8 @@ class DeliveryReport:
             batches=stats.batches_cut,
             retries=stats.retries,
             duplicates=stats.duplicates,
+            last_error=stats.last_error,
+            refused=stats.refused,
         )
 
 
@@ -109,12 +117,14 @@ class Delivery:
     ) -> AsyncStreamError:
         """Spool every unacknowledged batch (once); return the error to raise."""
         if self.error is None:
+            self._sender.note_error(exc)
             self.error = spool_undelivered(
                 exc,
                 self._sender.undelivered(),
                 identity=self._identity,
                 batches_cut=self._sender.batches_cut,
                 payload=payload,
+                refused=self._sender.refused(),
                 spool_dir=self._spool_dir,
                 hub_url=self._hub_url,
                 delivery_timeout=self._delivery_timeout,

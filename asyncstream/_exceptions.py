@@ -117,7 +117,9 @@ class DeliveryError(AsyncStreamError):
 
     ``undelivered_seqs`` lists the batch numbers the hub did not acknowledge,
     ``undelivered_items`` how many results they hold, and ``spool_path`` where they
-    were written so that ``asyncstream resend`` can deliver them later.
+    were written so that ``asyncstream resend`` can deliver them later. ``cause``
+    says why, as the last failure said it (the hub's status and reason, or the
+    connection error); ``status_code`` is that last HTTP status, if any.
     """
 
     def __init__(
@@ -127,11 +129,15 @@ class DeliveryError(AsyncStreamError):
         undelivered_seqs: Sequence[int] = (),
         undelivered_items: int = 0,
         spool_path: str | None = None,
+        cause: str | None = None,
+        status_code: int | None = None,
     ) -> None:
         super().__init__(message)
         self.undelivered_seqs = tuple(undelivered_seqs)
         self.undelivered_items = undelivered_items
         self.spool_path = spool_path
+        self.cause = cause
+        self.status_code = status_code
 
 
 class AsyncStreamTimeout(AsyncStreamError, TimeoutError):

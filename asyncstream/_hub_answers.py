@@ -60,15 +60,27 @@ def _error_detail(response: httpx.Response) -> Any:
         return response.text[:500]
 
 
+def _reason(detail: Any) -> str:
+    """What the hub said, short, for a message: its ``detail``, else the text."""
+    said = (
+        detail.get("detail") or detail.get("error")
+        if isinstance(detail, dict)
+        else detail
+    )
+    text = str(said).strip() if said else ""
+    return f": {text[:200]}" if text else ""
+
+
 def check_response(response: httpx.Response) -> Any:
     """Return the JSON body of a 2xx answer, or raise the matching hub error."""
     what = f"{response.request.method} {response.request.url.path}"
     status = response.status_code
     if status in RETRYABLE_STATUSES:
+        detail = _error_detail(response)
         raise HubUnavailableError(
-            f"{what}: hub answered {status}",
+            f"{what}: hub answered {status}{_reason(detail)}",
             status_code=status,
-            detail=_error_detail(response),
+            detail=detail,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
     if status >= 400:

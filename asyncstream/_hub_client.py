@@ -6,8 +6,10 @@ connection under it (:mod:`._hub_connection`) retries and translates errors.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from ._deadline import Deadline
 from ._exceptions import HubProtocolError
@@ -22,8 +24,39 @@ __all__ = [
     "HubClient",
     "check_response",
     "encode_json",
+    "idempotency_key",
     "parse_retry_after",
+    "url_segment",
 ]
+
+
+# What an id keeps as is in an Idempotency-Key header: printable ASCII but "%".
+_HEADER_SAFE = "".join(
+    c for c in string.printable if c not in "%" and c not in string.whitespace
+)
+
+
+def url_segment(value: Any) -> str:
+    """``value`` as one percent-encoded path segment of a hub URL.
+
+    An id is data, not a path: "/", "?", "#", "%" and non-ASCII are encoded, and
+    so are the dots of "." and "..", which a URL would otherwise resolve as
+    directories (an id of "../../health" must not reach ``/health``). The hub
+    decodes the segment back to the id.
+    """
+    segment = quote(str(value), safe="")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")
+    return segment
+
+
+def idempotency_key(taskid: str, seq: int) -> str:
+    """The header ``<taskid>:<seq>``, with what a header cannot carry encoded.
+
+    Plain ASCII ids (a Celery UUID) go as they are; "%", spaces, controls and
+    non-ASCII are percent-encoded, and the hub compares the decoded id.
+    """
+    return f"{quote(taskid, safe=_HEADER_SAFE)}:{seq}"
 
 
 class HubClient(HubConnection):
@@ -44,9 +77,9 @@ class HubClient(HubConnection):
         """Post one encoded result batch under the key ``<taskid>:<seq>``."""
         answer = await self.request(
             "POST",
-            f"/api/tasks/{taskid}/results/",
+            f"/api/tasks/{url_segment(taskid)}/results/",
             content=body,
-            headers={"Idempotency-Key": f"{taskid}:{seq}"},
+            headers={"Idempotency-Key": idempotency_key(taskid, seq)},
             deadline=deadline,
             on_retry=on_retry,
         )
@@ -73,7 +106,7 @@ class HubClient(HubConnection):
             )
         answer = await self.request(
             "POST",
-            f"/api/tasks/{taskid}/complete",
+            f"/api/tasks/{url_segment(taskid)}/complete",
             content=encode_json(body),
             deadline=deadline,
         )
@@ -87,7 +120,10 @@ class HubClient(HubConnection):
         The hub answers 409 once the task is completed: a reset never undoes one.
         """
         answer = await self.request(
-            "POST", f"/api/tasks/{taskid}/reset", content=b"{}", deadline=deadline
+            "POST",
+            f"/api/tasks/{url_segment(taskid)}/reset",
+            content=b"{}",
+            deadline=deadline,
         )
         return expect_dict(answer, "task reset")
 
@@ -102,14 +138,18 @@ class HubClient(HubConnection):
         self, taskid: str, *, deadline: Deadline | None = None
     ) -> dict[str, Any]:
         """The hub's summary of a task (and its payload once completed)."""
-        answer = await self.request("GET", f"/api/tasks/{taskid}/", deadline=deadline)
+        answer = await self.request(
+            "GET", f"/api/tasks/{url_segment(taskid)}/", deadline=deadline
+        )
         return expect_dict(answer, "task")
 
     async def get_job(
         self, jobid: Any, *, deadline: Deadline | None = None
     ) -> dict[str, Any]:
         """The hub's summary of a job, summed over its tasks."""
-        answer = await self.request("GET", f"/api/jobs/{jobid}/", deadline=deadline)
+        answer = await self.request(
+            "GET", f"/api/jobs/{url_segment(jobid)}/", deadline=deadline
+        )
         return expect_dict(answer, "job")
 
     async def list_tasks(
@@ -139,7 +179,9 @@ class HubClient(HubConnection):
     ) -> dict[str, Any]:
         """One page of a task's stored results (``results`` and ``next``)."""
         params = {"state": state, "cursor": cursor, "page_size": page_size}
-        return await self._listing(f"/api/tasks/{taskid}/results/", params, deadline)
+        return await self._listing(
+            f"/api/tasks/{url_segment(taskid)}/results/", params, deadline
+        )
 
     async def _listing(
         self, url: str, params: Mapping[str, Any], deadline: Deadline | None
@@ -183,7 +225,7 @@ class HubClient(HubConnection):
             body["offset"] = offset
         answer = await self.request(
             "POST",
-            f"/api/streams/{stream_id}/paths/",
+            f"/api/streams/{url_segment(stream_id)}/paths/",
             content=encode_json(body),
             deadline=deadline,
         )
@@ -194,7 +236,10 @@ class HubClient(HubConnection):
     ) -> dict[str, Any]:
         """Mark a stream complete: readers finish once they have read it all."""
         answer = await self.request(
-            "POST", f"/api/streams/{stream_id}/close", content=b"{}", deadline=deadline
+            "POST",
+            f"/api/streams/{url_segment(stream_id)}/close",
+            content=b"{}",
+            deadline=deadline,
         )
         return expect_dict(answer, "stream close")
 

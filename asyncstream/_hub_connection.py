@@ -148,6 +148,16 @@ class HubConnection(AsyncResource):
                     headers=all_headers,
                     timeout=timeout,
                 )
+            except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
+                # The request itself cannot be sent (a header value such as the
+                # key, a URL scheme): every retry would fail alike. The library's
+                # message quotes the header, key and all, so it is left out, and
+                # so is the cause, lest a traceback print it.
+                raise HubProtocolError(
+                    f"{method} {httpx.URL(target).path}: the request could not be"
+                    f" sent ({type(exc).__name__}): check the hub URL and the API"
+                    " key settings"
+                ) from None
             except httpx.TransportError as exc:
                 raise HubUnavailableError(
                     f"{method} {httpx.URL(target).path}: {type(exc).__name__}: {exc}"
@@ -162,20 +172,34 @@ class HubConnection(AsyncResource):
 
         if deadline is None:
             return await attempt()
+        if not isinstance(deadline, Deadline):
+            raise UsageError(f"deadline must be a Deadline, got {deadline!r}")
+        last: list[HubUnavailableError] = []
 
         def log_retry(exc: HubUnavailableError, delay: float) -> None:
+            last[:] = [exc]
             logger.info("retrying in %.3fs after: %s", delay, exc)
             if on_retry is not None:
                 on_retry(exc, delay)
 
-        if not isinstance(deadline, Deadline):
-            raise UsageError(f"deadline must be a Deadline, got {deadline!r}")
-        return await retry_call(
-            attempt,
-            policy=self.retry_policy,
-            deadline=deadline.when,
-            clock=deadline.clock,
-            sleep=self._sleep,
-            rand=self._rand,
-            on_retry=log_retry,
+        budget = deadline.remaining()
+        # A hard stop on the loop's clock: a request still on the wire (a hub
+        # that took the request and stays silent) cannot outlive the deadline,
+        # whatever the per-request timeout says.
+        with anyio.move_on_after(budget):
+            return await retry_call(
+                attempt,
+                policy=self.retry_policy,
+                deadline=deadline.when,
+                clock=deadline.clock,
+                sleep=self._sleep,
+                rand=self._rand,
+                on_retry=log_retry,
+            )
+        cause = last[0] if last else None
+        raise HubUnavailableError(
+            f"{method} {httpx.URL(target).path}: no answer within {budget:.1f}s"
+            + (f" (before that: {cause})" if cause else ""),
+            status_code=cause.status_code if cause else None,
+            detail=cause.detail if cause else None,
         )

@@ -9,6 +9,7 @@ prefork Celery child inherits no running thread.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,10 @@ CANCEL_GRACE = 10.0
 _lock = threading.Lock()
 _portal: BlockingPortal | None = None
 _thread: threading.Thread | None = None
+# The call each thread is waiting on, so that an interrupt can end it. Its own
+# re-entrant lock: a signal handler on a thread that holds it may take it again.
+_waiting: dict[int, _CallHandle] = {}
+_waiting_lock = threading.RLock()
 
 
 async def _serve(ready: Future[BlockingPortal]) -> None:
@@ -97,6 +102,7 @@ class _CallHandle:
     def __init__(self) -> None:
         self.scope: anyio.CancelScope | None = None
         self.abandoned = False
+        self.interrupted = False
         self.unwound = threading.Event()
 
     def abandon(self, portal: BlockingPortal) -> None:
@@ -133,11 +139,48 @@ def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         finally:
             handle.unwound.set()
 
+    me = threading.get_ident()
+    with _waiting_lock:
+        outer = _waiting.get(me)
+        _waiting[me] = handle
     try:
-        return portal.start_task_soon(run).result()
+        result = portal.start_task_soon(run).result()
     except BaseException:
+        if handle.interrupted:
+            raise KeyboardInterrupt from None
         handle.abandon(portal)
         raise
+    finally:
+        with _waiting_lock:
+            if outer is None:
+                _waiting.pop(me, None)
+            else:
+                _waiting[me] = outer
+    if handle.interrupted:
+        raise KeyboardInterrupt
+    return result
+
+
+def interrupt_thread(thread_id: int) -> None:
+    """Interrupt another thread as Ctrl-C interrupts the main one.
+
+    A thread blocked on the loop cannot take an exception until it wakes: the
+    call it waits for is cancelled, and it raises ``KeyboardInterrupt`` once that
+    has unwound. A thread running Python code gets ``KeyboardInterrupt`` at its
+    next instruction.
+    """
+    with _waiting_lock:
+        handle = _waiting.get(thread_id)
+        if handle is not None:
+            handle.interrupted = True
+            handle.abandoned = True  # a call not started yet cancels itself
+            scope, portal = handle.scope, _portal
+            if scope is not None and portal is not None:
+                portal.start_task_soon(scope.cancel)
+            return
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread_id), ctypes.py_object(KeyboardInterrupt)
+        )
 
 
 def wrap_async_context(cm: AbstractAsyncContextManager[T]) -> AbstractContextManager[T]:

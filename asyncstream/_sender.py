@@ -38,6 +38,7 @@ import anyio.lowlevel
 from ._batch_ledger import BatchLedger
 from ._batch_post import post_batch
 from ._batch_sizer import BatchSizer
+from ._batch_split import RefusedItem
 from ._batching import Batch, BatchPolicy
 from ._exceptions import (
     BackpressureTimeout,
@@ -130,6 +131,8 @@ class BatchSender(anyio.abc.AsyncResource):
         self._taken = ledger.taken  # counted on the hot path of add()
         self._adds_waiting = 0
         self._cut_since_yield = False
+        self._last_error: str | None = None
+        self._refused: list[RefusedItem] = []
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -363,6 +366,7 @@ class BatchSender(anyio.abc.AsyncResource):
                 progress_at=self._progress_at,
                 clock=self._clock,
                 on_retry=self._count_retry,
+                on_refused=self._refuse,
             )
         except HubError as exc:
             self._fail(batch, exc)
@@ -385,8 +389,28 @@ class BatchSender(anyio.abc.AsyncResource):
 
     def _count_retry(self, exc: HubUnavailableError, delay: float) -> None:
         self._ledger.retries += 1
+        self.note_error(exc)
+
+    def _refuse(self, refused: RefusedItem) -> None:
+        logger.warning(
+            "the hub refused a result of task %s (batch %s, %s): %s",
+            self._taskid,
+            refused.seq,
+            refused.state,
+            refused.reason,
+        )
+        self._refused.append(refused)
+
+    def refused(self) -> list[RefusedItem]:
+        """Results the hub refused for good, each with its reason."""
+        return list(self._refused)
+
+    def note_error(self, exc: BaseException) -> None:
+        """Remember why a request failed, for the statistics and the report."""
+        self._last_error = str(exc) or type(exc).__name__
 
     def _fail(self, batch: Batch, exc: HubError) -> None:
+        self.note_error(exc)
         logger.warning(
             "batch %s of task %s not delivered: %s", batch.seq, self._taskid, exc
         )
@@ -464,6 +488,8 @@ class BatchSender(anyio.abc.AsyncResource):
             duplicates=ledger.duplicates,
             retries=ledger.retries,
             adds_waiting=self._adds_waiting,
+            last_error=self._last_error,
+            refused=tuple(self._refused),
         )
 
     def __repr__(self) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from ._batch_split import RefusedItem
+
 __all__ = ["SenderState", "SenderStatistics"]
 
 
@@ -19,7 +21,11 @@ class SenderState(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class SenderStatistics:
-    """A snapshot of a sender's counters and bounded buffers."""
+    """A snapshot of a sender's counters and bounded buffers.
+
+    ``last_error`` is the last failure a request met (retried or not), as its
+    error said it, ``None`` while every request went through at once.
+    """
 
     state: str
     items_added: int
@@ -39,3 +45,6 @@ class SenderStatistics:
     duplicates: int
     retries: int
     adds_waiting: int
+    last_error: str | None = None
+    # Results the hub refused for good (named in a 422), with its reasons.
+    refused: tuple[RefusedItem, ...] = ()

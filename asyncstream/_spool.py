@@ -20,10 +20,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -31,6 +30,7 @@ from typing import Any, Final
 import httpx
 
 from ._batch_keys import Batch
+from ._batch_split import RefusedItem, post_or_split
 from ._exceptions import (
     AsyncStreamError,
     DeliveryError,
@@ -41,30 +41,12 @@ from ._exceptions import (
 )
 from ._hub_client import HubClient
 from ._identity import TaskIdentity
+from ._spool_dir import default_spool_dir, private_spool_dir, spool_name
 
 logger = logging.getLogger("asyncstream.spool")
 
-ENV_SPOOL_DIR: Final = "ASYNCSTREAM_SPOOL_DIR"
 SPOOL_FORMAT: Final = "asyncstream-spool"
 SPOOL_VERSION: Final = 1
-
-
-def default_spool_dir() -> Path:
-    """``$ASYNCSTREAM_SPOOL_DIR``, else the user's cache directory, else tmp."""
-    configured = os.environ.get(ENV_SPOOL_DIR)
-    if configured:
-        return Path(configured)
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".cache"
-    )
-    if os.path.isdir(cache) and os.access(cache, os.W_OK):
-        return Path(cache) / "asyncstream" / "spool"
-    return Path(tempfile.gettempdir()) / f"asyncstream-spool-{os.getuid()}"
-
-
-def _safe_name(taskid: str) -> str:
-    # A Celery task id is a UUID, but nothing stops a caller passing "../x".
-    return re.sub(r"[^A-Za-z0-9._-]", "_", taskid).lstrip(".") or "task"
 
 
 def write_spool(
@@ -75,15 +57,17 @@ def write_spool(
     batches_cut: int,
     payload: dict[str, Any] | None,
     hub_url: str,
+    refused: Sequence[RefusedItem] = (),
 ) -> Path:
     """Write ``batches`` to a new spool file for the task and return its path.
 
-    The file is written under a temporary name and linked into place, so a spool
-    file is always complete; an existing spool of the same task is never
-    overwritten (the new one gets a numbered name).
+    The file is written under a temporary name (mode 0600) and linked into
+    place, so a spool file is always complete and private; an existing spool of
+    the same task is never overwritten (the new one gets a numbered name).
     """
-    folder = Path(directory) if directory is not None else default_spool_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_spool_dir(
+        Path(directory) if directory is not None else default_spool_dir()
+    )
     first = {
         "format": SPOOL_FORMAT,
         "version": SPOOL_VERSION,
@@ -95,6 +79,8 @@ def write_spool(
         "batches": batches_cut,
         "payload": payload,
         "written": time.time(),
+        # Results the hub refused for good: kept to be seen, never re-sent.
+        "refused": [r.as_json() for r in refused],
     }
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".spool-", suffix=".tmp")
     try:
@@ -109,7 +95,7 @@ def write_spool(
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()
             os.fsync(out.fileno())
-        base = _safe_name(identity.taskid or "")
+        base = spool_name(identity.taskid or "")
         for n in range(10_000):
             target = folder / (f"{base}.jsonl" if n == 0 else f"{base}.{n}.jsonl")
             try:
@@ -142,6 +128,7 @@ def spool_undelivered(
     spool_dir: str | os.PathLike[str] | None,
     hub_url: str,
     delivery_timeout: float,
+    refused: Sequence[RefusedItem] = (),
 ) -> AsyncStreamError:
     """Spool the batches ``exc`` left unacknowledged; return the error to raise.
 
@@ -161,12 +148,18 @@ def spool_undelivered(
                 batches_cut=batches_cut,
                 payload=payload,
                 hub_url=url,
+                refused=refused,
             )
         )
         kept = f"spooled to {path}: re-send with 'asyncstream resend {path}'"
     except OSError as spool_exc:
         path = None
-        kept = f"and could not be spooled ({spool_exc})"
+        where = spool_dir if spool_dir is not None else default_spool_dir()
+        reason = spool_exc.strerror or str(spool_exc)
+        kept = (
+            f"and they could NOT be kept: they could not be spooled to {where}"
+            f" ({reason}); these results are lost unless the task runs again"
+        )
     what = f"{len(seqs)} batches ({items} results, seqs {short_seqs(seqs)})"
     logger.error(
         "task %s: %s not delivered to %s, %s", identity.taskid, what, url, kept
@@ -178,6 +171,8 @@ def spool_undelivered(
             undelivered_seqs=seqs,
             undelivered_items=items,
             spool_path=path,
+            cause=str(exc),
+            status_code=exc.status_code,
         )
     exc.add_note(f"undelivered: {what}, {kept}")
     return exc
@@ -248,6 +243,8 @@ class ResendReport:
     items: int
     duplicates: int
     completed: bool
+    # Results the hub refused for good, with its reasons (not delivered).
+    refused: tuple[RefusedItem, ...] = ()
 
 
 async def resend_spool(
@@ -261,9 +258,11 @@ async def resend_spool(
     """
     deadline = client.deadline(delivery_timeout)
     duplicates = 0
+    refused: list[RefusedItem] = []
     for batch in spool.batches:
-        answer = await client.post_results(
-            spool.taskid, batch.seq, batch.body, deadline=deadline
+        # Split as the sender did: the same reduced bytes under the same key.
+        answer = await post_or_split(
+            client, spool.taskid, batch, deadline=deadline, on_refused=refused.append
         )
         duplicates += answer.get("duplicate") is True
         logger.info("resent batch %s of task %s", batch.seq, spool.taskid)
@@ -287,7 +286,9 @@ async def resend_spool(
                 undelivered_seqs=missing,
             ) from exc
         completed = True
-    return ResendReport(len(spool.batches), spool.items, duplicates, completed)
+    return ResendReport(
+        len(spool.batches), spool.items, duplicates, completed, tuple(refused)
+    )
 
 
 def missing_seqs(exc: HubRejectedError) -> list[int]:

@@ -15,7 +15,7 @@ import os
 import anyio
 import click
 
-from .._config import ENV_API_KEY, ENV_HUB_URL, HubSettings
+from .._config import ENV_API_KEY, ENV_HUB_URL, HubSettings, check_api_key
 from .._exceptions import AsyncStreamError
 from .._hub_client import HubClient
 from .._spool import ResendReport, SpoolFile, read_spool, resend_spool
@@ -58,6 +58,7 @@ def resend(
 ) -> None:
     """Re-send the result batches spooled in SPOOL_FILE, then complete the task."""
     try:
+        check_api_key(api_key, "--api-key")
         spool = read_spool(spool_file)
         settings = HubSettings.resolve(
             hub_url=hub_url or os.environ.get(ENV_HUB_URL) or spool.hub_url,
@@ -72,5 +73,11 @@ def resend(
         f" results, {report.duplicates} already at the hub) to {settings.url};"
         f" {done}"
     )
+    for refused in report.refused:
+        click.echo(
+            f"refused by the hub (batch {refused.seq}, {refused.state}):"
+            f" {refused.reason}",
+            err=True,
+        )
     if not keep:
         os.unlink(spool_file)

@@ -7,42 +7,37 @@ or reach the hub, run, print, and remove the scratch directory unless ``--keep``
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
 from pathlib import Path
 from typing import Any
 
 import anyio
 import click
 
-from .._config import ENV_API_KEY
+from .._config import ENV_API_KEY, check_api_key
 from .._exceptions import AsyncStreamError
 from .._run_task import TaskLoadError, TaskRaisedError, TaskTarget, load_task
+from ..run._interrupt import EXIT_INTERRUPTED, TaskInterrupt
 from ..run._output import (
     EXIT_ERROR,
     EXIT_STATUS_HELP,
-    EXIT_USAGE,
     exit_status,
     headline,
+    interrupted_lines,
     report_lines,
 )
 from ..run._runner import DEFAULT_QUEUE, RunReport, new_jobid, run_task
 from ._extras import has_extra, require_extra
-
-# Above this many paths named one by one, results are streamed by default.
-STREAM_THRESHOLD = 1000
-RESERVED_FIELDS = frozenset({"jobid", "paths", "stream_results"})
-
-
-class RunUsageError(click.ClickException):
-    """A usage error in one line (click's own UsageError adds the usage text)."""
-
-    exit_code = EXIT_USAGE
+from ._run_args import (
+    STREAM_THRESHOLD,
+    RunUsageError,
+    parse_fields,
+    parse_jobid,
+    scratch_directory,
+    stream_by_default,
+)
 
 
 class RunError(click.ClickException):
@@ -75,34 +70,6 @@ def task_failure(
     return error(str(exc))
 
 
-def parse_fields(specs: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; a value that is valid JSON is decoded, else a string."""
-    fields: dict[str, Any] = {}
-    for spec in specs:
-        key, sep, raw = spec.partition("=")
-        if not sep or not key.isidentifier():
-            raise RunUsageError(
-                f"--field {spec!r} is not KEY=VALUE with KEY a Python identifier:"
-                " write e.g. --field source_root=/data"
-            )
-        if key in RESERVED_FIELDS:
-            raise RunUsageError(
-                f"--field {key}=... is set by the runner: use --jobid or --no-stream"
-            )
-        try:
-            fields[key] = json.loads(raw)
-        except ValueError:
-            fields[key] = raw
-    return fields
-
-
-def stream_by_default(paths: tuple[str, ...]) -> bool:
-    """Stream when the input's size is unknown (a tree, stdin) or large."""
-    return len(paths) > STREAM_THRESHOLD or any(
-        p == "-" or (os.path.isdir(p) and not os.path.islink(p)) for p in paths
-    )
-
-
 def load_target(spec: str) -> TaskTarget:
     """Load the task, with the working directory importable as for ``python -m``."""
     if os.getcwd() not in sys.path and "" not in sys.path:
@@ -111,19 +78,6 @@ def load_target(spec: str) -> TaskTarget:
         return load_task(spec)
     except TaskLoadError as exc:
         raise RunUsageError(str(exc)) from exc
-
-
-@contextmanager
-def scratch_directory(*, keep: bool) -> Iterator[Path]:
-    """A new temporary directory, removed at the end unless ``keep`` (then named)."""
-    root = Path(tempfile.mkdtemp(prefix="asyncstream-run-"))
-    try:
-        yield root
-    finally:
-        if keep:
-            click.echo(f"scratch directory kept: {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 def execute(
@@ -135,6 +89,7 @@ def execute(
     api_key: str | None,
     db_path: str | Path,
     progress: bool,
+    interrupt: TaskInterrupt,
     **options: Any,
 ) -> RunReport:
     """List the input, start or check the hub, run; errors come out as they are."""
@@ -152,7 +107,7 @@ def execute(
     async def main(location: HubLocation) -> RunReport:
         if not location.embedded:
             await check_hub(location)
-        kwargs = {**options, "input_total": listing.count}
+        kwargs = {**options, "input_total": listing.count, "interrupt": interrupt}
         if not progress:
             return await run_task(target, sources, location, **kwargs)
         from ..run._progress import RunProgress
@@ -161,9 +116,14 @@ def execute(
         with RunProgress(label) as bars:
             return await run_task(target, sources, location, observer=bars, **kwargs)
 
+    notice = (
+        "interrupted: stopping the task, keeping what it has"
+        " (Ctrl-C again to quit at once)"
+    )
     if hub_url is not None:
-        return anyio.run(main, HubLocation(hub_url.rstrip("/"), api_key))
-    with embedded_hub(db_path) as location:
+        with interrupt.on_sigint(notice):
+            return anyio.run(main, HubLocation(hub_url.rstrip("/"), api_key))
+    with embedded_hub(db_path) as location, interrupt.on_sigint(notice):
         return anyio.run(main, location)
 
 
@@ -259,6 +219,10 @@ def run(
         raise RunUsageError("--db is for the embedded hub: leave it out with --hub")
     fields = parse_fields(field_specs)
     try:
+        check_api_key(api_key, f"--api-key or ${ENV_API_KEY}")
+    except AsyncStreamError as exc:
+        raise RunUsageError(str(exc)) from None
+    try:
         args = check_inputs(paths)
     except AsyncStreamError as exc:
         raise RunUsageError(f"{exc}: give existing files or directories, or -") from exc
@@ -268,7 +232,10 @@ def run(
         )
     show_progress = wants_progress(progress)
     target = load_target(task_spec)
-    with scratch_directory(keep=keep) as scratch:
+    interrupt = TaskInterrupt()
+    taskid = str(uuid.uuid4())
+    kept = [keep]
+    with scratch_directory(keep=kept) as scratch:
         try:
             report = execute(
                 target,
@@ -278,21 +245,28 @@ def run(
                 api_key=api_key,
                 db_path=db_path or scratch / "hub.sqlite3",
                 progress=show_progress,
+                interrupt=interrupt,
+                taskid=taskid,
                 jobid=parse_jobid(jobid) if jobid else new_jobid(),
                 stream_results=stream_by_default(paths) if stream is None else stream,
                 fields=fields,
                 queue_name=queue_name,
             )
+        except KeyboardInterrupt:
+            if not interrupt.requested:
+                raise
+            kept[0] = True  # the database and the listing, for resuming
+            db = None if hub_url else Path(db_path or scratch / "hub.sqlite3")
+            for line in interrupted_lines(
+                taskid, hub_url=hub_url, db_path=db, argv=sys.argv[1:]
+            ):
+                click.echo(line, err=True)
+            click.get_current_context().exit(EXIT_INTERRUPTED)
         except (TaskRaisedError, AsyncStreamError) as exc:
             raise task_failure(exc, RunError, traceback=traceback) from exc
         for line in report_lines(report, kept=keep or db_path is not None):
             click.echo(line)
     click.get_current_context().exit(exit_status(report))
-
-
-def parse_jobid(text: str) -> int | str:
-    """A numeric job id as a number, as the hub gives it; anything else as is."""
-    return int(text) if text.isdigit() else text
 
 
 __all__ = ["headline", "run"]

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Scope
 
 from .._exceptions import InvalidInputError
 from .._paths import State, check_state
@@ -34,8 +38,35 @@ def _check_state_param(state: str | None) -> State | None:
         raise HubHTTPError(422, "invalid_state", str(exc), field="state") from None
 
 
-def add_result_routes(router: APIRouter, hub: HubContext) -> None:
+class EncodedIdRoute(APIRoute):
+    """A route whose ids may hold any character, "/" included, percent-encoded.
+
+    The server decodes ``%2F`` before routing, so ``a%2Fb`` would no longer be one
+    segment: match the path as sent instead, then decode each parameter once.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        raw = scope.get("raw_path")
+        if scope["type"] != "http" or not raw:
+            return super().matches(scope)
+        # Some ASGI servers and transports leave the query in raw_path.
+        path = raw.split(b"?", 1)[0].decode("latin-1")
+        match, child = super().matches({**scope, "path": path})
+        params = child.get("path_params")
+        if params:
+            child["path_params"] = {k: unquote(v) for k, v in params.items()}
+        return match, child
+
+
+def _decoded_key(header: str | None, taskid: str) -> str | None:
+    # The client percent-encodes what a header cannot carry; compare decoded.
+    head, sep, seq = (header or "").rpartition(":")
+    return f"{taskid}:{seq}" if sep and unquote(head) == taskid else header
+
+
+def add_result_routes(parent: APIRouter, hub: HubContext) -> None:
     store, metrics = hub.store, hub.metrics
+    router = APIRouter(route_class=EncodedIdRoute)
 
     @router.post(
         "/api/tasks/{taskid}/results/",
@@ -55,7 +86,7 @@ def add_result_routes(router: APIRouter, hub: HubContext) -> None:
         idempotency_key: str | None = Header(None, description="<taskid>:<seq>"),
     ) -> dict[str, Any]:
         """Store a batch of results once; a retry of it answers ``duplicate: true``."""
-        seq = parse_idempotency_key(idempotency_key, taskid)
+        seq = parse_idempotency_key(_decoded_key(idempotency_key, taskid), taskid)
         async with hub.gate.admit():
             batch = parse_batch(taskid, seq, await request.body())
             outcome = await store.add_batch(batch)
@@ -149,3 +180,5 @@ def add_result_routes(router: APIRouter, hub: HubContext) -> None:
             for state, n in task.summary.items():
                 summary[state] += n
         return {"id": jobid, "tasks": [t.to_json() for t in tasks], "summary": summary}
+
+    parent.include_router(router)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .._config import HubSettings
 from .._exceptions import AsyncStreamError, HubError
-from .._hub_client import HubClient
+from .._hub_client import HubClient, url_segment
 
 HEALTH_TIMEOUT = 3.0
 
@@ -48,7 +48,7 @@ class HubLocation:
 
     def results_url(self, taskid: str) -> str:
         """Where the task's stored results are read (protocol v1)."""
-        return f"{self.url}/api/tasks/{taskid}/results/"
+        return f"{self.url}/api/tasks/{url_segment(taskid)}/results/"
 
     def browse_command(self) -> str | None:
         """The command that serves an embedded hub's database again, later."""

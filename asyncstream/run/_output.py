@@ -6,9 +6,14 @@ so they are named here once and quoted in ``--help``.
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
 from typing import Final
 
+from .._hub_client import url_segment
 from .._paths import STATES
+from .._spool_dir import default_spool_dir, spool_files
+from ._interrupt import EXIT_INTERRUPTED
 from ._runner import RunReport
 
 EXIT_OK: Final = 0
@@ -22,7 +27,9 @@ EXIT_STATUS_HELP: Final = (
     f"  {EXIT_PATHS_FAILED}  some paths failed, were aborted, are in progress"
     " or got no result\n"
     f"  {EXIT_USAGE}  usage error: bad MODULE:FUNCTION, missing path, bad option\n"
-    f"  {EXIT_ERROR}  the task raised, or the hub could not be started or reached"
+    f"  {EXIT_ERROR}  the task raised, or the hub could not be started or reached\n"
+    f"  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): what was kept and how to resume"
+    " is printed"
 )
 
 # The port ``asyncstream hub serve`` listens on by default.
@@ -87,9 +94,45 @@ def where_lines(*reports: RunReport, kept: bool = True) -> list[str]:
         f"browse the results later: {hub.browse_command()}",
     ]
     if len(reports) > 1:
-        lines.append(f"  then open {SERVE_DEFAULT_URL}/api/jobs/{reports[0].jobid}/")
+        lines.append(
+            f"  then open {SERVE_DEFAULT_URL}/api/jobs/{url_segment(reports[0].jobid)}/"
+        )
     lines += [
-        f"  then open {SERVE_DEFAULT_URL}/api/tasks/{r.taskid}/results/"
+        f"  then open {SERVE_DEFAULT_URL}/api/tasks/{url_segment(r.taskid)}/results/"
         for r in reports
     ]
+    return lines
+
+
+def interrupted_lines(
+    taskid: str,
+    *,
+    hub_url: str | None,
+    db_path: Path | None,
+    argv: list[str],
+) -> list[str]:
+    """What an interrupted run says: where its results are, how to go on."""
+    spools = spool_files(taskid)
+    lines = [f"interrupted: task {taskid} stopped before its end"]
+    if db_path is not None:
+        lines.append(f"hub database: {db_path}")
+    if spools:
+        lines += [f"undelivered results spooled to: {p}" for p in spools]
+    else:
+        lines.append(
+            f"no spool file in {default_spool_dir()}: every result the task"
+            " recorded reached the hub"
+        )
+    lines.append("to resume:")
+    target = hub_url
+    if db_path is not None:
+        target = SERVE_DEFAULT_URL
+        command = f"asyncstream hub serve --db {shlex.quote(str(db_path))}"
+        lines.append(f"  {command}   # in another terminal")
+    for spool in spools:
+        lines.append(
+            f"  asyncstream resend {shlex.quote(str(spool))}"
+            f" --hub {shlex.quote(target or SERVE_DEFAULT_URL)}"
+        )
+    lines.append(f"  {shlex.join(['asyncstream', *argv])}   # to run the task again")
     return lines

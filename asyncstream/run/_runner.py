@@ -14,26 +14,30 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
 
-from .._batch_keys import BatchSequence
 from .._context import TaskContext
 from .._deadline import Deadline
 from .._exceptions import AsyncStreamError, HubError, StreamError
 from .._hub_client import HubClient
-from .._identity import TaskIdentity
-from .._paths import STATES, PathObject, State, check_state
+from .._paths import STATES, PathObject, State
 from .._run_task import TaskRaisedError, TaskTarget, call_task
 from .._task_invoker import Invocation
 from ._hub import HubLocation
+from ._interrupt import TaskInterrupt
+from ._returned import (
+    REQUEST_DEADLINE,
+    describe,
+    has_details,
+    is_payload,
+    store_payload,
+)
 
 DEFAULT_QUEUE = "local.default#custom"
-REQUEST_DEADLINE = 60.0
-STORE_BATCH_SIZE = 1000
 
 
 class TaskResultError(AsyncStreamError):
@@ -119,38 +123,12 @@ async def _task_or_none(client: HubClient, taskid: str) -> dict[str, Any] | None
         raise
 
 
-async def store_payload(
-    client: HubClient, identity: TaskIdentity, payload: Mapping[str, Any]
-) -> None:
-    """Post the ``details`` of an in-memory payload as result batches, complete."""
-    assert identity.taskid is not None
-    details = payload["status"]["details"]
-    sequence = BatchSequence(identity)
-    deadline = client.deadline(REQUEST_DEADLINE)
-    for key, items in details.items():
-        state = check_state(key)
-        for start in range(0, len(items), STORE_BATCH_SIZE):
-            chunk = items[start : start + STORE_BATCH_SIZE]
-            batch = sequence.cut({state: chunk}, len(chunk))
-            await client.post_results(
-                identity.taskid, batch.seq, batch.body, deadline=deadline
-            )
-    await client.complete_task(
-        identity.taskid,
-        sequence.batches_cut,
-        dict(payload),
-        identity=identity,
-        deadline=deadline,
-    )
+def _direct(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
 
 
 def _stream_reference(url: str, count: int | None) -> dict[str, Any]:
     return {"stream": url} if count is None else {"stream": url, "count": count}
-
-
-def _has_details(payload: Any) -> bool:
-    status = payload.get("status") if isinstance(payload, dict) else None
-    return isinstance(status, dict) and isinstance(status.get("details"), dict)
 
 
 @contextlib.contextmanager
@@ -205,6 +183,7 @@ async def run_task(
     observer: RunObserver | None = None,
     poll_interval: float = 0.25,
     input_total: int | None = None,
+    interrupt: TaskInterrupt | None = None,
 ) -> RunReport:
     """Feed ``sources`` to the task through a hub stream, run it, report.
 
@@ -257,16 +236,26 @@ async def run_task(
                 if observer is not None:
                     group.start_soon(_poll, client, taskid, observer, poll_interval)
                 try:
+                    # Run through ``interrupt`` when given, so that Ctrl-C can
+                    # reach the task in its thread.
+                    runner = interrupt.call if interrupt is not None else _direct
                     payload = await anyio.to_thread.run_sync(
-                        call_task, target, invocation
+                        runner, call_task, target, invocation
                     )
                 finally:
                     # Whether it returned or raised, the task reads no more: stop
                     # polling; a feed still running has no reader left.
                     group.cancel_scope.cancel()
         task = await _task_or_none(client, taskid)
+        if not is_payload(payload) and task is not None and task.get("finished"):
+            # Its results are at the hub, but what it returned is not the
+            # payload a worker would hand back: a bug to say, as --no-stream does.
+            raise TaskResultError(
+                f"task {target.name!r} returned {describe(payload)} instead of"
+                " its payload: end it with 'return status.dump()'"
+            )
         if task is None or not task.get("finished"):
-            if not _has_details(payload):
+            if not has_details(payload):
                 raise TaskResultError(
                     f"task {target.name!r} returned {type(payload).__name__} and"
                     " streamed no results: end it with 'return status.dump()'"
