@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ._admission import DEFAULT_MAX_WAIT, AdmissionPolicy, IngestGate
-from ._auth import KeyChecker
+from ._auth import AuthMiddleware, KeyChecker
 from ._context import HubContext
 from ._errors import HubHTTPError, error_response, install_error_handlers
 from ._faults import FAULTS_PATH, FaultInjector, FaultMiddleware
@@ -163,7 +163,10 @@ def create_app(
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    router = APIRouter(dependencies=[Depends(KeyChecker(api_keys).dependency())])
+    checker = KeyChecker(api_keys)
+    # The middleware refuses a request without a key before any route runs; the
+    # dependency stays so the OpenAPI document says how to authenticate.
+    router = APIRouter(dependencies=[Depends(checker.dependency())])
     add_stream_routes(router, context)
     add_result_routes(router, context)
     add_listing_routes(router, context)
@@ -171,8 +174,11 @@ def create_app(
         _add_fault_route(router, faults)
     app.include_router(router)
 
-    # Outermost last: faults act before everything, as a network problem would.
+    # Outermost last: faults act before everything, as a network problem would;
+    # the key is checked before the body limit, so a caller without a key learns
+    # nothing about the hub, not even its limits.
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes, metrics=metrics)
+    app.add_middleware(AuthMiddleware, checker=checker, on_refuse=metrics.reject)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     if faults is not None:
         app.add_middleware(FaultMiddleware, faults=faults)

@@ -2,6 +2,10 @@
 
 Keys are compared in constant time and never appear in a log line, an error detail
 or a repr: a rejected request is told what was wrong with the header, not the key.
+
+:class:`AuthMiddleware` checks the key on the raw ASGI scope, before any route,
+FastAPI or body parsing runs: a request without a valid key costs its headers
+only, whatever body it announces. Only :data:`OPEN_PATHS` (health) need no key.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import Security
 from fastapi.security import APIKeyHeader
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ._errors import HubHTTPError
+from ._errors import HubHTTPError, error_response
 
 _SCHEMES = ("api-key", "bearer")
 
@@ -65,6 +70,11 @@ class KeyChecker:
         if not any(matches):
             raise _unauthorized(f"the {scheme} credential is not valid")
 
+    @property
+    def required(self) -> bool:
+        """Whether requests need a key at all."""
+        return bool(self._keys)
+
     def dependency(self) -> Callable[[str | None], Awaitable[None]]:
         """A FastAPI dependency that runs :meth:`check`."""
 
@@ -74,6 +84,52 @@ class KeyChecker:
             self.check(authorization)
 
         return require_auth
+
+
+# Paths any client may ask without a key: a liveness probe carries no secret.
+OPEN_PATHS = frozenset({"/api/health/"})
+
+
+class AuthMiddleware:
+    """401 for a request without a valid key, from its headers alone.
+
+    The answer goes out at once, before the body. The connection stays open:
+    the server's HTTP parser drops the rest of the body as it arrives, without
+    buffering it or handing it to the app, so the client reads its 401 instead
+    of a reset (closing with unread data would send a TCP reset, which can
+    discard the answer before the client reads it). The header deadline of
+    ``_timeouts`` ends a connection that keeps sending without a new request.
+    """
+
+    def __init__(
+        self, app: ASGIApp, checker: KeyChecker, on_refuse: Callable[[str], None]
+    ) -> None:
+        self.app = app
+        self.checker = checker
+        self.on_refuse = on_refuse
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or not self.checker.required
+            or scope["path"] in OPEN_PATHS
+        ):
+            await self.app(scope, receive, send)
+            return
+        header = next(
+            (v.decode("latin-1") for n, v in scope["headers"] if n == b"authorization"),
+            None,
+        )
+        try:
+            self.checker.check(header)
+        except HubHTTPError as exc:
+            self.on_refuse(exc.code)
+            response = error_response(
+                exc.status_code, exc.code, exc.detail, headers=exc.headers
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
