@@ -151,6 +151,12 @@ def create_app(
         version=__version__,
         summary="Hub wire protocol v1: input streams and streamed task results.",
         lifespan=lifespan,
+        # No /docs or /redoc: their pages load JavaScript from a CDN (blank on a
+        # machine without internet), and a browser cannot send the API key
+        # when it opens a page. /openapi.json stays, behind the key like
+        # every route but health.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.hub = context
     install_error_handlers(app, metrics.reject)

@@ -37,6 +37,14 @@ _STORE_STATUS: dict[type[StoreError], int] = {
 }
 
 
+class HubStartupError(Exception):
+    """The hub cannot start: the port is taken, the database is unusable...
+
+    Its message is one line that names what failed; ``hub serve`` prints it
+    and exits with status 1.
+    """
+
+
 class HubHTTPError(StarletteHTTPException):
     """An error answer: HTTP ``status``, a short ``code`` and a ``detail`` message.
 

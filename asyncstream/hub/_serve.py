@@ -16,7 +16,15 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._config import ENV_API_KEY
+from ._dbfile import prepare_sqlite_file
 from ._dsn import ENV_HUB_DB, is_postgres_dsn, redact_dsn
+from ._errors import HubStartupError
+from ._listen import (
+    AnnouncingServer,
+    banner_lines,
+    bind_listening_socket,
+    bound_port,
+)
 from ._memory import DiscardStore, MemoryStore
 from ._sqlite import SqliteStore
 from ._store import HubStore
@@ -34,10 +42,15 @@ def make_store(
     *,
     dsn: str | None = None,
 ) -> HubStore:
-    """A store of ``kind``; SQLite needs ``db_path``, PostgreSQL a ``dsn``."""
+    """A store of ``kind``; SQLite needs ``db_path``, PostgreSQL a ``dsn``.
+
+    A SQLite file is checked, or created private, first (``_dbfile``): a file
+    that is no database raises :class:`~._dbfile.DatabaseFileError`.
+    """
     if kind == "sqlite":
         if db_path is None:
             raise ValueError("the sqlite store needs a database path (--db)")
+        prepare_sqlite_file(db_path)
         return SqliteStore(db_path)
     if kind == "postgres":
         if dsn is None or not is_postgres_dsn(dsn):
@@ -206,6 +219,9 @@ def run_server(
 
     ``store`` None takes the store ``db`` implies (a PostgreSQL DSN or a file).
     With ``workers`` > 1, that many processes serve one port (PostgreSQL only).
+    Raises :class:`HubStartupError` when the hub cannot start (the port is
+    taken, the database is unusable), ``ValueError`` for invalid settings.
+    The banner is printed once the port is bound and the app has started.
     """
     from ._auth import check_bind_allowed
 
@@ -216,29 +232,46 @@ def run_server(
     keys = [api_key] if api_key else []
     check_bind_allowed(host, keys)
     settings = ServeSettings(kind, enable_faults, max_body_bytes, max_concurrent_ingest)
-    app = build_app(settings, db, api_key) if workers == 1 else None
-
-    shown_host = f"[{host}]" if ":" in host else host
-    where = f" {redact_dsn(db)}" if db and kind in ("sqlite", "postgres") else ""
-    processes = f", {workers} processes" if workers > 1 else ""
-    echo(
-        f"asyncstream hub listening on http://{shown_host}:{port}"
-        f" (store: {kind}{where}{processes})"
-    )
-    if keys:
-        echo(
-            "Authenticate with 'Authorization: Api-Key <key>' (or 'Bearer <key>'),"
-            " the key given by --api-key or $ASYNCSTREAM_API_KEY."
+    # The port first: a hub that cannot listen must not create a database.
+    sock = bind_listening_socket(host, port)
+    with sock:
+        app = build_app(settings, db, api_key) if workers == 1 else None
+        lines = banner_lines(
+            host, bound_port(sock), kind, db, workers, bool(keys), enable_faults
         )
-    else:
-        echo("No API key set: requests need no credentials (loopback only).")
-    if enable_faults:
-        echo("Fault injection enabled at POST /api/_faults/ (not for production).")
-    echo(f"API documentation: http://{shown_host}:{port}/docs")
-    if app is not None:
-        config = uvicorn_config(app, host=host, port=port, log_level=log_level)
-        uvicorn.Server(config).run()
-        return
+
+        def announce() -> None:
+            for line in lines:
+                echo(line)
+
+        if app is not None:
+            config = uvicorn_config(app, host=host, port=port, log_level=log_level)
+            server = AnnouncingServer(config, announce)
+            try:
+                server.run(sockets=[sock])
+            except SystemExit:
+                if server.started:
+                    raise
+            if not server.started:
+                raise HubStartupError(
+                    "the hub app did not start (its error is logged above)"
+                )
+            return
+        _run_workers(sock, workers, settings, db, api_key, log_level, announce)
+
+
+def _run_workers(
+    sock: socket.socket,
+    workers: int,
+    settings: ServeSettings,
+    db: str | None,
+    api_key: str | None,
+    log_level: str,
+    announce: Callable[[], None],
+) -> None:
+    """Serve ``sock`` with ``workers`` processes (uvicorn's supervisor)."""
+    from uvicorn.supervisors import Multiprocess
+
     # The processes are spawned: they inherit this environment, not arguments.
     os.environ[ENV_SERVE_SETTINGS] = json.dumps(dataclasses.asdict(settings))
     os.environ[ENV_HUB_DB] = db or ""
@@ -246,5 +279,7 @@ def run_server(
     if api_key:
         os.environ[ENV_API_KEY] = api_key
     run_options: dict[str, Any] = dict(_UVICORN_SETTINGS)
-    run_options.update(host=host, port=port, workers=workers, log_level=log_level)
-    uvicorn.run(f"{__name__}:app_from_environment", factory=True, **run_options)
+    run_options.update(workers=workers, log_level=log_level, factory=True)
+    config = uvicorn.Config(f"{__name__}:app_from_environment", **run_options)
+    announce()
+    Multiprocess(config, sockets=[sock]).run()
