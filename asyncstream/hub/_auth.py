@@ -11,6 +11,8 @@ only, whatever body it announces. Only :data:`OPEN_PATHS` (health) need no key.
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import socket
 from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import Security
@@ -132,13 +134,48 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+def resolve_host(host: str) -> list[str]:
+    """Every address ``host`` names (an address names itself)."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
 
 
-def check_bind_allowed(host: str, keys: Iterable[str]) -> None:
-    """Refuse to serve without a key anywhere but on a loopback address."""
-    if not any(keys) and host not in LOOPBACK_HOSTS and not host.startswith("127."):
+def is_loopback(address: str) -> bool:
+    try:
+        # An IPv6 address may carry a zone ("fe80::1%eth0"): not loopback anyway.
+        return ipaddress.ip_address(address.partition("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind_allowed(
+    host: str,
+    keys: Iterable[str],
+    *,
+    resolve: Callable[[str], list[str]] = resolve_host,
+) -> None:
+    """Refuse to serve without a key anywhere but on a loopback address.
+
+    ``host`` is resolved and every address it names must be loopback: a name
+    is judged by where it points, not by how it is spelled, so
+    ``127.attacker.example`` is refused unless it does resolve to loopback
+    only. A name that does not resolve is refused.
+    """
+    if any(keys):
+        return
+    how = "set --api-key-file or ASYNCSTREAM_API_KEY, or bind to 127.0.0.1"
+    try:
+        addresses = resolve(host)
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
         raise ValueError(
-            f"refusing to serve on {host} without an API key: set --api-key or"
-            " ASYNCSTREAM_API_KEY, or bind to 127.0.0.1"
+            f"refusing to serve on {host} without an API key: it does not"
+            f" resolve ({reason}); {how}"
+        ) from None
+    public = sorted({a for a in addresses if not is_loopback(a)})
+    if public or not addresses:
+        shown = f" ({', '.join(public)})" if public and public != [host] else ""
+        raise ValueError(
+            f"refusing to serve on {host}{shown} without an API key: only a"
+            f" loopback address may; {how}"
         )

@@ -235,6 +235,8 @@ def run_server(
     # The port first: a hub that cannot listen must not create a database.
     sock = bind_listening_socket(host, port)
     with sock:
+        # Judge the address bound, not only the name: DNS may have changed.
+        check_bind_allowed(host, keys, resolve=lambda _: [sock.getsockname()[0]])
         app = build_app(settings, db, api_key) if workers == 1 else None
         lines = banner_lines(
             host, bound_port(sock), kind, db, workers, bool(keys), enable_faults
