@@ -160,6 +160,20 @@ def _exit_despite_store_threads(status: int) -> None:
     " [default: 32]",
 )
 @click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds a request has to send its headers; a slower one gets 408 and"
+    " its connection is closed. [default: 15]",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds a request has to send its body, plus 1 s per 64 KiB received;"
+    " a slower one gets 408. [default: 30]",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
@@ -180,11 +194,14 @@ def serve(
     enable_faults: bool,
     max_body_bytes: int | None,
     max_concurrent_ingest: int | None,
+    header_timeout: float | None,
+    body_timeout: float | None,
     log_level: str,
 ) -> None:
     """Serve the hub (protocol v1) until interrupted."""
     from ..hub._errors import HubStartupError
-    from ..hub._serve import run_server, store_kind_for, workers_refusal
+    from ..hub._listen import run_server
+    from ..hub._serve import store_kind_for, workers_refusal
 
     api_key = _choose_key(ctx, api_key, api_key_file)
     try:
@@ -205,6 +222,8 @@ def serve(
             enable_faults=enable_faults,
             max_body_bytes=max_body_bytes,
             max_concurrent_ingest=max_concurrent_ingest,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
             log_level=log_level,
             echo=click.echo,
         )

@@ -14,13 +14,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ._admission import DEFAULT_MAX_WAIT, AdmissionPolicy, IngestGate
 from ._auth import AuthMiddleware, KeyChecker
+from ._body import DEFAULT_BODY_MIN_RATE, DEFAULT_BODY_TIMEOUT, BodyReader
 from ._context import HubContext
-from ._errors import HubHTTPError, error_response, install_error_handlers
+from ._errors import HubHTTPError, install_error_handlers
 from ._faults import FAULTS_PATH, FaultInjector, FaultMiddleware
 from ._listing_routes import add_listing_routes
 from ._metrics import HubMetrics, LatencyMiddleware
@@ -32,52 +32,6 @@ from ._stream_routes import add_stream_routes
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_CONCURRENT_INGEST = 32
-
-
-class BodyLimitMiddleware:
-    """413 for a body over ``limit`` bytes: at once when Content-Length says so,
-    or as soon as a streamed body passes the limit."""
-
-    def __init__(self, app: ASGIApp, limit: int, metrics: HubMetrics) -> None:
-        self.app = app
-        self.limit = limit
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope["headers"]:
-            if (
-                name == b"content-length"
-                and value.isdigit()
-                and int(value) > self.limit
-            ):
-                self.metrics.reject("body_too_large")
-                response = error_response(
-                    413,
-                    "body_too_large",
-                    f"request body of {int(value)} bytes exceeds {self.limit} bytes",
-                    limit=self.limit,
-                )
-                await response(scope, receive, send)
-                return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:
-                raise HubHTTPError(
-                    413,
-                    "body_too_large",
-                    f"request body exceeds {self.limit} bytes",
-                    limit=self.limit,
-                )
-            return message
-
-        await self.app(scope, limited_receive, send)
 
 
 def _add_fault_route(router: APIRouter, faults: FaultInjector) -> None:
@@ -113,6 +67,8 @@ def create_app(
     ingest_wait: float = DEFAULT_MAX_WAIT,
     overload_retry_after: float = 0.1,
     max_page_size: int = 10_000,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    body_min_rate: float = DEFAULT_BODY_MIN_RATE,
 ) -> FastAPI:
     """The hub app over ``store``, which it opens at startup and closes at shutdown.
 
@@ -120,7 +76,9 @@ def create_app(
     fault injection and its admin endpoint. At most ``max_concurrent_ingest``
     ingest requests run at once; more wait in arrival order up to
     ``ingest_wait`` seconds, then get 503 with a ``Retry-After`` of at least
-    ``overload_retry_after`` (see ``_admission``).
+    ``overload_retry_after`` (see ``_admission``). A request body is read
+    whole before any route runs, within ``max_body_bytes`` and a deadline of
+    ``body_timeout`` seconds plus one per ``body_min_rate`` bytes (``_body``).
     """
     metrics = HubMetrics()
     admission = AdmissionPolicy(
@@ -181,9 +139,15 @@ def create_app(
     app.include_router(router)
 
     # Outermost last: faults act before everything, as a network problem would;
-    # the key is checked before the body limit, so a caller without a key learns
-    # nothing about the hub, not even its limits.
-    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes, metrics=metrics)
+    # the key is checked before the body is read, so a caller without a key
+    # costs no body read and learns nothing about the hub, not even its limits.
+    app.add_middleware(
+        BodyReader,
+        limit=max_body_bytes,
+        metrics=metrics,
+        timeout=body_timeout,
+        min_rate=body_min_rate,
+    )
     app.add_middleware(AuthMiddleware, checker=checker, on_refuse=metrics.reject)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     if faults is not None:

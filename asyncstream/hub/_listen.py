@@ -1,4 +1,4 @@
-"""The listening socket of ``hub serve``, bound before anything is announced.
+"""``hub serve`` in the foreground: bind, start, then announce.
 
 The hub binds its port itself, before uvicorn starts: a port in use is then one
 clear line (:class:`~._errors.HubStartupError`), and ``--port 0`` has its real
@@ -9,13 +9,25 @@ is about to fail.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import socket
 from collections.abc import Callable
 
 import uvicorn
 
-from ._dsn import redact_dsn
+from .._config import ENV_API_KEY
+from ._dsn import ENV_HUB_DB, redact_dsn
 from ._errors import HubStartupError
+from ._serve import (
+    ENV_SERVE_SETTINGS,
+    ServeSettings,
+    build_app,
+    store_kind_for,
+    uvicorn_config,
+    workers_refusal,
+)
 
 
 def bind_listening_socket(host: str, port: int) -> socket.socket:
@@ -87,3 +99,104 @@ class AnnouncingServer(uvicorn.Server):
         await super().startup(sockets=sockets)
         if self.started:
             self._announce()
+
+
+def run_server(
+    *,
+    host: str,
+    port: int,
+    db: str | None,
+    api_key: str | None,
+    store: str | None = None,
+    workers: int = 1,
+    enable_faults: bool = False,
+    max_body_bytes: int | None = None,
+    max_concurrent_ingest: int | None = None,
+    header_timeout: float | None = None,
+    body_timeout: float | None = None,
+    log_level: str = "info",
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Serve the hub in the foreground until SIGINT/SIGTERM (``hub serve``).
+
+    ``store`` None takes the store ``db`` implies (a PostgreSQL DSN or a file).
+    With ``workers`` > 1, that many processes serve one port (PostgreSQL only).
+    Raises :class:`HubStartupError` when the hub cannot start (the port is
+    taken, the database is unusable), ``ValueError`` for invalid settings.
+    The banner is printed once the port is bound and the app has started.
+    """
+    from ._auth import check_bind_allowed
+
+    kind = store_kind_for(db or "", store)
+    refusal = workers_refusal(kind, workers)
+    if refusal is not None:
+        raise ValueError(refusal)
+    keys = [api_key] if api_key else []
+    check_bind_allowed(host, keys)
+    settings = ServeSettings(
+        kind,
+        enable_faults,
+        max_body_bytes,
+        max_concurrent_ingest,
+        header_timeout,
+        body_timeout,
+    )
+    # The port first: a hub that cannot listen must not create a database.
+    sock = bind_listening_socket(host, port)
+    with sock:
+        # Judge the address bound, not only the name: DNS may have changed.
+        check_bind_allowed(host, keys, resolve=lambda _: [sock.getsockname()[0]])
+        app = build_app(settings, db, api_key) if workers == 1 else None
+        lines = banner_lines(
+            host, bound_port(sock), kind, db, workers, bool(keys), enable_faults
+        )
+
+        def announce() -> None:
+            for line in lines:
+                echo(line)
+
+        if app is not None:
+            config = uvicorn_config(
+                app, header_timeout=header_timeout, log_level=log_level
+            )
+            server = AnnouncingServer(config, announce)
+            try:
+                server.run(sockets=[sock])
+            except SystemExit:
+                if server.started:
+                    raise
+            if not server.started:
+                raise HubStartupError(
+                    "the hub app did not start (its error is logged above)"
+                )
+            return
+        _run_workers(sock, workers, settings, db, api_key, log_level, announce)
+
+
+def _run_workers(
+    sock: socket.socket,
+    workers: int,
+    settings: ServeSettings,
+    db: str | None,
+    api_key: str | None,
+    log_level: str,
+    announce: Callable[[], None],
+) -> None:
+    """Serve ``sock`` with ``workers`` processes (uvicorn's supervisor)."""
+    from uvicorn.supervisors import Multiprocess
+
+    # The processes are spawned: they inherit this environment, not arguments.
+    os.environ[ENV_SERVE_SETTINGS] = json.dumps(dataclasses.asdict(settings))
+    os.environ[ENV_HUB_DB] = db or ""
+    os.environ.pop(ENV_API_KEY, None)
+    if api_key:
+        os.environ[ENV_API_KEY] = api_key
+    config = uvicorn_config(
+        "asyncstream.hub._serve:app_from_environment",
+        header_timeout=settings.header_timeout,
+        workers=workers,
+        log_level=log_level,
+        factory=True,
+    )
+    announce()
+    Multiprocess(config, sockets=[sock]).run()

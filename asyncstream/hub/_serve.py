@@ -7,7 +7,7 @@ import dataclasses
 import json
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from os import PathLike
 from typing import Any, Literal
 
@@ -18,16 +18,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._config import ENV_API_KEY
 from ._dbfile import prepare_sqlite_file
 from ._dsn import ENV_HUB_DB, is_postgres_dsn, redact_dsn
-from ._errors import HubStartupError
-from ._listen import (
-    AnnouncingServer,
-    banner_lines,
-    bind_listening_socket,
-    bound_port,
-)
 from ._memory import DiscardStore, MemoryStore
 from ._sqlite import SqliteStore
 from ._store import HubStore
+from ._timeouts import CONFIG_ATTRIBUTE as HEADER_TIMEOUT_ATTRIBUTE
+from ._timeouts import DEFAULT_HEADER_TIMEOUT, HeaderDeadlineProtocol
 
 StoreKind = Literal["sqlite", "postgres", "memory", "discard"]
 STORE_KINDS: tuple[StoreKind, ...] = ("sqlite", "postgres", "memory", "discard")
@@ -102,7 +97,8 @@ def workers_refusal(store: str, workers: int) -> str | None:
 # the httptools parser when installed.
 _UVICORN_SETTINGS: dict[str, object] = {
     "access_log": False,
-    "http": "auto",
+    # httptools (a hub dependency) with a deadline on request headers.
+    "http": HeaderDeadlineProtocol,
     "lifespan": "on",
     # Long polls would otherwise hold a shutdown for up to their wait.
     "timeout_graceful_shutdown": 2,
@@ -110,9 +106,17 @@ _UVICORN_SETTINGS: dict[str, object] = {
 }
 
 
-def uvicorn_config(app: FastAPI, **options: object) -> uvicorn.Config:
-    """uvicorn settings for the hub app, with ``options`` over the defaults."""
-    return uvicorn.Config(app, **(_UVICORN_SETTINGS | options))  # type: ignore[arg-type]
+def uvicorn_config(
+    app: FastAPI | str,
+    *,
+    header_timeout: float | None = None,
+    **options: object,
+) -> uvicorn.Config:
+    """uvicorn settings for the hub app, with ``options`` over the defaults;
+    ``header_timeout`` is the deadline of ``_timeouts`` (None: its default)."""
+    config = uvicorn.Config(app, **(_UVICORN_SETTINGS | options))  # type: ignore[arg-type]
+    setattr(config, HEADER_TIMEOUT_ATTRIBUTE, header_timeout or DEFAULT_HEADER_TIMEOUT)
+    return config
 
 
 class InProcessServer(uvicorn.Server):
@@ -155,6 +159,8 @@ class ServeSettings:
     enable_faults: bool = False
     max_body_bytes: int | None = None
     max_concurrent_ingest: int | None = None
+    header_timeout: float | None = None
+    body_timeout: float | None = None
 
 
 def build_app(settings: ServeSettings, db: str | None, api_key: str | None) -> FastAPI:
@@ -167,6 +173,8 @@ def build_app(settings: ServeSettings, db: str | None, api_key: str | None) -> F
         options["max_body_bytes"] = settings.max_body_bytes
     if settings.max_concurrent_ingest is not None:
         options["max_concurrent_ingest"] = settings.max_concurrent_ingest
+    if settings.body_timeout is not None:
+        options["body_timeout"] = settings.body_timeout
     hub_store = make_store(settings.store, db, dsn=db)
     faults = FaultInjector() if settings.enable_faults else None
     keys = [api_key] if api_key else []
@@ -199,89 +207,3 @@ def app_from_environment() -> ASGIApp:
     settings = ServeSettings(**json.loads(os.environ[ENV_SERVE_SETTINGS]))
     app = build_app(settings, os.environ.get(ENV_HUB_DB), os.environ.get(ENV_API_KEY))
     return ProcessHeader(app)
-
-
-def run_server(
-    *,
-    host: str,
-    port: int,
-    db: str | None,
-    api_key: str | None,
-    store: str | None = None,
-    workers: int = 1,
-    enable_faults: bool = False,
-    max_body_bytes: int | None = None,
-    max_concurrent_ingest: int | None = None,
-    log_level: str = "info",
-    echo: Callable[[str], None] = print,
-) -> None:
-    """Serve the hub in the foreground until SIGINT/SIGTERM (``hub serve``).
-
-    ``store`` None takes the store ``db`` implies (a PostgreSQL DSN or a file).
-    With ``workers`` > 1, that many processes serve one port (PostgreSQL only).
-    Raises :class:`HubStartupError` when the hub cannot start (the port is
-    taken, the database is unusable), ``ValueError`` for invalid settings.
-    The banner is printed once the port is bound and the app has started.
-    """
-    from ._auth import check_bind_allowed
-
-    kind = store_kind_for(db or "", store)
-    refusal = workers_refusal(kind, workers)
-    if refusal is not None:
-        raise ValueError(refusal)
-    keys = [api_key] if api_key else []
-    check_bind_allowed(host, keys)
-    settings = ServeSettings(kind, enable_faults, max_body_bytes, max_concurrent_ingest)
-    # The port first: a hub that cannot listen must not create a database.
-    sock = bind_listening_socket(host, port)
-    with sock:
-        # Judge the address bound, not only the name: DNS may have changed.
-        check_bind_allowed(host, keys, resolve=lambda _: [sock.getsockname()[0]])
-        app = build_app(settings, db, api_key) if workers == 1 else None
-        lines = banner_lines(
-            host, bound_port(sock), kind, db, workers, bool(keys), enable_faults
-        )
-
-        def announce() -> None:
-            for line in lines:
-                echo(line)
-
-        if app is not None:
-            config = uvicorn_config(app, host=host, port=port, log_level=log_level)
-            server = AnnouncingServer(config, announce)
-            try:
-                server.run(sockets=[sock])
-            except SystemExit:
-                if server.started:
-                    raise
-            if not server.started:
-                raise HubStartupError(
-                    "the hub app did not start (its error is logged above)"
-                )
-            return
-        _run_workers(sock, workers, settings, db, api_key, log_level, announce)
-
-
-def _run_workers(
-    sock: socket.socket,
-    workers: int,
-    settings: ServeSettings,
-    db: str | None,
-    api_key: str | None,
-    log_level: str,
-    announce: Callable[[], None],
-) -> None:
-    """Serve ``sock`` with ``workers`` processes (uvicorn's supervisor)."""
-    from uvicorn.supervisors import Multiprocess
-
-    # The processes are spawned: they inherit this environment, not arguments.
-    os.environ[ENV_SERVE_SETTINGS] = json.dumps(dataclasses.asdict(settings))
-    os.environ[ENV_HUB_DB] = db or ""
-    os.environ.pop(ENV_API_KEY, None)
-    if api_key:
-        os.environ[ENV_API_KEY] = api_key
-    run_options: dict[str, Any] = dict(_UVICORN_SETTINGS)
-    run_options.update(workers=workers, log_level=log_level, factory=True)
-    config = uvicorn.Config(f"{__name__}:app_from_environment", **run_options)
-    announce()
-    Multiprocess(config, sockets=[sock]).run()
