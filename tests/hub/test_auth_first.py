@@ -109,3 +109,34 @@ async def test_every_route_but_health_needs_the_key(
         assert response.status_code == 401
         assert response.json()["error"] == "unauthorized"
         assert (await anonymous.get("/api/health/")).status_code == 200
+
+
+async def test_a_refused_body_that_keeps_coming_is_cut_at_the_header_deadline() -> None:
+    """After its 401, a connection trickling the rest of its body is closed by
+    the header deadline: the hub waits for no more of it than for headers."""
+    async with running_hub(store="memory", api_key="k", header_timeout=1.0) as hub:
+        port = int(hub.url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def trickle() -> None:
+            try:
+                for _ in range(300):
+                    writer.write(b" ")
+                    await writer.drain()
+                    await asyncio.sleep(0.1)
+            except ConnectionError:
+                pass
+
+        writer.write(_request_head(hub.url, "/api/tasks/t1/complete", BIG, None))
+        sending = asyncio.create_task(trickle())
+        try:
+            status, _, _ = await _read_response(reader)
+            assert status == 401
+            try:
+                rest = await asyncio.wait_for(reader.read(), 15)
+            except ConnectionResetError:
+                rest = b""
+            assert rest == b""  # closed well before the 30 s of trickle
+        finally:
+            sending.cancel()
+            writer.close()
