@@ -101,9 +101,12 @@ async def test_many_silent_connections_are_all_closed_and_others_are_served(
     assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers[:30])
 
 
-async def start_trickle(hub: RunningHub, taskid: str) -> asyncio.StreamReader:
+async def start_trickle(
+    hub: RunningHub, taskid: str
+) -> tuple[asyncio.StreamReader, asyncio.Task[None]]:
     """An authenticated batch upload that announces 1 MiB and sends a byte
-    every 0.1 s, from a task of its own; returns the connection's reader."""
+    every 0.1 s, from a task of its own; returns the connection's reader and
+    that task."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port_of(hub))
     head = (
         f"POST /api/tasks/{taskid}/results/ HTTP/1.1\r\nHost: hub\r\n"
@@ -124,9 +127,7 @@ async def start_trickle(hub: RunningHub, taskid: str) -> asyncio.StreamReader:
         finally:
             writer.close()
 
-    task = asyncio.create_task(trickle())
-    reader.trickle = task  # type: ignore[attr-defined]
-    return reader
+    return reader, asyncio.create_task(trickle())
 
 
 async def test_slow_uploads_hold_no_slot_and_are_cut_off(
@@ -138,7 +139,7 @@ async def test_slow_uploads_hold_no_slot_and_are_cut_off(
     gate = strict_hub.app.state.hub.gate
     trickles = [await start_trickle(strict_hub, f"slow{n}") for n in range(4)]
     # Read as soon as the answers come, before the trickles are reset.
-    readers = [asyncio.create_task(read_all(r)) for r in trickles]
+    readers = [asyncio.create_task(read_all(r)) for r, _ in trickles]
     try:
         await asyncio.sleep(0.5)  # margin for the hub to take their headers
         async with httpx.AsyncClient(
@@ -157,8 +158,8 @@ async def test_slow_uploads_hold_no_slot_and_are_cut_off(
                 missing = await client.get(f"/api/tasks/slow{n}/")
                 assert missing.status_code == 404  # nothing half-stored
     finally:
-        for reader in trickles:
-            reader.trickle.cancel()  # type: ignore[attr-defined]
+        for _, sending in trickles:
+            sending.cancel()
     for answer in answers:
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 408 ")
