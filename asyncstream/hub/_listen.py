@@ -34,9 +34,13 @@ def bind_listening_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to ``host``:``port`` (a free port for 0)."""
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        family, _, _, _, address = socket.getaddrinfo(
+        found = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
+        )
+        # IPv4 first, as uvicorn binds a name: "localhost" is then 127.0.0.1,
+        # which every client tries.
+        found.sort(key=lambda info: info[0] != socket.AF_INET)
+        family, _, _, _, address = found[0]
     except socket.gaierror as exc:
         raise HubStartupError(f"cannot listen on {shown}: {exc.strerror}") from None
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP.
