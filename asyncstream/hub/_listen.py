@@ -170,8 +170,10 @@ def run_server(
                 if server.started:
                     raise
             if not server.started:
+                where = f" {redact_dsn(db)}" if db and kind != "memory" else ""
                 raise HubStartupError(
-                    "the hub app did not start (its error is logged above)"
+                    f"the hub did not start over its {kind} store{where}"
+                    " (its error is logged above)"
                 )
             return
         _run_workers(sock, workers, settings, db, api_key, log_level, announce)
