@@ -174,6 +174,14 @@ def _exit_despite_store_threads(status: int) -> None:
     " a slower one gets 408. [default: 30]",
 )
 @click.option(
+    "--max-body-bytes-in-flight",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Request-body bytes the hub holds at once, all requests together; a"
+    " body that does not fit within 1 s gets 503 with Retry-After, before it is"
+    " read. At least --max-body-bytes. [default: 4 x --max-body-bytes]",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
@@ -196,6 +204,7 @@ def serve(
     max_concurrent_ingest: int | None,
     header_timeout: float | None,
     body_timeout: float | None,
+    max_body_bytes_in_flight: int | None,
     log_level: str,
 ) -> None:
     """Serve the hub (protocol v1) until interrupted."""
@@ -224,6 +233,7 @@ def serve(
             max_concurrent_ingest=max_concurrent_ingest,
             header_timeout=header_timeout,
             body_timeout=body_timeout,
+            max_body_bytes_in_flight=max_body_bytes_in_flight,
             log_level=log_level,
             echo=click.echo,
         )

@@ -19,6 +19,7 @@ from .. import __version__
 from ._admission import DEFAULT_MAX_WAIT, AdmissionPolicy, IngestGate
 from ._auth import AuthMiddleware, KeyChecker
 from ._body import DEFAULT_BODY_MIN_RATE, DEFAULT_BODY_TIMEOUT, BodyReader
+from ._body_budget import DEFAULT_BODIES_IN_FLIGHT, DEFAULT_BUDGET_WAIT, BodyBudget
 from ._context import HubContext
 from ._errors import HubHTTPError, install_error_handlers
 from ._faults import FAULTS_PATH, FaultInjector, FaultMiddleware
@@ -69,6 +70,8 @@ def create_app(
     max_page_size: int = 10_000,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
     body_min_rate: float = DEFAULT_BODY_MIN_RATE,
+    max_body_bytes_in_flight: int | None = None,
+    body_budget_wait: float = DEFAULT_BUDGET_WAIT,
 ) -> FastAPI:
     """The hub app over ``store``, which it opens at startup and closes at shutdown.
 
@@ -79,7 +82,20 @@ def create_app(
     ``overload_retry_after`` (see ``_admission``). A request body is read
     whole before any route runs, within ``max_body_bytes`` and a deadline of
     ``body_timeout`` seconds plus one per ``body_min_rate`` bytes (``_body``).
+    The bodies held at once total at most ``max_body_bytes_in_flight`` bytes
+    (default: four of the largest; an eighth is kept for small bodies); one
+    that does not fit within
+    ``body_budget_wait`` seconds gets 503 (``_body_budget``).
     """
+    in_flight = max_body_bytes_in_flight
+    if in_flight is None:
+        in_flight = max_body_bytes * DEFAULT_BODIES_IN_FLIGHT
+    if in_flight < max_body_bytes:
+        # Else a body under the size limit could never be read.
+        raise ValueError(
+            f"max_body_bytes_in_flight ({in_flight}) must be at least"
+            f" max_body_bytes ({max_body_bytes})"
+        )
     metrics = HubMetrics()
     admission = AdmissionPolicy(
         max_concurrent_ingest,
@@ -117,6 +133,12 @@ def create_app(
         redoc_url=None,
     )
     app.state.hub = context
+    app.state.body_budget = budget = BodyBudget(
+        in_flight,
+        largest=max_body_bytes,
+        max_wait=body_budget_wait,
+        registry=metrics.registry,
+    )
     install_error_handlers(app, metrics.reject)
 
     @app.get("/api/health/", summary="Liveness; needs no credentials")
@@ -147,6 +169,7 @@ def create_app(
         metrics=metrics,
         timeout=body_timeout,
         min_rate=body_min_rate,
+        budget=budget,
     )
     app.add_middleware(AuthMiddleware, checker=checker, on_refuse=metrics.reject)
     app.add_middleware(LatencyMiddleware, metrics=metrics)

@@ -12,6 +12,10 @@ is ``timeout`` seconds plus one second for every ``min_rate`` bytes received:
 a large body on a slow but honest link gets the time it needs, a body trickled
 a byte at a time is cut after ``timeout`` seconds with 408 ``body_timeout``, and
 its connection is closed.
+
+Every body's bytes come out of the hub-wide :class:`~._body_budget.BodyBudget`
+while the request lasts, so many large uploads at once cannot exhaust the
+hub's memory: one that does not fit gets 503 before its body is read.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._body_budget import DEFAULT_BODIES_IN_FLIGHT, BodyBudget
 from ._errors import error_response
 from ._metrics import HubMetrics
 
@@ -52,6 +57,15 @@ def _announces_body(scope: Scope) -> bool:
     return False
 
 
+def _declared_length(scope: Scope) -> int | None:
+    """The body's ``Content-Length``; None for a chunked body. (The HTTP parser
+    refuses a request whose length is not a number, or that has two.)"""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit():
+            return int(value)
+    return None
+
+
 class BodyReader:
     """Reads each request body whole (see the module docstring) before the app."""
 
@@ -63,10 +77,17 @@ class BodyReader:
         metrics: HubMetrics,
         timeout: float = DEFAULT_BODY_TIMEOUT,
         min_rate: float = DEFAULT_BODY_MIN_RATE,
+        budget: BodyBudget | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.limit = limit
+        # Without a budget of its own, room for a few of the largest bodies.
+        self.budget = (
+            BodyBudget(limit * DEFAULT_BODIES_IN_FLIGHT, largest=limit)
+            if budget is None
+            else budget
+        )
         self.metrics = metrics
         self.timeout = timeout
         self.min_rate = min_rate
@@ -76,37 +97,49 @@ class BodyReader:
         if scope["type"] != "http" or not _announces_body(scope):
             await self.app(scope, receive, send)
             return
-        for name, value in scope["headers"]:
-            if (
-                name == b"content-length"
-                and value.isdigit()
-                and int(value) > self.limit
-            ):
-                await self._refuse_size(
-                    scope, receive, send, f"request body of {int(value)} bytes"
-                )
-                return
-        deadline = BodyDeadline(self.clock(), self.timeout, self.min_rate)
-        chunks: list[bytes] = []
-        received = 0
-        while True:
-            message: Message | None = None
-            with anyio.move_on_after(deadline.remaining(received, self.clock())):
-                message = await receive()
-            if message is None:
-                await self._refuse_slow(scope, receive, send, received)
-                return
-            if message["type"] == "http.disconnect":
-                return  # the client left: nobody to answer
-            body = message.get("body", b"")
-            received += len(body)
-            if received > self.limit:
-                await self._refuse_size(scope, receive, send, "request body")
-                return
-            chunks.append(body)
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        held = 0  # bytes taken from the budget, given back whatever happens
+        try:
+            declared = _declared_length(scope)
+            if declared is not None:
+                if declared > self.limit:
+                    await self._refuse_size(
+                        scope, receive, send, f"request body of {declared} bytes"
+                    )
+                    return
+                if not await self.budget.reserve(declared):
+                    await self._refuse_budget(scope, receive, send, declared)
+                    return
+                held = declared
+            deadline = BodyDeadline(self.clock(), self.timeout, self.min_rate)
+            chunks: list[bytes] = []
+            received = 0
+            while True:
+                message: Message | None = None
+                with anyio.move_on_after(deadline.remaining(received, self.clock())):
+                    message = await receive()
+                if message is None:
+                    await self._refuse_slow(scope, receive, send, received)
+                    return
+                if message["type"] == "http.disconnect":
+                    return  # the client left: nobody to answer
+                body = message.get("body", b"")
+                received += len(body)
+                if received > self.limit:
+                    await self._refuse_size(scope, receive, send, "request body")
+                    return
+                if received > held:  # a chunked body: count it as it arrives
+                    if not self.budget.take(received - held, received):
+                        await self._refuse_budget(scope, receive, send, received)
+                        return
+                    held = received
+                chunks.append(body)
+                if not message.get("more_body", False):
+                    break
+            whole = b"".join(chunks)
+            chunks.clear()  # not twice in memory while the route runs
+            await self.app(scope, _replay(whole, receive), send)
+        finally:
+            self.budget.give_back(held)
 
     async def _refuse_size(
         self, scope: Scope, receive: Receive, send: Send, what: str
@@ -131,6 +164,23 @@ class BodyReader:
             f" {self.timeout:g}s, plus 1s per {self.min_rate:g} bytes)",
             # A client this slow is not waited for again on this connection.
             headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+    async def _refuse_budget(
+        self, scope: Scope, receive: Receive, send: Send, size: int
+    ) -> None:
+        self.metrics.reject("overloaded")
+        budget = self.budget
+        response = error_response(
+            503,
+            "overloaded",
+            f"no room for a request body of {size} bytes ({budget.in_use} of"
+            f" {budget.capacity} bytes of bodies in flight)",
+            # No "Connection: close": the client would likely get a reset
+            # instead of this answer, its unread body still in flight. The
+            # HTTP parser drops the rest as it comes, as for a 401.
+            headers={"Retry-After": f"{budget.retry_after:g}"},
         )
         await response(scope, receive, send)
 

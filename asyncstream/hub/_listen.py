@@ -24,6 +24,7 @@ from ._serve import (
     ENV_SERVE_SETTINGS,
     ServeSettings,
     build_app,
+    check_body_limits,
     store_kind_for,
     uvicorn_config,
     workers_refusal,
@@ -118,6 +119,7 @@ def run_server(
     max_concurrent_ingest: int | None = None,
     header_timeout: float | None = None,
     body_timeout: float | None = None,
+    max_body_bytes_in_flight: int | None = None,
     log_level: str = "info",
     echo: Callable[[str], None] = print,
 ) -> None:
@@ -135,6 +137,7 @@ def run_server(
     refusal = workers_refusal(kind, workers)
     if refusal is not None:
         raise ValueError(refusal)
+    check_body_limits(max_body_bytes, max_body_bytes_in_flight)
     keys = [api_key] if api_key else []
     check_bind_allowed(host, keys)
     settings = ServeSettings(
@@ -144,6 +147,7 @@ def run_server(
         max_concurrent_ingest,
         header_timeout,
         body_timeout,
+        max_body_bytes_in_flight,
     )
     # The port first: a hub that cannot listen must not create a database.
     sock = bind_listening_socket(host, port)

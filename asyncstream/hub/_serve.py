@@ -161,6 +161,21 @@ class ServeSettings:
     max_concurrent_ingest: int | None = None
     header_timeout: float | None = None
     body_timeout: float | None = None
+    max_body_bytes_in_flight: int | None = None
+
+
+def check_body_limits(
+    max_body_bytes: int | None, max_body_bytes_in_flight: int | None
+) -> None:
+    """ValueError when the bodies in flight could not hold the largest body."""
+    from ._app import DEFAULT_MAX_BODY_BYTES
+
+    largest = DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
+    if max_body_bytes_in_flight is not None and max_body_bytes_in_flight < largest:
+        raise ValueError(
+            f"--max-body-bytes-in-flight ({max_body_bytes_in_flight}) must be at"
+            f" least --max-body-bytes ({largest})"
+        )
 
 
 def build_app(settings: ServeSettings, db: str | None, api_key: str | None) -> FastAPI:
@@ -175,6 +190,8 @@ def build_app(settings: ServeSettings, db: str | None, api_key: str | None) -> F
         options["max_concurrent_ingest"] = settings.max_concurrent_ingest
     if settings.body_timeout is not None:
         options["body_timeout"] = settings.body_timeout
+    if settings.max_body_bytes_in_flight is not None:
+        options["max_body_bytes_in_flight"] = settings.max_body_bytes_in_flight
     hub_store = make_store(settings.store, db, dsn=db)
     faults = FaultInjector() if settings.enable_faults else None
     keys = [api_key] if api_key else []
