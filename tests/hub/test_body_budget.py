@@ -148,16 +148,16 @@ async def test_uploads_beyond_the_budget_get_503_and_the_hub_memory_stays_bounde
             answers = [status_and_error(a) for a in await uploads]
             watching.cancel()
             metrics = (await client.get("/metrics")).text
-    assert stored_small.status_code == 200, stored_small.text
-    assert all(a in ((200, None), (503, "overloaded")) for a in answers), answers
-    refused = answers.count((503, "overloaded"))
-    assert 1 <= refused <= 10, answers
-    assert "asyncstream_hub_body_bytes_in_flight 0.0" in metrics
     # The budget (20 MiB) plus one body being joined (8 MiB) plus the HTTP
     # buffers and the allocator's slack: far from the 96 MiB offered.
     growth = max(peak) - baseline
     print(f"hub RSS grew by {growth / MIB:.1f} MiB; answers {answers}")
     assert growth < 60 * MIB, growth
+    assert stored_small.status_code == 200, stored_small.text
+    assert all(a in ((200, None), (503, "overloaded")) for a in answers), answers
+    refused = answers.count((503, "overloaded"))
+    assert 1 <= refused <= 10, answers
+    assert "asyncstream_hub_body_bytes_in_flight 0.0" in metrics
 
 
 async def test_a_503_for_the_budget_comes_before_the_body() -> None:
@@ -210,6 +210,45 @@ async def test_a_body_that_does_not_fit_waits_briefly_for_room() -> None:
         assert status_and_error(await first) == (200, None)
         assert status_and_error(second) == (200, None)
         assert budget.peak == MIB
+
+
+async def test_small_batches_keep_room_beside_large_uploads() -> None:
+    """Large uploads cannot take the room kept for small bodies: with two
+    1 MiB bodies held, a third large one gets 503 though 0.5 MiB is free,
+    and a small batch is stored."""
+    async with running_hub(
+        store="memory",
+        max_body_bytes=MIB,
+        # 320 KiB kept for bodies of at most 80 KiB.
+        max_body_bytes_in_flight=5 * MIB // 2,
+        body_budget_wait=0.2,
+    ) as hub:
+        budget = hub.app.state.body_budget
+        holders = []
+        try:
+            for n, size in enumerate((MIB, MIB, MIB // 2)):
+                if n == 2:
+                    await wait_for(lambda: budget.in_use == 2 * MIB)
+                holders.append(
+                    await asyncio.open_connection("127.0.0.1", port_of(hub.url))
+                )
+                holders[-1][1].write(head(f"hold{n}", 0, hub.api_key, size) + b"{")
+            await asyncio.sleep(0.5)  # the third has asked for its 0.5 MiB
+            async with httpx.AsyncClient(
+                base_url=hub.url, headers=hub.headers, timeout=DEADLINE
+            ) as client:
+                small = await client.post(
+                    "/api/tasks/small/results/",
+                    json=batch(0, {"processed": [{"path": "/small"}]}),
+                    headers=key("small", 0),
+                )
+            assert small.status_code == 200, small.text
+            third = await read_all(holders[2][0])
+        finally:
+            for _, writer in holders:
+                writer.close()
+        await wait_for(lambda: budget.in_use == 0)
+    assert status_and_error(third) == (503, "overloaded")
 
 
 @pytest.fixture
