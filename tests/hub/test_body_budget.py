@@ -366,3 +366,34 @@ def test_serve_names_the_option_and_refuses_a_budget_under_one_body() -> None:
     )
     assert result.returncode == 2, result.stderr
     assert "--max-body-bytes-in-flight (999) must be at least" in result.stderr
+
+
+async def test_a_client_that_expects_100_continue_sends_no_body_when_refused() -> None:
+    """With ``Expect: 100-continue``, a body that fits is asked for with 100
+    Continue; one that does not gets its 503 instead, so it is never sent."""
+    async with running_hub(
+        store="memory",
+        max_body_bytes=MIB,
+        max_body_bytes_in_flight=MIB,
+        body_budget_wait=0.2,
+    ) as hub:
+        expect = head("e", 0, hub.api_key, MIB).replace(
+            b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n"
+        )
+        first_reader, first = await asyncio.open_connection(
+            "127.0.0.1", port_of(hub.url)
+        )
+        second_reader, second = await asyncio.open_connection(
+            "127.0.0.1", port_of(hub.url)
+        )
+        try:
+            first.write(expect)
+            async with asyncio.timeout(DEADLINE):
+                go_on = await first_reader.readuntil(b"\r\n\r\n")
+            second.write(expect.replace(b"e:0", b"e:1"))
+            refused = await read_all(second_reader)
+        finally:
+            first.close()
+            second.close()
+    assert go_on.startswith(b"HTTP/1.1 100 ")
+    assert status_and_error(refused) == (503, "overloaded")
