@@ -177,7 +177,7 @@ def _exit_despite_store_threads(status: int) -> None:
     "--max-body-bytes-in-flight",
     type=click.IntRange(min=1),
     default=None,
-    help="Request-body bytes the hub holds at once, all requests together; a"
+    help="Request-body bytes a hub process holds at once, all requests together; a"
     " body that does not fit within 1 s gets 503 with Retry-After, before it is"
     " read. At least --max-body-bytes. [default: 4 x --max-body-bytes]",
 )

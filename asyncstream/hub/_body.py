@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._auth import OPEN_PATHS
 from ._body_budget import DEFAULT_BODIES_IN_FLIGHT, BodyBudget
 from ._errors import error_response
 from ._metrics import HubMetrics
@@ -94,7 +95,14 @@ class BodyReader:
         self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _announces_body(scope):
+        if (
+            scope["type"] != "http"
+            or not _announces_body(scope)
+            # The open paths take no body, and a caller needs no key to reach
+            # them: reading what it sends would let anyone fill the budget.
+            # Unread, the HTTP parser drops it once the answer is sent.
+            or scope["path"] in OPEN_PATHS
+        ):
             await self.app(scope, receive, send)
             return
         held = 0  # bytes taken from the budget, given back whatever happens

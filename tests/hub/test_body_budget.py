@@ -397,3 +397,26 @@ async def test_a_client_that_expects_100_continue_sends_no_body_when_refused() -
             second.close()
     assert go_on.startswith(b"HTTP/1.1 100 ")
     assert status_and_error(refused) == (503, "overloaded")
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_body_sent_to_the_open_health_route_is_never_read(
+    method: str,
+) -> None:
+    """Health needs no key: a body sent there must cost nothing, or anyone
+    could fill the budget. It is answered at once, its body never waited for."""
+    async with running_hub(
+        store="memory", max_body_bytes=MIB, body_timeout=3 * DEADLINE
+    ) as hub:
+        budget = hub.app.state.body_budget
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(hub.url))
+        try:
+            writer.write(
+                f"{method} /api/health/ HTTP/1.1\r\nHost: hub\r\n"
+                f"Content-Length: {MIB}\r\n\r\n{{".encode()
+            )
+            answer = await read_all(reader)
+        finally:
+            writer.close()
+    assert status_and_error(answer)[0] == (200 if method == "GET" else 405)
+    assert budget.peak == 0
