@@ -84,8 +84,8 @@ def create_app(
     ``body_timeout`` seconds plus one per ``body_min_rate`` bytes (``_body``).
     The bodies held at once total at most ``max_body_bytes_in_flight`` bytes
     (default: four of the largest; an eighth is kept for small bodies); one
-    that does not fit within
-    ``body_budget_wait`` seconds gets 503 (``_body_budget``).
+    that does not fit within ``body_budget_wait`` seconds gets 503
+    (``_body_budget``).
     """
     in_flight = max_body_bytes_in_flight
     if in_flight is None:
