@@ -209,7 +209,9 @@ def _hub_tasks(target: LoadTarget, jobid: str) -> dict[str, dict[str, Any]]:
 
 def _overloaded(target: LoadTarget) -> int | None:
     try:
-        response = httpx.get(target.url + "/metrics", timeout=30)
+        response = httpx.get(
+            target.url + "/metrics", headers=target.headers, timeout=30
+        )
     except httpx.HTTPError:
         return None
     if response.status_code != 200:

@@ -5,8 +5,10 @@ waits its turn in a first-in first-out queue (anyio's semaphore), for at most
 ``max_wait`` seconds, before it is refused with 503. Queueing briefly absorbs
 bursts that an immediate refusal would turn into retries, and the order of the
 queue keeps senders from overtaking one another; the bound keeps a request from
-waiting past its client's timeout. A waiting request's body is not read before
-it has a slot, so the queue costs a connection each, not a body each.
+waiting past its client's timeout. A request's body is read whole before it
+asks for a slot (``_body``, within a deadline), so a client that sends slowly
+holds a connection, never a slot: a slot is held only while the hub parses and
+stores.
 
 A refusal's ``Retry-After`` is the wait the hub predicts for a request joining the
 queue now: the requests ahead of it, over the slots, times the recent time a

@@ -14,13 +14,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ._admission import DEFAULT_MAX_WAIT, AdmissionPolicy, IngestGate
-from ._auth import KeyChecker
+from ._auth import AuthMiddleware, KeyChecker
+from ._body import DEFAULT_BODY_MIN_RATE, DEFAULT_BODY_TIMEOUT, BodyReader
+from ._body_budget import DEFAULT_BODIES_IN_FLIGHT, DEFAULT_BUDGET_WAIT, BodyBudget
 from ._context import HubContext
-from ._errors import HubHTTPError, error_response, install_error_handlers
+from ._errors import HubHTTPError, install_error_handlers
 from ._faults import FAULTS_PATH, FaultInjector, FaultMiddleware
 from ._listing_routes import add_listing_routes
 from ._metrics import HubMetrics, LatencyMiddleware
@@ -35,52 +36,6 @@ from ._wire_json import WireJSONResponse
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_CONCURRENT_INGEST = 32
-
-
-class BodyLimitMiddleware:
-    """413 for a body over ``limit`` bytes: at once when Content-Length says so,
-    or as soon as a streamed body passes the limit."""
-
-    def __init__(self, app: ASGIApp, limit: int, metrics: HubMetrics) -> None:
-        self.app = app
-        self.limit = limit
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope["headers"]:
-            if (
-                name == b"content-length"
-                and value.isdigit()
-                and int(value) > self.limit
-            ):
-                self.metrics.reject("body_too_large")
-                response = error_response(
-                    413,
-                    "body_too_large",
-                    f"request body of {int(value)} bytes exceeds {self.limit} bytes",
-                    limit=self.limit,
-                )
-                await response(scope, receive, send)
-                return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:
-                raise HubHTTPError(
-                    413,
-                    "body_too_large",
-                    f"request body exceeds {self.limit} bytes",
-                    limit=self.limit,
-                )
-            return message
-
-        await self.app(scope, limited_receive, send)
 
 
 def _add_fault_route(router: APIRouter, faults: FaultInjector) -> None:
@@ -116,6 +71,10 @@ def create_app(
     ingest_wait: float = DEFAULT_MAX_WAIT,
     overload_retry_after: float = 0.1,
     max_page_size: int = 10_000,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    body_min_rate: float = DEFAULT_BODY_MIN_RATE,
+    max_body_bytes_in_flight: int | None = None,
+    body_budget_wait: float = DEFAULT_BUDGET_WAIT,
 ) -> FastAPI:
     """The hub app over ``store``, which it opens at startup and closes at shutdown.
 
@@ -123,8 +82,23 @@ def create_app(
     fault injection and its admin endpoint. At most ``max_concurrent_ingest``
     ingest requests run at once; more wait in arrival order up to
     ``ingest_wait`` seconds, then get 503 with a ``Retry-After`` of at least
-    ``overload_retry_after`` (see ``_admission``).
+    ``overload_retry_after`` (see ``_admission``). A request body is read
+    whole before any route runs, within ``max_body_bytes`` and a deadline of
+    ``body_timeout`` seconds plus one per ``body_min_rate`` bytes (``_body``).
+    The bodies held at once total at most ``max_body_bytes_in_flight`` bytes
+    (default: four of the largest; an eighth is kept for small bodies); one
+    that does not fit within ``body_budget_wait`` seconds gets 503
+    (``_body_budget``).
     """
+    in_flight = max_body_bytes_in_flight
+    if in_flight is None:
+        in_flight = max_body_bytes * DEFAULT_BODIES_IN_FLIGHT
+    if in_flight < max_body_bytes:
+        # Else a body under the size limit could never be read.
+        raise ValueError(
+            f"max_body_bytes_in_flight ({in_flight}) must be at least"
+            f" max_body_bytes ({max_body_bytes})"
+        )
     metrics = HubMetrics()
     admission = AdmissionPolicy(
         max_concurrent_ingest,
@@ -155,8 +129,20 @@ def create_app(
         summary="Hub wire protocol v1: input streams and streamed task results.",
         lifespan=lifespan,
         default_response_class=WireJSONResponse,
+        # No /docs or /redoc: their pages load JavaScript from a CDN (blank on a
+        # machine without internet), and a browser cannot send the API key
+        # when it opens a page. /openapi.json stays, behind the key like
+        # every route but health.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.hub = context
+    app.state.body_budget = budget = BodyBudget(
+        in_flight,
+        largest=max_body_bytes,
+        max_wait=body_budget_wait,
+        registry=metrics.registry,
+    )
     install_error_handlers(app, metrics.reject)
 
     @app.get("/api/health/", summary="Liveness; needs no credentials")
@@ -167,11 +153,11 @@ def create_app(
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
+    checker = KeyChecker(api_keys)
+    # The middleware refuses a request without a key before any route runs; the
+    # dependency stays so the OpenAPI document says how to authenticate.
     router = APIRouter(
-        dependencies=[
-            Depends(KeyChecker(api_keys).dependency()),
-            Depends(refuse_unknown_query),
-        ]
+        dependencies=[Depends(checker.dependency()), Depends(refuse_unknown_query)]
     )
     add_stream_routes(router, context)
     add_result_routes(router, context)
@@ -181,8 +167,18 @@ def create_app(
         _add_fault_route(router, faults)
     app.include_router(router)
 
-    # Outermost last: faults act before everything, as a network problem would.
-    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes, metrics=metrics)
+    # Outermost last: faults act before everything, as a network problem would;
+    # the key is checked before the body is read, so a caller without a key
+    # costs no body read and learns nothing about the hub, not even its limits.
+    app.add_middleware(
+        BodyReader,
+        limit=max_body_bytes,
+        metrics=metrics,
+        timeout=body_timeout,
+        min_rate=body_min_rate,
+        budget=budget,
+    )
+    app.add_middleware(AuthMiddleware, checker=checker, on_refuse=metrics.reject)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     if faults is not None:
         app.add_middleware(FaultMiddleware, faults=faults)

@@ -71,13 +71,15 @@ async def running_hub(
     api_key: str | None = "test-key",
     faults: bool = True,
     dsn: str | None = None,
+    header_timeout: float | None = None,
     **app_options: Any,
 ) -> AsyncIterator[RunningHub]:
     """Serve a hub on a free loopback port in the current event loop.
 
     The SQLite store uses ``db_path``, or a database in a temporary directory that
-    is removed afterwards; the PostgreSQL store uses ``dsn``. ``app_options`` go
-    to :func:`create_app`.
+    is removed afterwards; the PostgreSQL store uses ``dsn``. ``header_timeout``
+    is the server's deadline for request headers; ``app_options`` go to
+    :func:`create_app`.
     """
     with tempfile.TemporaryDirectory(prefix="asyncstream-hub-") as tmp:
         if store == "sqlite" and db_path is None:
@@ -93,7 +95,12 @@ async def running_hub(
         with loopback_socket() as sock:
             port = sock.getsockname()[1]
             server = InProcessServer(
-                _uvicorn_config(app, log_config=None, log_level="warning")
+                _uvicorn_config(
+                    app,
+                    header_timeout=header_timeout,
+                    log_config=None,
+                    log_level="warning",
+                )
             )
             serving = asyncio.create_task(server.serve(sockets=[sock]))
             try:

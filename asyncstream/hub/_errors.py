@@ -1,11 +1,18 @@
 """Every error the hub sends is ``{"error": code, "detail": message, ...extra}``.
 
 FastAPI's own errors (validation, unknown routes, wrong methods) go through the same
-handlers, so a client never has to parse two error shapes.
+handlers, so a client never has to parse two error shapes. So do failures of the
+hub itself: a full disk is 507 ``insufficient_storage`` with ``Retry-After`` (the
+store commits nothing, and the hub takes batches again once space returns), and
+any other unexpected error is 500 ``internal_error``, logged with its traceback
+but told to the client without details.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
+import sqlite3
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -26,6 +33,13 @@ from ._store import (
     UnknownTaskError,
 )
 
+logger = logging.getLogger("asyncstream.hub")
+
+# Seconds a client waits before it sends again to a hub whose disk is full.
+DISK_FULL_RETRY_AFTER = 5
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_DISK_FULL_SQLSTATE = "53100"  # PostgreSQL's disk_full
+
 _STORE_STATUS: dict[type[StoreError], int] = {
     NotFoundError: 404,
     IdempotencyConflictError: 409,
@@ -35,6 +49,14 @@ _STORE_STATUS: dict[type[StoreError], int] = {
     TaskCompletedError: 409,
     UnknownTaskError: 422,
 }
+
+
+class HubStartupError(Exception):
+    """The hub cannot start: the port is taken, the database is unusable...
+
+    Its message is one line that names what failed; ``hub serve`` prints it
+    and exits with status 1.
+    """
 
 
 class HubHTTPError(StarletteHTTPException):
@@ -93,6 +115,35 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, list[str]]:
     return "; ".join(parts) or "invalid request", fields
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) says the disk is full:
+    SQLite's SQLITE_FULL, PostgreSQL's ``disk_full``, or ENOSPC/EDQUOT."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a short chain: causes and contexts
+        if seen is None:
+            return False
+        if isinstance(seen, sqlite3.Error) and (
+            getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        ):
+            return True
+        if getattr(seen, "sqlstate", None) == _DISK_FULL_SQLSTATE:
+            return True
+        if isinstance(seen, OSError) and seen.errno in _DISK_FULL_ERRNOS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def disk_full_response() -> JSONResponse:
+    return error_response(
+        507,
+        "insufficient_storage",
+        "the hub's disk is full: nothing of this request was stored; send it"
+        " again later",
+        headers={"Retry-After": str(DISK_FULL_RETRY_AFTER)},
+    )
+
+
 def install_error_handlers(app: FastAPI, on_error: Callable[[str], None]) -> None:
     """Answer every error with :func:`error_response`; ``on_error(code)`` counts."""
 
@@ -127,7 +178,34 @@ def install_error_handlers(app: FastAPI, on_error: Callable[[str], None]) -> Non
         status = _STORE_STATUS.get(type(exc), 400)
         return error_response(status, exc.code, exc.detail, **exc.extra)
 
+    async def storage_error(request: Request, exc: Exception) -> Response:
+        if not is_disk_full(exc):
+            raise exc  # to ``unexpected_error``: a 500, logged
+        logger.warning(
+            "%s %s: the disk is full (%s); answered 507",
+            request.method,
+            request.url.path,
+            exc,
+        )
+        on_error("insufficient_storage")
+        return disk_full_response()
+
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        if is_disk_full(exc):  # from a driver whose errors are not OSError
+            on_error("insufficient_storage")
+            return disk_full_response()
+        # Starlette re-raises the error after this answer, for the server's log.
+        on_error("internal_error")
+        return error_response(
+            500, "internal_error", "the hub failed on this request (see its log)"
+        )
+
     app.add_exception_handler(HubHTTPError, hub_error)
+    app.add_exception_handler(sqlite3.Error, storage_error)
+    app.add_exception_handler(OSError, storage_error)
+    # Exception: Starlette answers with it last, outside every other handler,
+    # and then re-raises the error so the server logs it.
+    app.add_exception_handler(Exception, unexpected_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StoreError, store_error)

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from os import PathLike
 from typing import Any, Literal
 
@@ -16,10 +16,13 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._config import ENV_API_KEY
+from ._dbfile import prepare_sqlite_file
 from ._dsn import ENV_HUB_DB, is_postgres_dsn, redact_dsn
 from ._memory import DiscardStore, MemoryStore
 from ._sqlite import SqliteStore
 from ._store import HubStore
+from ._timeouts import CONFIG_ATTRIBUTE as HEADER_TIMEOUT_ATTRIBUTE
+from ._timeouts import DEFAULT_HEADER_TIMEOUT, HeaderDeadlineProtocol
 
 StoreKind = Literal["sqlite", "postgres", "memory", "discard"]
 STORE_KINDS: tuple[StoreKind, ...] = ("sqlite", "postgres", "memory", "discard")
@@ -34,10 +37,15 @@ def make_store(
     *,
     dsn: str | None = None,
 ) -> HubStore:
-    """A store of ``kind``; SQLite needs ``db_path``, PostgreSQL a ``dsn``."""
+    """A store of ``kind``; SQLite needs ``db_path``, PostgreSQL a ``dsn``.
+
+    A SQLite file is checked, or created private, first (``_dbfile``): a file
+    that is no database raises :class:`~._dbfile.DatabaseFileError`.
+    """
     if kind == "sqlite":
         if db_path is None:
             raise ValueError("the sqlite store needs a database path (--db)")
+        prepare_sqlite_file(db_path)
         return SqliteStore(db_path)
     if kind == "postgres":
         if dsn is None or not is_postgres_dsn(dsn):
@@ -89,7 +97,8 @@ def workers_refusal(store: str, workers: int) -> str | None:
 # the httptools parser when installed.
 _UVICORN_SETTINGS: dict[str, object] = {
     "access_log": False,
-    "http": "auto",
+    # httptools (a hub dependency) with a deadline on request headers.
+    "http": HeaderDeadlineProtocol,
     "lifespan": "on",
     # Long polls would otherwise hold a shutdown for up to their wait.
     "timeout_graceful_shutdown": 2,
@@ -97,9 +106,17 @@ _UVICORN_SETTINGS: dict[str, object] = {
 }
 
 
-def uvicorn_config(app: FastAPI, **options: object) -> uvicorn.Config:
-    """uvicorn settings for the hub app, with ``options`` over the defaults."""
-    return uvicorn.Config(app, **(_UVICORN_SETTINGS | options))  # type: ignore[arg-type]
+def uvicorn_config(
+    app: FastAPI | str,
+    *,
+    header_timeout: float | None = None,
+    **options: object,
+) -> uvicorn.Config:
+    """uvicorn settings for the hub app, with ``options`` over the defaults;
+    ``header_timeout`` is the deadline of ``_timeouts`` (None: its default)."""
+    config = uvicorn.Config(app, **(_UVICORN_SETTINGS | options))  # type: ignore[arg-type]
+    setattr(config, HEADER_TIMEOUT_ATTRIBUTE, header_timeout or DEFAULT_HEADER_TIMEOUT)
+    return config
 
 
 class InProcessServer(uvicorn.Server):
@@ -142,7 +159,24 @@ class ServeSettings:
     enable_faults: bool = False
     max_body_bytes: int | None = None
     max_concurrent_ingest: int | None = None
+    header_timeout: float | None = None
+    body_timeout: float | None = None
+    max_body_bytes_in_flight: int | None = None
     retain_days: float | None = None
+
+
+def check_body_limits(
+    max_body_bytes: int | None, max_body_bytes_in_flight: int | None
+) -> None:
+    """ValueError when the bodies in flight could not hold the largest body."""
+    from ._app import DEFAULT_MAX_BODY_BYTES
+
+    largest = DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
+    if max_body_bytes_in_flight is not None and max_body_bytes_in_flight < largest:
+        raise ValueError(
+            f"--max-body-bytes-in-flight ({max_body_bytes_in_flight}) must be at"
+            f" least --max-body-bytes ({largest})"
+        )
 
 
 def build_app(settings: ServeSettings, db: str | None, api_key: str | None) -> FastAPI:
@@ -155,6 +189,10 @@ def build_app(settings: ServeSettings, db: str | None, api_key: str | None) -> F
         options["max_body_bytes"] = settings.max_body_bytes
     if settings.max_concurrent_ingest is not None:
         options["max_concurrent_ingest"] = settings.max_concurrent_ingest
+    if settings.body_timeout is not None:
+        options["body_timeout"] = settings.body_timeout
+    if settings.max_body_bytes_in_flight is not None:
+        options["max_body_bytes_in_flight"] = settings.max_body_bytes_in_flight
     hub_store = make_store(settings.store, db, dsn=db)
     faults = FaultInjector() if settings.enable_faults else None
     keys = [api_key] if api_key else []
@@ -192,68 +230,3 @@ def app_from_environment() -> ASGIApp:
     settings = ServeSettings(**json.loads(os.environ[ENV_SERVE_SETTINGS]))
     app = build_app(settings, os.environ.get(ENV_HUB_DB), os.environ.get(ENV_API_KEY))
     return ProcessHeader(app)
-
-
-def run_server(
-    *,
-    host: str,
-    port: int,
-    db: str | None,
-    api_key: str | None,
-    store: str | None = None,
-    workers: int = 1,
-    enable_faults: bool = False,
-    max_body_bytes: int | None = None,
-    max_concurrent_ingest: int | None = None,
-    log_level: str = "info",
-    echo: Callable[[str], None] = print,
-    retain_days: float | None = None,
-) -> None:
-    """Serve the hub in the foreground until SIGINT/SIGTERM (``hub serve``).
-
-    ``store`` None takes the store ``db`` implies (a PostgreSQL DSN or a file).
-    With ``workers`` > 1, that many processes serve one port (PostgreSQL only).
-    """
-    from ._auth import check_bind_allowed
-
-    kind = store_kind_for(db or "", store)
-    refusal = workers_refusal(kind, workers)
-    if refusal is not None:
-        raise ValueError(refusal)
-    keys = [api_key] if api_key else []
-    check_bind_allowed(host, keys)
-    settings = ServeSettings(
-        kind, enable_faults, max_body_bytes, max_concurrent_ingest, retain_days
-    )
-    app = build_app(settings, db, api_key) if workers == 1 else None
-
-    shown_host = f"[{host}]" if ":" in host else host
-    where = f" {redact_dsn(db)}" if db and kind in ("sqlite", "postgres") else ""
-    processes = f", {workers} processes" if workers > 1 else ""
-    echo(
-        f"asyncstream hub listening on http://{shown_host}:{port}"
-        f" (store: {kind}{where}{processes})"
-    )
-    if keys:
-        echo(
-            "Authenticate with 'Authorization: Api-Key <key>' (or 'Bearer <key>'),"
-            " the key given by --api-key or $ASYNCSTREAM_API_KEY."
-        )
-    else:
-        echo("No API key set: requests need no credentials (loopback only).")
-    if enable_faults:
-        echo("Fault injection enabled at POST /api/_faults/ (not for production).")
-    echo(f"API documentation: http://{shown_host}:{port}/docs")
-    if app is not None:
-        config = uvicorn_config(app, host=host, port=port, log_level=log_level)
-        uvicorn.Server(config).run()
-        return
-    # The processes are spawned: they inherit this environment, not arguments.
-    os.environ[ENV_SERVE_SETTINGS] = json.dumps(dataclasses.asdict(settings))
-    os.environ[ENV_HUB_DB] = db or ""
-    os.environ.pop(ENV_API_KEY, None)
-    if api_key:
-        os.environ[ENV_API_KEY] = api_key
-    run_options: dict[str, Any] = dict(_UVICORN_SETTINGS)
-    run_options.update(host=host, port=port, workers=workers, log_level=log_level)
-    uvicorn.run(f"{__name__}:app_from_environment", factory=True, **run_options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -111,24 +112,30 @@ async def until(condition: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"not seen within 5 s: {what}")
 
 
-class SlowBody:
-    """A request body sent in two halves; the second waits for :meth:`finish`."""
+class HeldStore:
+    """Holds the first call of the hub store's ``method`` until :meth:`release`,
+    so the request making it keeps its ingest slot (its body is already read:
+    the hub reads bodies before admission)."""
 
-    def __init__(self, first: bytes, rest: bytes) -> None:
-        self.first, self.rest = first, rest
+    def __init__(self, hub: RunningHub, method: str) -> None:
         self._go = asyncio.Event()
+        original = getattr(hub.store, method)
+        calls = 0
 
-    def finish(self) -> None:
+        async def held(*args: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                await self._go.wait()
+            return await original(*args)
+
+        setattr(hub.store, method, held)
+
+    def release(self) -> None:
         self._go.set()
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self.first
-        await self._go.wait()
-        yield self.rest
 
-
-def holder_body() -> SlowBody:
-    return SlowBody(b'{"task": "x", "seq": 0, ', b'"items": {"processed": ["/held"]}}')
+HELD_BATCH = {"task": "x", "seq": 0, "items": {"processed": ["/held"]}}
 
 
 @pytest.fixture
@@ -144,23 +151,18 @@ async def test_a_request_over_the_limit_waits_for_a_slot_then_is_served(
     async with httpx.AsyncClient(
         base_url=one_slot.url, headers=one_slot.headers, timeout=30
     ) as client:
-        held = holder_body()
+        held = HeldStore(one_slot, "add_batch")
         holder = asyncio.create_task(
-            client.post("/api/tasks/t1/results/", content=held, headers=key("t1", 0))
+            client.post("/api/tasks/t1/results/", json=HELD_BATCH, headers=key("t1", 0))
         )
         await until(lambda: gate.in_flight == 1, "the holder has the slot")
-        # The waiting request's body is incomplete: the queue does not need it.
-        queued_body = holder_body()
         queued = asyncio.create_task(
-            client.post(
-                "/api/tasks/t2/results/", content=queued_body, headers=key("t2", 0)
-            )
+            client.post("/api/tasks/t2/results/", json=HELD_BATCH, headers=key("t2", 0))
         )
         await until(lambda: gate.waiting == 1, "the second request queues")
         metrics = (await client.get("/metrics")).text
         assert "asyncstream_hub_ingest_waiting 1.0" in metrics
-        held.finish()
-        queued_body.finish()
+        held.release()
         assert (await holder).status_code == 200
         assert (await queued).status_code == 200
         assert (gate.in_flight, gate.waiting) == (0, 0)
@@ -175,8 +177,10 @@ async def test_waiting_requests_are_served_in_arrival_order(
         base_url=one_slot.url, headers=one_slot.headers, timeout=30
     ) as client:
         stream = (await client.post("/api/streams/")).json()
-        held = SlowBody(b'{"paths": ', b'["/first"]}')
-        holder = asyncio.create_task(client.post(stream["url"], content=held))
+        held = HeldStore(one_slot, "append_stream")
+        holder = asyncio.create_task(
+            client.post(stream["url"], json={"paths": ["/first"]})
+        )
         await until(lambda: gate.in_flight == 1, "the holder has the slot")
         appends = []
         for n in range(5):
@@ -186,7 +190,7 @@ async def test_waiting_requests_are_served_in_arrival_order(
                 )
             )
             await until(lambda n=n: gate.waiting == n + 1, "one more queues")
-        held.finish()
+        held.release()
         answers = await asyncio.gather(holder, *appends)
         assert [a.status_code for a in answers] == [200] * 6
         page = (await client.get(stream["url"])).json()
@@ -204,9 +208,9 @@ async def test_a_request_refused_after_the_bounded_wait_gets_retry_after() -> No
         httpx.AsyncClient(base_url=hub.url, headers=hub.headers, timeout=30) as client,
     ):
         gate = hub.app.state.hub.gate
-        held = holder_body()
+        held = HeldStore(hub, "add_batch")
         holder = asyncio.create_task(
-            client.post("/api/tasks/t1/results/", content=held, headers=key("t1", 0))
+            client.post("/api/tasks/t1/results/", json=HELD_BATCH, headers=key("t1", 0))
         )
         await until(lambda: gate.in_flight == 1, "the holder has the slot")
         start = time.monotonic()
@@ -214,7 +218,7 @@ async def test_a_request_refused_after_the_bounded_wait_gets_retry_after() -> No
             "/api/tasks/t2/results/", json=batch(0, {}), headers=key("t2", 0)
         )
         assert time.monotonic() - start >= 0.2
-        held.finish()
+        held.release()
         assert refused.status_code == 503
         assert refused.json()["error"] == "overloaded"
         assert "within 0.2s" in refused.json()["detail"]

@@ -179,14 +179,19 @@ async def test_concurrent_ingest_over_the_bound_gets_503_with_retry_after() -> N
         httpx.AsyncClient(base_url=hub.url, headers=hub.headers) as client,
     ):
         release = asyncio.Event()
+        add_batch = hub.store.add_batch
 
-        async def slow_body() -> AsyncIterator[bytes]:
-            yield b'{"task": "x", "seq": 0, '
-            await release.wait()
-            yield b'"items": {"processed": [{"path": "/a"}]}}'
+        async def slow_store(*args: Any) -> Any:
+            await release.wait()  # the batch holds its ingest slot meanwhile
+            return await add_batch(*args)
 
+        hub.store.add_batch = slow_store  # type: ignore[method-assign]
         holder = asyncio.create_task(
-            client.post(RESULTS, content=slow_body(), headers=key("t1", 0))
+            client.post(
+                RESULTS,
+                json=batch(0, {"processed": [{"path": "/a"}]}),
+                headers=key("t1", 0),
+            )
         )
         for _ in range(200):  # until the first request holds the only ingest slot
             if hub.app.state.hub.gate.in_flight == 1:
@@ -196,6 +201,7 @@ async def test_concurrent_ingest_over_the_bound_gets_503_with_retry_after() -> N
             "/api/tasks/t2/results/", json=batch(0, {}), headers=key("t2", 0)
         )
         release.set()
+        hub.store.add_batch = add_batch  # type: ignore[method-assign]
         assert refused.status_code == 503
         assert refused.headers["Retry-After"] == "0.5"
         assert refused.json()["error"] == "overloaded"

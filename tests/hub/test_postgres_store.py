@@ -151,7 +151,9 @@ def test_serve_prints_the_database_without_its_password() -> None:
     )
     output = done.stdout + done.stderr
     assert done.returncode != 0
-    assert "store: postgres postgresql://hub:***@127.0.0.1:1/hub" in output
+    # No "listening" banner from a hub that did not start; its error says where.
+    assert "listening" not in output
+    assert "postgres store postgresql://hub:***@127.0.0.1:1/hub" in output
     assert (
         "cannot connect to PostgreSQL at postgresql://hub:***@127.0.0.1:1/hub" in output
     )

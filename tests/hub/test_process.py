@@ -101,6 +101,11 @@ def test_serve_help_documents_every_option() -> None:
         "--enable-faults",
         "--max-body-bytes",
         "--max-concurrent-ingest",
+        "--api-key-file",
+        "ASYNCSTREAM_API_KEY_FILE",
+        "--header-timeout",
+        "--body-timeout",
+        "Exit status",
         "ASYNCSTREAM_API_KEY",
     ):
         assert option in result.output
