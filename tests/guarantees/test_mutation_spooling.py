@@ -1,0 +1,102 @@
+"""Where undelivered results go, held line by line (what mutation testing found loose).
+
+Each test here holds a line that carries "nothing lost: undelivered batches are
+spooled once": the sync shim's abort spools what its thread still buffers, the
+spool lands in the configured folder (or a documented default), and only a 409
+answer to a completion is read as a list of missing batches.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from asyncstream import StreamTaskResults
+from asyncstream._exceptions import HubRejectedError
+from asyncstream._spool import ENV_SPOOL_DIR, default_spool_dir, missing_seqs
+from asyncstream.hub import RunningHub, running_hub
+from tests.guarantees._support import hub_paths, knobs, spools_of
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[RunningHub]:
+    async with running_hub(store="sqlite") as running:
+        yield running
+
+
+async def test_sync_abort_spools_what_the_thread_still_buffers(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    # batch_size 10 and a long linger: 25 adds hand two batches over and keep
+    # five in the task's thread, where only abort() can still reach them.
+    added = [f"/abort/{i}" for i in range(25)]
+    status = StreamTaskResults(
+        "p", [], 1, "q", "sync-abort", **knobs(hub, spool_dir=str(tmp_path))
+    )
+    for path in added:
+        await anyio.to_thread.run_sync(status.add, "processed", path)
+
+    stored: list[str] = []
+    with anyio.fail_after(10):  # the two whole batches reach the hub
+        while len(stored) < 20:
+            stored = await hub_paths(hub, "sync-abort")
+            await anyio.sleep(0.02)
+    await anyio.to_thread.run_sync(status.abort)
+
+    (spool,) = spools_of(tmp_path, "sync-abort")
+    assert sorted(spool.paths) == sorted(added[20:])  # the five still buffered
+    assert sorted(stored + spool.paths) == sorted(added)  # none lost, none twice
+    assert spool.header.get("payload") is None  # aborted: resend won't complete it
+
+
+def test_the_spool_folder_is_the_configured_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(ENV_SPOOL_DIR, str(tmp_path / "configured"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_spool_dir() == tmp_path / "configured"
+
+
+def test_the_default_spool_folder_is_in_the_user_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(ENV_SPOOL_DIR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_spool_dir() == tmp_path / "asyncstream" / "spool"
+
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / ".cache").mkdir(parents=True)
+    assert default_spool_dir() == tmp_path / "home" / ".cache" / "asyncstream" / "spool"
+
+
+def test_without_a_writable_cache_the_spool_folder_is_per_user_in_tmp(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(ENV_SPOOL_DIR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "no-such-cache"))
+    expected = Path(tempfile.gettempdir()) / f"asyncstream-spool-{os.getuid()}"
+    assert default_spool_dir() == expected
+
+    if os.getuid() != 0:  # root writes anywhere: the access check cannot refuse
+        read_only = tmp_path / "read-only"
+        read_only.mkdir(mode=0o500)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(read_only))
+        assert default_spool_dir() == expected
+
+
+def test_only_a_409_to_a_completion_lists_missing_batches() -> None:
+    detail = {"missing": [3, 5, "x"]}
+    conflict = HubRejectedError("conflict", status_code=409, detail=detail)
+    assert missing_seqs(conflict) == [3, 5]
+    for status in (400, 404, 422):
+        other = HubRejectedError("refused", status_code=status, detail=detail)
+        assert missing_seqs(other) == []
+    assert missing_seqs(HubRejectedError("x", status_code=409, detail=["3"])) == []
+    no_list = HubRejectedError("x", status_code=409, detail={"missing": 3})
+    assert missing_seqs(no_list) == []
