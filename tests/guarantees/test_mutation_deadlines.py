@@ -79,3 +79,13 @@ def test_a_budget_without_a_batch_slot_is_refused_by_name() -> None:
             "p", [], 1, "q", "no-slot", hub_url="http://127.0.0.1:9",
             max_inflight_batches=0,
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("seconds", [-0.5, float("nan")])
+def test_a_deadline_in_the_past_or_nowhere_is_refused_by_name(seconds: float) -> None:
+    with pytest.raises(
+        InvalidInputError,
+        match=rf"^a deadline must be 0 seconds away or more, got {seconds!r}$",
+    ):
+        Deadline.after(seconds)
+    assert Deadline.after(0.0, clock=lambda: 7.0).when == 7.0
