@@ -16,11 +16,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from asyncstream import StreamTaskResults
+from asyncstream import BackpressureTimeout, StreamTaskResults
 from asyncstream._exceptions import HubRejectedError
 from asyncstream._spool import ENV_SPOOL_DIR, default_spool_dir, missing_seqs
 from asyncstream.hub import RunningHub, running_hub
-from tests.guarantees._support import hub_paths, knobs, spools_of
+from tests.guarantees._support import RESULTS, hub_paths, knobs, spools_of
 
 
 @pytest.fixture
@@ -52,6 +52,39 @@ async def test_sync_abort_spools_what_the_thread_still_buffers(
     assert sorted(spool.paths) == sorted(added[20:])  # the five still buffered
     assert sorted(stored + spool.paths) == sorted(added)  # none lost, none twice
     assert spool.header.get("payload") is None  # aborted: resend won't complete it
+
+
+async def test_sync_abort_after_an_interrupted_hand_over_spools_it_and_the_rest(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    # The hub refuses every batch (but the deadline is far): batch 0 fills the
+    # budget, so the next hand-over waits for room until add_timeout and the
+    # add() raises. That hand-over is still the thread's; abort() must spool it
+    # together with what was buffered after it, and whatever the core holds.
+    hub.faults.fail_next(10_000, status=503, retry_after=0.05, path_prefix=RESULTS)
+    options = knobs(
+        hub,
+        max_pending_items=10,
+        max_inflight_batches=1,
+        add_timeout=0.3,
+        spool_dir=str(tmp_path),
+    )
+    status = StreamTaskResults("p", [], 1, "q", "sync-interrupted", **options)
+    recorded: list[str] = []
+    with anyio.fail_after(20):
+        for i in range(40):
+            try:
+                await anyio.to_thread.run_sync(status.add, "processed", f"/int/{i}")
+            except BackpressureTimeout:
+                break
+            recorded.append(f"/int/{i}")
+    assert 10 < len(recorded) < 40  # the hand-over after the first batch timed out
+    await anyio.to_thread.run_sync(status.abort)
+    hub.faults.reset()
+
+    (spool,) = spools_of(tmp_path, "sync-interrupted")
+    assert sorted(spool.paths) == sorted(recorded)  # none lost, none twice
+    assert await hub_paths(hub, "sync-interrupted") == []
 
 
 def test_the_spool_folder_is_the_configured_one(
