@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 from asyncstream import BackpressureTimeout, StreamTaskResults
+from asyncstream._delivery import lost_batches_error
 from asyncstream._exceptions import HubRejectedError
 from asyncstream._spool import ENV_SPOOL_DIR, default_spool_dir, missing_seqs
 from asyncstream.hub import RunningHub, running_hub
@@ -133,3 +134,15 @@ def test_only_a_409_to_a_completion_lists_missing_batches() -> None:
     assert missing_seqs(HubRejectedError("x", status_code=409, detail=["3"])) == []
     no_list = HubRejectedError("x", status_code=409, detail={"missing": 3})
     assert missing_seqs(no_list) == []
+
+
+def test_a_completion_refused_for_lost_batches_names_the_task_and_the_batches() -> None:
+    refused = HubRejectedError("conflict", status_code=409, detail={"missing": [2, 7]})
+    error = lost_batches_error("task-9", refused)
+    assert error is not None
+    assert str(error) == (
+        "task 'task-9': the hub acknowledged but no longer holds batches [2, 7];"
+        " they cannot be re-sent from here"
+    )
+    assert error.undelivered_seqs == (2, 7)
+    assert lost_batches_error("task-9", HubRejectedError("x", status_code=422)) is None
