@@ -88,6 +88,33 @@ async def test_sync_abort_after_an_interrupted_hand_over_spools_it_and_the_rest(
     assert await hub_paths(hub, "sync-interrupted") == []
 
 
+async def test_sync_close_with_a_full_budget_spools_the_buffer_without_waiting(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    # Batch 0 fills the budget at a hub that refuses everything; five more wait
+    # in the thread. close() takes them over the budget (it must not wait for
+    # room, nor give up after add_timeout) and spools all fifteen.
+    hub.faults.fail_next(10_000, status=503, retry_after=0.05, path_prefix=RESULTS)
+    options = knobs(
+        hub,
+        max_pending_items=10,
+        add_timeout=0.2,
+        delivery_timeout=1.0,
+        spool_dir=str(tmp_path),
+    )
+    status = StreamTaskResults("p", [], 1, "q", "sync-close-full", **options)
+    added = [f"/close/{i}" for i in range(15)]
+    for path in added:
+        await anyio.to_thread.run_sync(status.add, "processed", path)
+    with anyio.fail_after(20):
+        await anyio.to_thread.run_sync(status.close)
+    hub.faults.reset()
+
+    (spool,) = spools_of(tmp_path, "sync-close-full")
+    assert sorted(spool.paths) == sorted(added)
+    assert await hub_paths(hub, "sync-close-full") == []
+
+
 def test_the_spool_folder_is_the_configured_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
