@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from asyncstream import BackpressureTimeout, StreamTaskResults
+from asyncstream import AsyncStreamTaskResults, BackpressureTimeout, StreamTaskResults
 from asyncstream._delivery import lost_batches_error
 from asyncstream._exceptions import HubRejectedError
 from asyncstream._spool import ENV_SPOOL_DIR, default_spool_dir, missing_seqs
@@ -173,3 +173,26 @@ def test_a_completion_refused_for_lost_batches_names_the_task_and_the_batches() 
     )
     assert error.undelivered_seqs == (2, 7)
     assert lost_batches_error("task-9", HubRejectedError("x", status_code=422)) is None
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("taskid", "name"),
+    [("../escape me", "_escape_me.jsonl"), ("...", "task.jsonl"), ("a/b", "a_b.jsonl")],
+)
+async def test_a_spool_file_stays_in_its_folder_whatever_the_task_id(
+    hub: RunningHub, tmp_path: Path, taskid: str, name: str
+) -> None:
+    folder = tmp_path / "spool"
+    status = AsyncStreamTaskResults(
+        "p", [], 1, "q", taskid, **knobs(hub, spool_dir=str(folder))
+    )
+    hub.faults.fail_next(10_000, status=503, retry_after=0.05, path_prefix=RESULTS)
+    await status.add("processed", "/named/0")
+    await status.aabort()
+    hub.faults.reset()
+    assert _names(folder) == [name]
+    assert _names(tmp_path) == ["spool"]  # nothing escaped the folder
