@@ -1,9 +1,13 @@
 """A cluster's shape: many Celery workers streaming at once into a multi-process hub.
 
 Three prefork workers (concurrency 2) on the real broker run twelve streaming tasks
-of 50,000 results each at the same time, all into one hub served by two processes
+of 10,000 results each at the same time, all into one hub served by two processes
 over PostgreSQL. Every result must be stored once, under its own task, and every
 task's payload must agree with what the hub holds.
+
+Twenty batches a task (240 in all, from six task slots at once) keep all three
+workers and both hub processes busy at the same time; more results per task add
+time, not another kind of interleaving.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ pytestmark = [pytest.mark.celery, pytest.mark.slow, pytest.mark.timeout(600)]
 
 WORKERS = 3
 TASKS = 12
-RESULTS_PER_TASK = 50_000
+RESULTS_PER_TASK = 10_000
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from asyncstream.soak._check import (
     check_task,
     summary_of,
 )
-from asyncstream.soak._tasks import Producer
+from asyncstream.soak._producer import Producer
 
 ADDED = [
     Added("processed", {"path": "/a"}),
