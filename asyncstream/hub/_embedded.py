@@ -216,8 +216,11 @@ class HubProcess:
             command.append("--enable-faults")
         return command + list(self.extra_args)
 
-    def start(self, timeout: float = 15.0) -> None:
-        """Start the server and wait until it answers health checks."""
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server and wait until it answers health checks.
+
+        A hub that cannot start exits and is reported at once; the long
+        ``timeout`` only serves a machine so loaded that starting is slow."""
         env = dict(os.environ)
         # The key goes by environment, so it does not show in the process list.
         env.pop("ASYNCSTREAM_API_KEY", None)
