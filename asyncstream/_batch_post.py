@@ -45,6 +45,11 @@ async def post_batch(
     """
     since = max(batch.cut_at, progress_at)
     deadline = Deadline.at(since + delivery_timeout, clock=clock)
+    if deadline.remaining() <= 0:
+        # It waited (for a send slot) past its deadline: fail, send nothing.
+        raise HubUnavailableError(
+            f"batch {batch.seq} not acknowledged in {delivery_timeout}s"
+        )
     try:
         # The request stops at the deadline, on the wire or in a backoff.
         answer = await post_or_split(

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._paths import STATES, State
-from .._stream_results import AsyncStreamTaskResults
+from .._stream_parts import build_parts
 from ._load_worker import result_path
 
-_DEFAULTS = inspect.signature(AsyncStreamTaskResults).parameters
+_DEFAULTS = inspect.signature(build_parts).parameters
 # The batch size a load task's sender uses: its default.
 BATCH_SIZE: int = _DEFAULTS["batch_size"].default
 # The batches one sender keeps in flight (its default): as many transactions as

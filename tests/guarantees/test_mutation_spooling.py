@@ -19,7 +19,8 @@ import pytest
 from asyncstream import AsyncStreamTaskResults, BackpressureTimeout, StreamTaskResults
 from asyncstream._delivery import lost_batches_error
 from asyncstream._exceptions import HubRejectedError
-from asyncstream._spool import ENV_SPOOL_DIR, default_spool_dir, missing_seqs
+from asyncstream._spool import missing_seqs
+from asyncstream._spool_dir import ENV_SPOOL_DIR, default_spool_dir
 from asyncstream.hub import RunningHub, running_hub
 from tests.guarantees._support import RESULTS, hub_paths, knobs, spools_of
 
