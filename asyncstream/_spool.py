@@ -220,14 +220,19 @@ def read_spool(path: str | os.PathLike[str]) -> SpoolFile:
                     f"{path}:{number}: bad batch line: {exc!r}"
                 ) from None
             batches.append(batch)
+    taskid, batches_cut = first.get("taskid"), first.get("batches")
+    if not isinstance(taskid, str) or not taskid:
+        raise InvalidInputError(f"{path}: spool header lacks 'taskid'")
+    if type(batches_cut) is not int or batches_cut < 0:
+        raise InvalidInputError(f"{path}: spool header lacks 'batches'")
     return SpoolFile(
-        taskid=str(first["taskid"]),
+        taskid=taskid,
         hub_url=first.get("hub_url"),
-        batches_cut=int(first["batches"]),
+        batches_cut=batches_cut,
         payload=first.get("payload"),
         batches=batches,
         identity=TaskIdentity(
-            taskid=str(first["taskid"]),
+            taskid=taskid,
             queue_name=first.get("queue"),
             taskname=first.get("task"),
             jobid=first.get("jobid"),

@@ -180,11 +180,6 @@ async def test_resend_without_a_task_name_is_refused_and_keeps_the_file(
     assert await hub_task(hub, taskid) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_spool reads first['taskid'] and first['batches'] unchecked: a header"
-    " without them raises a bare KeyError instead of an error naming the file",
-)
 @pytest.mark.parametrize("missing", ["taskid", "batches"])
 async def test_a_header_without_its_task_id_or_count_is_refused_naming_the_file(
     hub: RunningHub, tmp_path: Path, missing: str
