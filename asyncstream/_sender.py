@@ -59,6 +59,14 @@ from ._sender_stats import SenderState, SenderStatistics
 logger = logging.getLogger("asyncstream.sender")
 
 
+# The defaults of a stream's sender, shared by every face that builds one.
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_LINGER = 1.0
+DEFAULT_MAX_PENDING_ITEMS = 10_000
+DEFAULT_MAX_INFLIGHT_BATCHES = 4
+DEFAULT_DELIVERY_TIMEOUT = 300.0
+
+
 class BatchSender(anyio.abc.AsyncResource):
     """Stream result batches of one task to the hub, bounded and retried.
 
@@ -71,14 +79,14 @@ class BatchSender(anyio.abc.AsyncResource):
         client: HubClient,
         identity: TaskIdentity,
         *,
-        batch_size: int = 500,
-        linger: float = 1.0,
-        max_pending_items: int = 10_000,
-        max_inflight_batches: int = 4,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        linger: float = DEFAULT_LINGER,
+        max_pending_items: int = DEFAULT_MAX_PENDING_ITEMS,
+        max_inflight_batches: int = DEFAULT_MAX_INFLIGHT_BATCHES,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
         adaptive_batch_size: bool = False,
-        delivery_timeout: float = 300.0,
+        delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT,
         add_timeout: float | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,

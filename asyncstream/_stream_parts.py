@@ -26,7 +26,14 @@ from ._payload import TaskHeader
 from ._result_buffer import DEFAULT_MAX_BATCH_BYTES
 from ._retry import Clock, RetryPolicy, Sleep
 from ._send_budget import DEFAULT_MAX_PENDING_BYTES
-from ._sender import BatchSender
+from ._sender import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DELIVERY_TIMEOUT,
+    DEFAULT_LINGER,
+    DEFAULT_MAX_INFLIGHT_BATCHES,
+    DEFAULT_MAX_PENDING_ITEMS,
+    BatchSender,
+)
 
 __all__ = ["StreamOptions", "StreamParts", "build_parts"]
 
@@ -85,14 +92,14 @@ def build_parts(
     verify_tls: bool | None = None,
     client: httpx.AsyncClient | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    batch_size: int = 500,
-    linger: float = 1.0,
-    max_pending_items: int = 10_000,
-    max_inflight_batches: int = 4,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    linger: float = DEFAULT_LINGER,
+    max_pending_items: int = DEFAULT_MAX_PENDING_ITEMS,
+    max_inflight_batches: int = DEFAULT_MAX_INFLIGHT_BATCHES,
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
     adaptive_batch_size: bool = False,
-    delivery_timeout: float = 300.0,
+    delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT,
     add_timeout: float | None = None,
     request_timeout: float = 30.0,
     spool_dir: str | None = None,

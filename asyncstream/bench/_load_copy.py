@@ -12,22 +12,20 @@ table and its index are the ones the hub wrote into.
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .._paths import STATES, State
-from .._stream_parts import build_parts
+from .._sender import DEFAULT_BATCH_SIZE, DEFAULT_MAX_INFLIGHT_BATCHES
 from ._load_worker import result_path
 
-_DEFAULTS = inspect.signature(build_parts).parameters
 # The batch size a load task's sender uses: its default.
-BATCH_SIZE: int = _DEFAULTS["batch_size"].default
+BATCH_SIZE: int = DEFAULT_BATCH_SIZE
 # The batches one sender keeps in flight (its default): as many transactions as
 # the hub may have open for one task at once.
-IN_FLIGHT: int = _DEFAULTS["max_inflight_batches"].default
+IN_FLIGHT: int = DEFAULT_MAX_INFLIGHT_BATCHES
 
 _COPY = "COPY results (taskid, seq, idx, state, path, extra) FROM STDIN"
 

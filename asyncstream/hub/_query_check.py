@@ -13,15 +13,17 @@ from fastapi.routing import APIRoute
 
 from ._errors import HubHTTPError
 
-_known: dict[int, frozenset[str]] = {}
+# Kept on the route itself: a dict keyed by id() could hand a new route the names
+# of a collected one with the same id, and routes are not hashable.
+_NAMES = "_asyncstream_query_names"
 
 
 def _parameters_of(route: APIRoute) -> frozenset[str]:
     """The query parameter names ``route`` reads, its dependencies' included."""
-    names = _known.get(id(route))
+    names: frozenset[str] | None = getattr(route, _NAMES, None)
     if names is None:
         names = frozenset(_query_names(route.dependant))
-        _known[id(route)] = names
+        setattr(route, _NAMES, names)
     return names
 
 
