@@ -84,6 +84,7 @@ class PagePrefetcher(AsyncResource):
         idle_timeout: float = 300.0,
         page_timeout: float = DEFAULT_PAGE_TIMEOUT,
         budget_bytes: int = DEFAULT_BUDGET_BYTES,
+        depth: PrefetchDepth | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
     ) -> None:
@@ -92,7 +93,9 @@ class PagePrefetcher(AsyncResource):
         self._client = client
         self._page_size, self._page_timeout = page_size, page_timeout
         self._clock, self._sleep = clock, sleep
-        self._depth = PrefetchDepth(prefetch, budget_bytes)
+        # ``depth``: the depth a previous stream of the same task settled at,
+        # carried over (``prefetch`` and ``budget_bytes`` are then its own).
+        self._depth = depth or PrefetchDepth(prefetch, budget_bytes)
         self._policy = PrefetchPolicy(
             self._depth.depth, idle_timeout, wait, idle_since=clock()
         )

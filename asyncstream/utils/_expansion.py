@@ -22,6 +22,7 @@ from .._exceptions import StreamError, UsageError
 from .._hub_client import HubClient
 from .._pager import PagePrefetcher, PrefetchStatistics
 from .._paths import PathObject
+from .._prefetch_depth import PrefetchDepth
 from .._prefetch_policy import PrefetchOptions
 
 # A run of inline path objects, already normalised, or one stream reference.
@@ -75,6 +76,9 @@ class PathExpansion(AsyncResource):
         self._stack: AsyncExitStack | None = None
         self.current: PagePrefetcher | None = None
         self.streams_read = 0
+        # One adaptive depth for every stream: streams are read one after the
+        # other, and the next starts at the depth the last one settled at.
+        self._depth = PrefetchDepth(options.prefetch)
 
     @property
     def has_streams(self) -> bool:
@@ -137,6 +141,7 @@ class PathExpansion(AsyncResource):
             prefetch=options.prefetch,
             wait=options.wait,
             idle_timeout=options.idle_timeout,
+            depth=self._depth,
         )
         await prefetcher.start(self._task_group)
         self.current = prefetcher

@@ -14,20 +14,24 @@ from asyncstream._prefetch_depth import (
     PrefetchDepth,
     page_bytes,
 )
-from tests.runtime._pager_fakes import FakeStreams
+from asyncstream.utils.inputs import expand_paths
+from tests.runtime._pager_fakes import HUB_URL, FakeStreams
 
 URL = "/api/streams/s1/paths/"
 
 
-def test_depth_grows_while_the_consumer_waits_with_the_budget_in_use() -> None:
+def test_depth_doubles_while_the_consumer_waits_with_the_budget_in_use() -> None:
     depth = PrefetchDepth(None)
     assert depth.depth == 2
     # Nothing ready, every page of the budget in use (held or requested).
-    assert depth.consumer_asks(outstanding=2, buffered=0) == 3
-    assert depth.consumer_asks(outstanding=3, buffered=0) == 4
+    assert depth.consumer_asks(outstanding=2, buffered=0) == 4
+    assert depth.consumer_asks(outstanding=4, buffered=0) == 8
     # Nothing ready but a slot unused: a deeper budget would not help.
-    assert depth.consumer_asks(outstanding=3, buffered=0) == 4
-    assert depth.grown == 2
+    assert depth.consumer_asks(outstanding=7, buffered=0) == 8
+    assert depth.consumer_asks(outstanding=8, buffered=0) == MAX_DEPTH
+    # Never past the ceiling.
+    assert depth.consumer_asks(outstanding=MAX_DEPTH, buffered=0) == MAX_DEPTH
+    assert depth.grown == 3
 
 
 def test_depth_shrinks_to_two_while_pages_wait_for_the_consumer() -> None:
@@ -87,7 +91,7 @@ async def test_fast_consumer_gets_more_pages_in_flight_than_the_start() -> None:
         stats = pages.statistics()
     assert [p["path"] for p in seen] == [f"/data/s1/file{i:07d}" for i in range(400)]
     assert stats.prefetch_cap is None
-    assert stats.depth_changes[0] >= 5
+    assert stats.depth_changes[0] >= 3  # 2 -> 4 -> 8 -> 16
     assert fake.max_in_flight >= 6
     assert fake.max_outstanding <= stats.depth_ceiling == MAX_DEPTH
 
@@ -120,3 +124,35 @@ async def test_memory_budget_caps_the_pages_outstanding() -> None:
     # The first pages were requested before their size was known: at most the
     # starting depth then, never more than the budget after.
     assert fake.max_outstanding <= 3
+
+
+async def test_the_next_stream_starts_at_the_depth_the_last_one_settled_at() -> None:
+    fake = FakeStreams(ahead=16)
+    fake.add("s1", 400)
+    fake.add("s2", 400)
+
+    async def network(request: Any, number: int) -> None:
+        await anyio.sleep(0.005)  # every page waits on the network
+
+    fake.intercept = network
+    refs = [{"stream": f"/api/streams/{s}/paths/", "count": 400} for s in ("s1", "s2")]
+    inputs = expand_paths(
+        refs, hub_url=HUB_URL, transport=fake.transport(), page_size=10
+    )
+    changes: list[tuple[int, int]] = []
+    read = 0
+    async with inputs:
+        async for _ in inputs:
+            read += 1
+            if read == 400:  # the last path of s1: its depth has settled
+                first = inputs.statistics()
+                assert first is not None
+                changes.append(first.depth_changes)
+                assert first.prefetch_limit == MAX_DEPTH
+        last = inputs.statistics()
+    assert read == 800
+    assert last is not None
+    assert last.url.endswith("/s2/paths/")
+    # s2 started where s1 ended: at the full depth, with no growing to do again.
+    assert last.depth_changes == changes[0]
+    assert last.prefetch_limit == MAX_DEPTH
