@@ -64,6 +64,18 @@ class SendBudget:
             self.items + n <= self.max_items and self.bytes + nbytes <= self.max_bytes
         ) or self.items == 0
 
+    def try_take(self, nbytes: int) -> bool:
+        """Count one result of ``nbytes`` if it fits (as :meth:`has_room`);
+        False, counting nothing, if it does not. The per-result fast path."""
+        items = self.items
+        if (
+            items < self.max_items and self.bytes + nbytes <= self.max_bytes
+        ) or not items:
+            self.items = items + 1
+            self.bytes += nbytes
+            return True
+        return False
+
     def take(self, n: int, nbytes: int = 0) -> None:
         """Count ``n`` accepted results of ``nbytes``."""
         self.items += n

@@ -20,44 +20,35 @@ here writes files: that is the caller's decision.
 
 Lifecycle: unopened → open (``async with``: a task group hosts the linger timer and
 the sends) → closed. A second close does nothing; use after close is a UsageError.
+
+The class is assembled from two halves along the budget: :mod:`._sender_add`
+takes results in (and waits for room), :mod:`._sender_sends` cuts, sends and
+keeps the books; this module holds the settings, the lifecycle and the
+statistics.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import time
-from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from typing import Self
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 
 from ._batch_ledger import BatchLedger
-from ._batch_post import post_batch
 from ._batch_sizer import BatchSizer
 from ._batch_split import RefusedItem
-from ._batching import Batch, BatchPolicy
-from ._exceptions import (
-    BackpressureTimeout,
-    HubError,
-    HubProtocolError,
-    HubUnavailableError,
-    InvalidInputError,
-    UsageError,
-)
+from ._batching import BatchPolicy
+from ._exceptions import HubUnavailableError, InvalidInputError, UsageError
 from ._hub_client import HubClient
 from ._identity import TaskIdentity
-from ._paths import PathObject, State
-from ._result_buffer import DEFAULT_MAX_BATCH_BYTES, PendingResults, ResultBuffer
+from ._result_buffer import DEFAULT_MAX_BATCH_BYTES
 from ._retry import Clock, Sleep
 from ._send_budget import DEFAULT_MAX_PENDING_BYTES, SendBudget
+from ._sender_add import SenderAdds
 from ._sender_stats import SenderState, SenderStatistics
-
-logger = logging.getLogger("asyncstream.sender")
-
 
 # The defaults of a stream's sender, shared by every face that builds one.
 DEFAULT_BATCH_SIZE = 500
@@ -67,7 +58,7 @@ DEFAULT_MAX_INFLIGHT_BATCHES = 4
 DEFAULT_DELIVERY_TIMEOUT = 300.0
 
 
-class BatchSender(anyio.abc.AsyncResource):
+class BatchSender(SenderAdds, anyio.abc.AsyncResource):
     """Stream result batches of one task to the hub, bounded and retried.
 
     ``client`` is an open :class:`HubClient` (not closed here). ``clock`` and
@@ -184,290 +175,6 @@ class BatchSender(anyio.abc.AsyncResource):
             assert self._tg is not None
             self._tg.cancel_scope.cancel()
             self._notify()
-
-    def _check_usable(self) -> None:
-        if self._state is SenderState.OPEN:
-            return
-        if self._state is SenderState.FAILED:
-            assert self._ledger.failure is not None
-            raise self._ledger.failure
-        if self._state is SenderState.UNOPENED:
-            raise UsageError(f"{self!r} is not open: use 'async with' first")
-        raise UsageError(f"{self!r} is closed")
-
-    # -- adding ------------------------------------------------------------------
-
-    async def add(self, state: State, obj: PathObject) -> None:
-        """Queue one validated result, waiting while the budget is full.
-
-        If it raises (a timeout, a cancellation, a hub error, a result too large
-        for any batch) the result was not taken: nothing awaits after the budget
-        counts it.
-        """
-        # This runs once per result: _yield_to_sends() and _check_usable() are
-        # inlined to their cheap common case.
-        budget, buffer = self._budget, self._buffer
-        size = buffer.measure(obj)
-        if self._cut_since_yield:
-            await self._yield_to_sends()
-        if self._state is not SenderState.OPEN:
-            self._check_usable()
-        if not budget.has_room(1, size):
-            await self._wait_for_room(1, size)
-        if not buffer.fits(size):
-            self._cut()  # by bytes: this result would take the body past the limit
-        budget.take(1, size)
-        self._taken[state] += 1
-        was_empty = not buffer.pending
-        buffer.add(state, obj, size)
-        if buffer.pending >= buffer.batch_size:
-            self._cut()
-        elif was_empty:
-            self._notify()  # wake the linger timer for the new first item
-
-    async def add_many(self, state: State, items: Iterable[object]) -> None:
-        """Validate and queue results of one state, as :meth:`add` each would.
-
-        Faster per result: validation, measuring and buffering run in one loop,
-        the budget is asked once per run of results that fit the batch being
-        filled. On an item that is not valid, or too large, it raises naming its
-        index: the items before it are taken, it and those after are not.
-        """
-        budget, buffer = self._budget, self._buffer
-        source, index = iter(items), 0
-        while True:
-            if self._cut_since_yield:
-                await self._yield_to_sends()
-            if self._state is not SenderState.OPEN:
-                self._check_usable()
-            if not budget.has_room(1, 0):
-                await self._wait_for_room(1, 0)
-            # A run: what fits the batch being filled and the budget.
-            want = max(1, buffer.batch_size - buffer.pending)
-            if budget.items:
-                want = min(want, budget.max_items - budget.items)
-            room = min(buffer.room - buffer.nbytes, budget.max_bytes - budget.bytes)
-            run = buffer.read_run(source, want, room)
-            if run.objs:
-                index += len(run.objs)
-                budget.take(len(run.objs), run.nbytes)
-                self._taken[state] += len(run.objs)
-                was_empty = not buffer.pending
-                buffer.extend(state, run.objs, run.nbytes)
-                if buffer.pending >= buffer.batch_size:
-                    self._cut()
-                elif was_empty:
-                    self._notify()
-            if run.error is not None:
-                raise type(run.error)(f"items[{index}]: {run.error}") from None
-            if run.carry is not None:
-                await self.add(state, run.carry[0])  # cuts by bytes, waits for room
-                index += 1
-            elif run.exhausted:
-                return
-
-    async def add_pending(self, pending: PendingResults, *, wait: bool = True) -> None:
-        """Queue results taken out of a buffer as a batch of their own.
-
-        The sync shim hands over a whole batch at once this way. ``wait=False``
-        takes the results even over budget (used at exit, bounded by one batch).
-        Like :meth:`add`, it either takes the whole batch (and marks it
-        ``taken``) or raises; results already taken are not taken again.
-        """
-        if pending.taken:
-            return  # an interrupted hand-over that had in fact gone through
-        if wait:
-            await self._yield_to_sends()
-        self._check_usable()
-        if pending.count <= 0:
-            pending.taken = True
-            return
-        if wait and not self._budget.has_room(pending.count, pending.nbytes):
-            await self._wait_for_room(pending.count, pending.nbytes)
-        # No await from here on: taken means counted and queued.
-        self._budget.take(pending.count, pending.nbytes)
-        self._ledger.take(pending)
-        self._cut()  # whatever async add()s left pending goes first
-        batch = self._policy.cut_pending(pending)
-        self._budget.resize(len(batch.body) - pending.nbytes)
-        self._enqueue(batch)
-
-    def keep_for_spool(self, pending: PendingResults) -> None:
-        """Take results the failed sender could not send, so they are spooled too."""
-        if pending.taken:
-            return
-        self._ledger.take(pending)
-        self._cut_pending_for_spool()
-        self._ledger.keep(self._policy.cut_pending(pending))
-
-    def thread_buffer(self) -> ResultBuffer:
-        """A buffer with this sender's batch settings, for a sync caller's thread."""
-        return self._buffer.sibling()
-
-    @property
-    def summary(self) -> dict[State, int]:
-        """How many results were taken per state (sent, queued or spooled)."""
-        return dict(self._taken)
-
-    async def _yield_to_sends(self) -> None:
-        # A producer that never awaits would starve the sends it just started;
-        # yield once after each cut, before taking anything (cancel-safe).
-        if self._cut_since_yield:
-            self._cut_since_yield = False
-            await anyio.lowlevel.checkpoint()
-
-    async def _wait_for_room(self, n: int, nbytes: int) -> None:
-        timeout = math.inf if self.add_timeout is None else self.add_timeout
-        self._adds_waiting += 1
-        try:
-            with anyio.fail_after(timeout):
-                while not self._budget.has_room(n, nbytes):
-                    self._check_usable()
-                    # Blocked: send what is pending now rather than after linger.
-                    self._cut()
-                    await self._wait_changed()
-        except TimeoutError:
-            b = self._budget
-            raise BackpressureTimeout(
-                f"add() waited {self.add_timeout}s for room in the send budget"
-                f" ({b.items}/{b.max_items} results, {b.bytes}/{b.max_bytes} bytes"
-                " queued or in flight): the hub is not keeping up"
-            ) from None
-        finally:
-            self._adds_waiting -= 1
-        self._check_usable()
-
-    # -- cutting and sending -----------------------------------------------------
-
-    def _cut(self) -> None:
-        nbytes = self._buffer.nbytes
-        batch = self._policy.cut()
-        if batch is not None:
-            self._budget.resize(len(batch.body) - nbytes)
-            self._enqueue(batch)
-
-    def _enqueue(self, batch: Batch) -> None:
-        self._cut_since_yield = True
-        self._ledger.queue(batch)
-        self._pump()
-
-    def _pump(self) -> None:
-        ready = self._ledger.ready
-        while (
-            ready and self._budget.can_start_batch and self._state is SenderState.OPEN
-        ):
-            batch = ready.popleft()
-            self._budget.start_batch()
-            assert self._tg is not None
-            self._tg.start_soon(
-                self._send, batch, name=f"send {batch.key(self._taskid)}"
-            )
-
-    async def _send(self, batch: Batch) -> None:
-        started, retries = self._clock(), self._ledger.retries
-        try:
-            duplicate = await post_batch(
-                self._client,
-                self._taskid,
-                batch,
-                delivery_timeout=self.delivery_timeout,
-                progress_at=self._progress_at,
-                clock=self._clock,
-                on_retry=self._count_retry,
-                on_refused=self._refuse,
-            )
-        except HubError as exc:
-            self._fail(batch, exc)
-        except Exception as exc:  # a bug must not tear down the task group
-            logger.exception("sending batch %s failed unexpectedly", batch.seq)
-            self._fail(batch, HubProtocolError(f"batch {batch.seq}: {exc!r}"))
-        else:
-            self._progress_at = self._clock()
-            self._ledger.acked(batch, duplicate=duplicate)
-            self._budget.release(batch.count, len(batch.body))
-            if self._sizer is not None:
-                # The next batches' size follows how the hub answered this one.
-                self._buffer.batch_size = self._sizer.acknowledged(
-                    self._clock() - started, retried=self._ledger.retries > retries
-                )
-        finally:
-            self._budget.finish_batch()
-            self._pump()
-            self._notify()
-
-    def _count_retry(self, exc: HubUnavailableError, delay: float) -> None:
-        self._ledger.retries += 1
-        self.note_error(exc)
-
-    def _refuse(self, refused: RefusedItem) -> None:
-        logger.warning(
-            "the hub refused a result of task %s (batch %s, %s): %s",
-            self._taskid,
-            refused.seq,
-            refused.state,
-            refused.reason,
-        )
-        self._refused.append(refused)
-
-    def refused(self) -> list[RefusedItem]:
-        """Results the hub refused for good, each with its reason."""
-        return list(self._refused)
-
-    def note_error(self, exc: BaseException) -> None:
-        """Remember why a request failed, for the statistics and the report."""
-        self._last_error = str(exc) or type(exc).__name__
-
-    def _fail(self, batch: Batch, exc: HubError) -> None:
-        self.note_error(exc)
-        logger.warning(
-            "batch %s of task %s not delivered: %s", batch.seq, self._taskid, exc
-        )
-        if self._ledger.failed(batch, exc) and self._state is SenderState.OPEN:
-            self._state = SenderState.FAILED
-
-    async def _linger_loop(self) -> None:
-        while True:
-            remaining = self._policy.linger_remaining(self._clock())
-            if remaining is None:
-                await self._wait_changed()
-            elif remaining > 0:
-                await self._sleep(remaining)
-            else:
-                self._cut()
-
-    def _notify(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = anyio.Event()
-
-    async def _wait_changed(self) -> None:
-        assert self._changed is not None
-        await self._changed.wait()
-
-    # -- finishing ---------------------------------------------------------------
-
-    async def drain(self) -> None:
-        """Send what is pending and wait until every batch is acknowledged.
-
-        Returns within the delivery deadline of the last batch; raises the hub
-        error that failed the sender if a batch missed it or was rejected.
-        """
-        self._check_usable()
-        self._cut()
-        while self._ledger.unacked:
-            self._check_usable()
-            await self._wait_changed()
-        self._check_usable()
-
-    def undelivered(self) -> list[Batch]:
-        """Every batch not acknowledged, pending results cut into a last one."""
-        self._cut_pending_for_spool()
-        return self._ledger.undelivered()
-
-    def _cut_pending_for_spool(self) -> None:
-        batch = self._policy.cut()
-        if batch is not None:
-            self._ledger.keep(batch)
 
     @property
     def batches_cut(self) -> int:

@@ -175,9 +175,18 @@ class AsyncStreamTaskResults:
         if self._life.state != "open" or self._dumping or self._delivery.error:
             await self._ensure_open(f"add({key!r}, {path!r})")
         state = check_state(key)
-        obj = to_path_object(path, message=message)
+        sender = self._sender
+        # The common case, a plain path with room for it, takes no await at all.
+        if type(path) is str and message is None:
+            if sender.add_path_nowait(state, path):
+                return
+            obj = to_path_object(path)
+        else:
+            obj = to_path_object(path, message=message)
+            if sender.add_nowait(state, obj):
+                return
         try:
-            await self._sender.add(state, obj)
+            await sender.add(state, obj)
         except HubError as exc:
             await self._fail(exc)
 

@@ -125,13 +125,14 @@ class StreamTaskResults:
         state = check_state(key)
         buffer = self._buffer
         source, index = iter(items), 0
+        held: list[object] = []  # read from source, not taken yet (a carry's rest)
         while True:
             if self._handing is not None or buffer.pending >= buffer.batch_size:
                 self._hand_over()
             if self._core.error is not None:
                 raise self._core.error
             want = buffer.batch_size - buffer.pending
-            run = buffer.read_run(source, want, buffer.room - buffer.nbytes)
+            run = buffer.read_run(source, want, buffer.room - buffer.nbytes, held)
             index += len(run.objs)
             buffer.extend(state, run.objs, run.nbytes)
             if run.error is not None:

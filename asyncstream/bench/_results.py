@@ -155,6 +155,30 @@ BUDGET_TARGETS = tuple(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedTarget:
+    """``row`` ran to the end, and so passed the check its workload makes after
+    the timing (:mod:`._one_task`: every valid result stored exactly once, the
+    invalid one reported); the value shown is its rate over ``versus``'s."""
+
+    key: str
+    row: str
+    versus: str
+    text: str
+
+    def evaluate(self, results: BenchResults, size: int) -> TargetResult:
+        rate, other = results.rate(self.row, size), results.rate(self.versus, size)
+        value = None if rate is None or not other else rate / other
+        met = False if self.row in results.errors else None if rate is None else True
+        return TargetResult(self.key, self.row, self.text, value, met, "vs clean task")
+
+
+CHECKED_TARGETS = (
+    CheckedTarget("one_bad_item", "task.one_bad.sqlite", "task.clean.sqlite",
+                  "9,999 stored exactly once, 1 reported"),
+)  # fmt: skip
+
+
 def _growth(small: int | None, large: int | None) -> float | None:
     return None if not small or large is None else large / small
 
@@ -190,6 +214,7 @@ def evaluate_targets(results: BenchResults) -> list[TargetResult]:
     size = max(results.sizes)
     verdicts = [target.evaluate(results, size) for target in RATIO_TARGETS]
     verdicts += [target.evaluate(results, size) for target in BUDGET_TARGETS]
+    verdicts += [target.evaluate(results, size) for target in CHECKED_TARGETS]
     for spec in ROWS_BY_KEY.values():
         verdict = memory_target(results, spec)
         if verdict is not None:

@@ -3,7 +3,8 @@
 A row names the workload a child process runs (:mod:`._workloads`), the hubs it
 talks to, the raw ceiling it is compared with, and whether its memory must stay
 flat as the number of paths grows. Slow baselines are *capped*: they run at most
-``cap`` paths and their rate stands for every larger size (extrapolated).
+``cap`` paths and their rate stands for every larger size (extrapolated). A
+*fixed* row measures one task of a given size, whatever the sizes asked for.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._prefetch_policy import DEFAULT_PAGE_SIZE
+from ._one_task import TASK_SIZE
 
 # Results go to a hub that validates and discards (the HTTP ceiling) or to one
 # that commits to SQLite; input streams are read from an in-memory hub.
@@ -71,9 +73,12 @@ class RowSpec:
     cap: Literal["post_per_path", "add_per_call", "latency"] | None = None
     streaming: bool = False
     grows: bool = False
+    fixed: int | None = None  # a row of one task of this size, whatever is asked
 
     def effective_size(self, size: int, caps: Caps) -> int:
         """How many paths this row really runs when ``size`` is asked for."""
+        if self.fixed is not None:
+            return self.fixed
         if self.cap is None:
             return size
         cap: int = getattr(caps, self.cap)
@@ -107,6 +112,12 @@ ROWS: tuple[RowSpec, ...] = (
     RowSpec("sender.sync.sqlite", "StreamTaskResults", "sync shim → SQLite hub",
             "sender_sync", results_hub="sqlite", ceiling=("raw.post.sqlite",),
             streaming=True),
+    RowSpec("task.clean.sqlite", "StreamTaskResults", "one task of 10k → SQLite hub",
+            "task_clean", results_hub="sqlite", ceiling=("raw.post.sqlite",),
+            fixed=TASK_SIZE),
+    RowSpec("task.one_bad.sqlite", "StreamTaskResults",
+            "one task of 10k, 1 item refused → SQLite hub", "task_one_bad",
+            results_hub="sqlite", ceiling=("task.clean.sqlite",), fixed=TASK_SIZE),
     RowSpec("expand.p2", "expand_paths", "prefetch 2", "expand",
             reads_streams=True, ceiling=("raw.get",), streaming=True),
     RowSpec("expand.p1", "expand_paths", "prefetch 1 (off)", "expand",

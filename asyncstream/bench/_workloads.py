@@ -249,3 +249,8 @@ WORKLOADS: dict[str, Callable[[Workload, Tick], float]] = {
 from ._filework import FILE_WORKLOADS  # noqa: E402
 
 WORKLOADS.update(FILE_WORKLOADS)
+
+# One task of 10k results, clean and with one invalid item (the SQLite rows).
+from ._one_task import TASK_WORKLOADS  # noqa: E402
+
+WORKLOADS.update(TASK_WORKLOADS)

@@ -68,6 +68,28 @@ def test_plan_runs_a_capped_row_once_for_every_size_above_its_cap() -> None:
     assert [r.row.group for r in runs[:8]] == ["raw ceiling"] * 8
 
 
+def test_plan_runs_a_one_task_row_once_at_its_size_for_every_size() -> None:
+    runs = plan((SMALL, 100_000, 1_000_000), Caps())
+    by_row = {run.row.key: (run.paths, run.sizes) for run in runs}
+    assert by_row["task.one_bad.sqlite"] == (10_000, (SMALL, 100_000, 1_000_000))
+    assert by_row["task.clean.sqlite"] == (10_000, (SMALL, 100_000, 1_000_000))
+
+
+def test_one_bad_item_target_is_met_once_its_checked_row_ran() -> None:
+    results = results_with(
+        ("task.clean.sqlite", 20_000, 60, 2), ("task.one_bad.sqlite", 15_000, 60, 2)
+    )
+    (found,) = [t for t in evaluate_targets(results) if t.key == "one_bad_item"]
+    assert (found.row, found.met) == ("task.one_bad.sqlite", True)
+    assert found.value == pytest.approx(0.75)  # its rate over the clean task's
+    assert found.text == "9,999 stored exactly once, 1 reported"
+    # The workload raises when a result is missing, doubled or not reported.
+    failed = results_with(("task.clean.sqlite", 20_000, 60, 2))
+    failed.errors["task.one_bad.sqlite"] = "RuntimeError: 9998 results stored"
+    assert verdict(failed, "one_bad_item") is False
+    assert verdict(BenchResults((SMALL, LARGE)), "one_bad_item") is None
+
+
 def test_ratio_is_over_the_slowest_of_the_row_ceilings() -> None:
     results = results_with(
         ("raw.get", 400_000, 60, 2),

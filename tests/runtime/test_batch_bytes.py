@@ -188,3 +188,46 @@ async def test_long_plain_paths_are_cut_by_bytes_and_refused_when_too_long(
                 await st.add_many("processed", ["/a", "/b", too_long])
             await st.dump()
     check_bodies(hub, taskid, 42)
+
+
+def odd_and_plain_paths(n: int) -> list[str]:
+    """Plain printable ASCII paths of growing length, and now and then one that
+    is not plain (a tab, a non-ASCII letter, a byte that is not UTF-8)."""
+    odd = ("/data/tab\there", "/data/été", "/data/raw\udcff")
+    return [
+        odd[i % 3] + str(i) if i % 17 == 5 else f"/data/{i:04d}/" + "d" * (i % 90)
+        for i in range(n)
+    ]
+
+
+async def test_add_and_add_many_cut_the_same_bodies_from_plain_paths() -> None:
+    # A run of plain paths is checked and sized at once; one that does not fit
+    # the batch is split and the rest read again: the bodies must be the very
+    # ones add() makes, every path once and in order.
+    paths = odd_and_plain_paths(700)
+    bodies: dict[str, list[bytes]] = {}
+    for how in ("add", "add_many", "sync_add_many"):
+        hub = FakeHub()
+        if how == "sync_add_many":
+            status = StreamTaskResults("p", [], 1, None, how, **options(hub))
+            await anyio.to_thread.run_sync(status.add_many, "processed", paths)
+            await anyio.to_thread.run_sync(status.dump)
+        else:
+            async with AsyncStreamTaskResults(
+                "p", [], 1, None, how, **options(hub)
+            ) as st:
+                if how == "add":
+                    for path in paths:
+                        await st.add("processed", path)
+                else:
+                    await st.add_many("processed", iter(paths))
+                await st.dump()
+        check_bodies(hub, how, len(paths))
+        bodies[how] = [hub.batches[how][seq] for seq in sorted(hub.batches[how])]
+        stored = [
+            p for body in bodies[how] for p in json.loads(body)["items"]["processed"]
+        ]
+        assert stored == [{"path": p} for p in paths]
+    # Only the task id differs between the three; it is not in the body.
+    assert bodies["add_many"] == bodies["add"]
+    assert bodies["sync_add_many"] == bodies["add"]

@@ -1,0 +1,230 @@
+"""The adding half of :class:`~._sender.BatchSender`: results into the buffer.
+
+Every path a result takes counts it against the send budget before it is
+buffered, and nothing awaits after that: an ``add`` that raises took nothing.
+``add_nowait``/``add_path_nowait`` take a result when that needs no waiting (the
+common case, once per result, so kept to a few attribute reads); ``add`` waits
+for room, cuts by bytes and yields to the sends; ``add_many`` takes runs of a
+list at once; ``add_pending`` takes a sync caller's whole batch. Cutting and
+sending are :mod:`._sender_sends`'s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import anyio
+import anyio.lowlevel
+
+from ._batch_body import path_size
+from ._exceptions import BackpressureTimeout
+from ._paths import PathObject, State
+from ._result_buffer import PendingResults, ResultBuffer
+from ._sender_sends import SenderSends
+from ._sender_stats import SenderState
+
+__all__ = ["SenderAdds"]
+
+# What a printable ASCII path alone takes in a body at most, bar its characters:
+# its wrapping and the comma after it (see _batch_body.path_size).
+_PATH_ITEM = path_size("") + 1
+
+
+class SenderAdds(SenderSends):
+    """Take results into the buffer and the budget; wait while it is full."""
+
+    async def add(self, state: State, obj: PathObject) -> None:
+        """Queue one validated result, waiting while the budget is full.
+
+        If it raises (a timeout, a cancellation, a hub error, a result too large
+        for any batch) the result was not taken: nothing awaits after the budget
+        counts it.
+        """
+        # This runs once per result: _yield_to_sends() and _check_usable() are
+        # inlined to their cheap common case.
+        budget, buffer = self._budget, self._buffer
+        size = buffer.measure(obj)
+        if self._cut_since_yield:
+            await self._yield_to_sends()
+        if self._state is not SenderState.OPEN:
+            self._check_usable()
+        if not budget.has_room(1, size):
+            await self._wait_for_room(1, size)
+        if not buffer.fits(size):
+            self._cut()  # by bytes: this result would take the body past the limit
+        budget.take(1, size)
+        self._taken[state] += 1
+        was_empty = not buffer.pending
+        buffer.add(state, obj, size)
+        if buffer.pending >= buffer.batch_size:
+            self._cut()
+        elif was_empty:
+            self._notify()  # wake the linger timer for the new first item
+
+    def add_nowait(self, state: State, obj: PathObject) -> bool:
+        """Queue one validated result now if that needs no waiting; else False.
+
+        False (nothing taken) when :meth:`add` would have to await: a batch was
+        just cut (the sends get their turn first), the sender is not open, the
+        budget is full or the batch being filled is full by bytes. The caller
+        then awaits :meth:`add`, which handles each of those. A result too large
+        for any batch raises, as in :meth:`add`.
+        """
+        size = self._buffer.measure(obj)
+        if self._cut_since_yield or self._state is not SenderState.OPEN:
+            return False
+        return self._take_one(state, obj, size)
+
+    def add_path_nowait(self, state: State, path: str) -> bool:
+        """:meth:`add_nowait` for a path string alone, validated and sized here.
+
+        Only a non-empty printable ASCII path is taken this way (the string
+        :func:`~._paths.to_path_object` passes as is); for anything else, and
+        whenever :meth:`add_nowait` would say False, it says False and the
+        caller goes the long way.
+        """
+        # This runs once per result: _take_one() is inlined here.
+        if (
+            self._cut_since_yield
+            or self._state is not SenderState.OPEN
+            or not (path and path.isascii() and path.isprintable())
+        ):
+            return False
+        buffer, size = self._buffer, _PATH_ITEM + 2 * len(path)
+        if buffer.nbytes + size > buffer.room or not self._budget.try_take(size):
+            return False
+        self._taken[state] += 1
+        pending = buffer.add(state, {"path": path}, size)
+        if pending >= buffer.batch_size:
+            self._cut()
+        elif pending == 1:
+            self._notify()  # wake the linger timer for the new first item
+        return True
+
+    def _take_one(self, state: State, obj: PathObject, size: int) -> bool:
+        buffer = self._buffer
+        # Whether it fits the batch is asked first: a result that does not is
+        # left to add(), which cuts by bytes, and is not counted here.
+        if buffer.nbytes + size > buffer.room or not self._budget.try_take(size):
+            return False
+        self._taken[state] += 1
+        pending = buffer.add(state, obj, size)
+        if pending >= buffer.batch_size:
+            self._cut()
+        elif pending == 1:
+            self._notify()  # wake the linger timer for the new first item
+        return True
+
+    async def add_many(self, state: State, items: Iterable[object]) -> None:
+        """Validate and queue results of one state, as :meth:`add` each would.
+
+        Faster per result: validation, measuring and buffering run in one loop,
+        the budget is asked once per run of results that fit the batch being
+        filled. On an item that is not valid, or too large, it raises naming its
+        index: the items before it are taken, it and those after are not.
+        """
+        budget, buffer = self._budget, self._buffer
+        source, index = iter(items), 0
+        held: list[object] = []  # read from source, not taken yet (a carry's rest)
+        while True:
+            if self._cut_since_yield:
+                await self._yield_to_sends()
+            if self._state is not SenderState.OPEN:
+                self._check_usable()
+            if not budget.has_room(1, 0):
+                await self._wait_for_room(1, 0)
+            # A run: what fits the batch being filled and the budget.
+            want = max(1, buffer.batch_size - buffer.pending)
+            if budget.items:
+                want = min(want, budget.max_items - budget.items)
+            room = min(buffer.room - buffer.nbytes, budget.max_bytes - budget.bytes)
+            run = buffer.read_run(source, want, room, held)
+            if run.objs:
+                index += len(run.objs)
+                budget.take(len(run.objs), run.nbytes)
+                self._taken[state] += len(run.objs)
+                was_empty = not buffer.pending
+                buffer.extend(state, run.objs, run.nbytes)
+                if buffer.pending >= buffer.batch_size:
+                    self._cut()
+                elif was_empty:
+                    self._notify()
+            if run.error is not None:
+                raise type(run.error)(f"items[{index}]: {run.error}") from None
+            if run.carry is not None:
+                await self.add(state, run.carry[0])  # cuts by bytes, waits for room
+                index += 1
+            elif run.exhausted:
+                return
+
+    async def add_pending(self, pending: PendingResults, *, wait: bool = True) -> None:
+        """Queue results taken out of a buffer as a batch of their own.
+
+        The sync shim hands over a whole batch at once this way. ``wait=False``
+        takes the results even over budget (used at exit, bounded by one batch).
+        Like :meth:`add`, it either takes the whole batch (and marks it
+        ``taken``) or raises; results already taken are not taken again.
+        """
+        if pending.taken:
+            return  # an interrupted hand-over that had in fact gone through
+        if wait:
+            await self._yield_to_sends()
+        self._check_usable()
+        if pending.count <= 0:
+            pending.taken = True
+            return
+        if wait and not self._budget.has_room(pending.count, pending.nbytes):
+            await self._wait_for_room(pending.count, pending.nbytes)
+        # No await from here on: taken means counted and queued.
+        self._budget.take(pending.count, pending.nbytes)
+        self._ledger.take(pending)
+        self._cut()  # whatever async add()s left pending goes first
+        batch = self._policy.cut_pending(pending)
+        self._budget.resize(len(batch.body) - pending.nbytes)
+        self._enqueue(batch)
+
+    def keep_for_spool(self, pending: PendingResults) -> None:
+        """Take results the failed sender could not send, so they are spooled too."""
+        if pending.taken:
+            return
+        self._ledger.take(pending)
+        self._cut_pending_for_spool()
+        self._ledger.keep(self._policy.cut_pending(pending))
+
+    def thread_buffer(self) -> ResultBuffer:
+        """A buffer with this sender's batch settings, for a sync caller's thread."""
+        return self._buffer.sibling()
+
+    @property
+    def summary(self) -> dict[State, int]:
+        """How many results were taken per state (sent, queued or spooled)."""
+        return dict(self._taken)
+
+    async def _yield_to_sends(self) -> None:
+        # A producer that never awaits would starve the sends it just started;
+        # yield once after each cut, before taking anything (cancel-safe).
+        if self._cut_since_yield:
+            self._cut_since_yield = False
+            await anyio.lowlevel.checkpoint()
+
+    async def _wait_for_room(self, n: int, nbytes: int) -> None:
+        timeout = math.inf if self.add_timeout is None else self.add_timeout
+        self._adds_waiting += 1
+        try:
+            with anyio.fail_after(timeout):
+                while not self._budget.has_room(n, nbytes):
+                    self._check_usable()
+                    # Blocked: send what is pending now rather than after linger.
+                    self._cut()
+                    await self._wait_changed()
+        except TimeoutError:
+            b = self._budget
+            raise BackpressureTimeout(
+                f"add() waited {self.add_timeout}s for room in the send budget"
+                f" ({b.items}/{b.max_items} results, {b.bytes}/{b.max_bytes} bytes"
+                " queued or in flight): the hub is not keeping up"
+            ) from None
+        finally:
+            self._adds_waiting -= 1
+        self._check_usable()
