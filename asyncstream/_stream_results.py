@@ -198,6 +198,9 @@ class AsyncStreamTaskResults:
         An item that is not valid (or too large for any batch) raises
         :class:`InvalidPathError` naming its index: the items before it are
         recorded, it and those after are not. Waits while the budget is full.
+        Items are read a batch at a time: from a one-shot iterator, up to a
+        batch of items past the bad one may have been read, so pass a sequence
+        to go on from the index.
         """
         if self._life.state != "open" or self._dumping or self._delivery.error:
             await self._ensure_open(f"add_many({key!r}, ...)")

@@ -116,7 +116,8 @@ class StreamTaskResults:
 
         Like ``add(key, item)`` for each item, at a fraction of the cost; see
         :meth:`AsyncStreamTaskResults.add_many`. An invalid item raises naming
-        its index: the items before it are recorded, it and those after are not.
+        its index: the items before it are recorded, it and those after are not
+        (from a one-shot iterator, up to a batch past it may have been read).
         """
         if self._closed:
             raise UsageError(
