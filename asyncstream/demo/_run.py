@@ -6,6 +6,7 @@ import random
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,16 +106,19 @@ def run_demo(
     root = Path(tempfile.mkdtemp(prefix="asyncstream-demo-"))
     try:
         started = time.monotonic()
-        tree = build_tree(root, files)
-        echo(
-            f"scratch tree: {files} files in {tree.source} and the same in"
-            f" {tree.replica} ({time.monotonic() - started:.2f} s)"
-        )
-        outcome = DemoOutcome(tree)
-        started = time.monotonic()
-        with embedded_hub(db_path or root / "hub.sqlite3") as hub:
-            echo(f"embedded hub at {hub.url} ({time.monotonic() - started:.2f} s)")
-            anyio.run(_replay, tree, hub, echo, outcome)
+        # The tree is written while the hub process starts: one waits on the
+        # disk, the other on its imports, and neither needs the other.
+        with ThreadPoolExecutor(1, thread_name_prefix="demo-tree") as pool:
+            building = pool.submit(build_tree, root, files)
+            with embedded_hub(db_path or root / "hub.sqlite3") as hub:
+                echo(f"embedded hub at {hub.url} ({time.monotonic() - started:.2f} s)")
+                tree = building.result()
+                echo(
+                    f"scratch tree: {files} files in {tree.source} and the same in"
+                    f" {tree.replica} ({time.monotonic() - started:.2f} s)"
+                )
+                outcome = DemoOutcome(tree)
+                anyio.run(_replay, tree, hub, echo, outcome)
         started = time.monotonic()
         outcome.differences = tree_differences(tree.source, tree.replica)
         _summarise(outcome, echo, browsable=keep or db_path is not None)
