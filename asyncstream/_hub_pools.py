@@ -10,11 +10,19 @@ invoker holds it for the whole task, so everything the task does shares it.
 Pools are bound to the loop that opened their connections, so they are keyed by
 loop. A forked child (a prefork Celery worker) forgets its parent's pools without
 touching them: their sockets and loop belong to the parent.
+
+Loading the certificate authorities into an SSL context costs tens of
+milliseconds, which httpx pays for every client it builds: a pool to an
+``http://`` hub gets a context that never loads them (and refuses any TLS peer,
+so a redirect to ``https`` fails closed), and the verifying context of
+``https://`` hubs is built once per process, when the first such pool opens.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
 import threading
 from dataclasses import dataclass
 
@@ -24,7 +32,13 @@ import httpx
 
 from ._config import HubSettings
 
-__all__ = ["DEFAULT_TIMEOUT", "acquire_pool", "open_pools", "release_pool"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "acquire_pool",
+    "open_pools",
+    "release_pool",
+    "ssl_context_for",
+]
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 POOL_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=32)
@@ -51,6 +65,27 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
+@functools.cache
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    # One per process: httpx shares a context between its connections, and so
+    # may every pool of the process.
+    return httpx.create_ssl_context(verify=verify)
+
+
+@functools.cache
+def _plain_context() -> ssl.SSLContext:
+    # No certificate authorities loaded and verification on: cheap to build, and
+    # any TLS handshake with it fails instead of trusting the peer.
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def ssl_context_for(url: str, verify: bool = True) -> ssl.SSLContext:
+    """The SSL context a client of ``url`` needs: a real one only for https."""
+    if url.lower().startswith("https:"):
+        return _tls_context(verify)
+    return _plain_context()
+
+
 def acquire_pool(settings: HubSettings) -> tuple[PoolKey, httpx.AsyncClient]:
     """The shared pool of ``settings`` on the running loop; opened if none is.
 
@@ -65,7 +100,7 @@ def acquire_pool(settings: HubSettings) -> tuple[PoolKey, httpx.AsyncClient]:
                     base_url=settings.url,
                     headers=settings.headers(),
                     timeout=DEFAULT_TIMEOUT,
-                    verify=settings.verify_tls,
+                    verify=ssl_context_for(settings.url, settings.verify_tls),
                     limits=POOL_LIMITS,
                 )
             )

@@ -14,6 +14,8 @@ fresh scratch tree first, untimed, in directories of :data:`PER_DIR` files:
   waits 2 ms (a GIL-releasing ``time.sleep`` in a thread, or ``await
   anyio.sleep``), the results streamed to the discard hub: a model of a network
   or parallel file system, whose bound is ``concurrency / 2 ms``.
+* ``latency:plain:<concurrency>`` — the same waits in plain threads, no runtime:
+  what the machine's timers and scheduler let the model reach.
 
 Every workload checks that each path got its result and that the files are gone
 or moved: a fast figure is never a lost one.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Final
@@ -187,6 +190,34 @@ async def _await_op(item: dict[str, Any]) -> str:
     return "processed"
 
 
+def plain_sleeps(concurrency: int) -> Callable[[Workload, Tick], float]:
+    """``concurrency`` plain threads waiting 2 ms per operation, no runtime at all.
+
+    The latency model's bound assumes each wait takes 2 ms; on a loaded machine
+    a thread wakes late, and this row says how late: what the model could reach
+    here with no runtime in the way.
+    """
+
+    def run(w: Workload, tick: Tick) -> float:
+        per_thread = -(-w.n // concurrency)
+
+        def worker() -> None:
+            for _ in range(per_thread):
+                time.sleep(OP_SECONDS)
+
+        threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - start
+        tick(per_thread * concurrency)
+        return seconds
+
+    return run
+
+
 def _names(n: int) -> Iterator[str]:
     return (f"/remote/fs/dir{i % 97:02d}/file{i}" for i in range(n))
 
@@ -223,4 +254,5 @@ FILE_WORKLOADS: dict[str, Callable[[Workload, Tick], float]] = {
         for kind in ("threads", "async")
         for c in CONCURRENCIES
     },
+    **{f"latency:plain:{c}": plain_sleeps(c) for c in CONCURRENCIES},
 }

@@ -124,7 +124,11 @@ def targets(figures: list[FileFigures]) -> list[FileTarget]:
 
 def _ceiling(f: FileFigures, by: dict[str, FileFigures]) -> str:
     if f.row.bound:
-        return f"{f.rate / f.row.bound:.2f}x bound ({f.row.bound:,.0f}/s)"
+        bound = f"{f.rate / f.row.bound:.2f}x bound ({f.row.bound:,.0f}/s)"
+        plain = by.get(f"latency:plain:{f.row.key.rsplit(':', 1)[1]}")
+        if plain is None or plain is f or plain.error or not plain.rate:
+            return bound
+        return f"{bound}, {f.rate / plain.rate:.2f}x plain threads"
     op = f.row.key.split(":")[0]
     raw = by.get(f"{op}:raw")
     if raw is None or raw is f or f.row.key.startswith("memory") or not raw.rate:

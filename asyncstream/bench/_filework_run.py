@@ -71,6 +71,18 @@ def plan(n: int, *, quick: bool) -> list[FileRow]:
                     bound=c / OP_SECONDS,
                 )
             )
+    # Plain threads at the top concurrency only: the machine's own ceiling for
+    # the model, measured in the same run as the rows it qualifies.
+    top = CONCURRENCIES[-1]
+    rows.append(
+        FileRow(
+            f"latency:plain:{top}",
+            f"2 ms per op (time.sleep in plain threads, no runtime), {top} threads",
+            f"latency:plain:{top}",
+            top * per_worker,
+            bound=top / OP_SECONDS,
+        )
+    )
     for size in (n, 10 * n):
         rows.append(
             FileRow(

@@ -29,7 +29,7 @@ class DemoError(click.ClickException):
 @click.option(
     "--files",
     type=click.IntRange(min=1),
-    # Enough paths (two fifths of the files) that the per-task start and the
+    # Enough paths (seven tenths of the files) that the per-task start and the
     # final flush do not make the throughput figure; a few seconds to build.
     default=20_000,
     show_default=True,

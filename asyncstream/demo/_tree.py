@@ -19,8 +19,9 @@ from pathlib import Path
 from .._paths import PathObject
 
 FILES_PER_DIR = 100
-DELETE_FRACTION = 0.2
-MOVE_FRACTION = 0.2
+# Most files change, so that most of the tree's paths go through the hub.
+DELETE_FRACTION = 0.35
+MOVE_FRACTION = 0.35
 
 # Snapshot: (device, inode) -> path relative to the root.
 Snapshot = dict[tuple[int, int], str]
@@ -54,27 +55,51 @@ class SnapshotDiff:
 
 
 def build_tree(root: Path, files: int) -> DemoTree:
-    """Write ``files`` small files under ``source/`` and the same under ``replica/``."""
+    """Write ``files`` small files under ``source/`` and link them under ``replica/``.
+
+    The replica's names are hard links to the source's files: writing a file costs
+    an order of magnitude more than linking one, and the build is not what the
+    demo measures. The handlers act on names, so this changes nothing they do: by
+    the time they delete a replica's name, the source's name is gone and the
+    delete frees the file, as it would on a real replica; a rename is a rename.
+    The comparison at the end still catches a name moved to the wrong place, since
+    every file's content is its own.
+    """
     tree = DemoTree(root, files)
+    source, replica = str(tree.source), str(tree.replica)
     for index in range(files):
-        relative = f"d{index // FILES_PER_DIR:03d}/f{index:06d}.txt"
+        relative = f"/d{index // FILES_PER_DIR:03d}/f{index:06d}.txt"
+        if index % FILES_PER_DIR == 0:
+            parent = relative.rpartition("/")[0]
+            os.makedirs(source + parent)
+            os.makedirs(replica + parent)
         content = f"file {index}\n".encode() * (1 + index % 7)
-        for side in (tree.source, tree.replica):
-            target = side / relative
-            if index % FILES_PER_DIR == 0:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
+        fd = os.open(source + relative, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, content)
+        finally:
+            os.close(fd)
+        os.link(source + relative, replica + relative)
     return tree
 
 
 def take_snapshot(root: Path) -> Snapshot:
-    """Every file and directory below ``root`` by inode."""
+    """Every file and directory below ``root`` by inode.
+
+    The inode comes from the directory entry (no ``stat`` per entry), the device
+    from ``root``: the scratch tree lives on one file system.
+    """
+    device = os.lstat(root).st_dev
     snapshot: Snapshot = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            info = os.lstat(path)
-            snapshot[(info.st_dev, info.st_ino)] = os.path.relpath(path, root)
+    stack = [("", str(root))]
+    while stack:
+        relative, path = stack.pop()
+        with os.scandir(path) as entries:
+            for entry in entries:
+                name = f"{relative}/{entry.name}" if relative else entry.name
+                snapshot[(device, entry.inode())] = name
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((name, entry.path))
     return snapshot
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from .._hub_pools import ssl_context_for
 from ._app import create_app
 from ._dsn import ENV_HUB_DB
 from ._faults import FAULTS_PATH, FaultInjector
@@ -240,16 +241,20 @@ class HubProcess:
                 start_new_session=self.workers > 1,
             )
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                code, output = self._process.returncode, self.log_path.read_text()
-                raise RuntimeError(f"hub exited with {code}:\n{output}")
-            try:
-                if httpx.get(self.url + "/api/health/", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
+        # One client for every probe: each new one would load the certificate
+        # authorities again, tens of milliseconds apiece, for a plain-http URL.
+        verify = ssl_context_for(self.url)
+        with httpx.Client(timeout=1, verify=verify, trust_env=False) as probe:
+            while time.monotonic() < deadline:
+                if self._process.poll() is not None:
+                    code, output = self._process.returncode, self.log_path.read_text()
+                    raise RuntimeError(f"hub exited with {code}:\n{output}")
+                try:
+                    if probe.get(self.url + "/api/health/").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.02)
         self.kill()
         raise TimeoutError(
             f"hub did not answer within {timeout}s:\n{self.log_path.read_text()}"

@@ -39,3 +39,21 @@ def test_demo_leaves_nothing_behind_unless_kept(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert f"asyncstream hub serve --db {scratch / 'hub.sqlite3'}\n" in keeping.out
     assert keeping.out.endswith(f"scratch directory kept: {scratch}\n")
+
+
+def test_demo_times_each_phase_and_counts_only_the_hub_runs_in_its_figure(
+    tmp_path: Path,
+) -> None:
+    result = asyncstream("demo", "--files", "300", tmpdir=tmp_path)
+
+    assert result.code == 0, result.err
+    out = result.out
+    diff_line = next(line for line in out.splitlines() if "snapshot diff:" in line)
+    deleted = int(diff_line.split("snapshot diff: ")[1].split(" deleted")[0])
+    moved = int(diff_line.split(" deleted paths, ")[1].split(" moved")[0])
+    figure = next(line for line in out.splitlines() if line.startswith("demo: "))
+    assert figure.startswith(f"demo: {deleted + moved} paths through the hub in ")
+    assert "tree building and the snapshot diff not counted" in figure
+    for phase in ("scratch tree:", "embedded hub at", "replica compared with"):
+        assert phase in out
+    assert diff_line.count(" s)") == 2  # the change and the diff, each timed

@@ -123,11 +123,11 @@ def test_snapshot_diff_finds_deletes_and_moves_by_inode(tmp_path: Path) -> None:
 
     diff = snapshot_diff(before, take_snapshot(tree.source), tree.source)
 
-    # One directory of 100 files as a whole, then 20% of the other 300 files.
+    # One directory of 100 files as a whole, then 35% of the other 300 files.
     assert tree.deleted_dirs == 1
-    assert len(diff.deleted) == 1 + tree.deleted_files == 1 + 100 + 60
+    assert len(diff.deleted) == 1 + tree.deleted_files == 1 + 100 + 105
     assert diff.deleted[0]["path"] == str(tree.source / "d000")
-    assert len(diff.moved) == tree.moved_files == 60
+    assert len(diff.moved) == tree.moved_files == 105
     assert all(not os.path.exists(m["from"]) for m in diff.moved)
     assert all(os.path.exists(m["path"]) for m in diff.moved)
     assert len(tree_differences(tree.source, tree.replica)) == 5  # not replayed yet
