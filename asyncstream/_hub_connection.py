@@ -11,6 +11,7 @@ of the hub (:mod:`._hub_pools`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -38,6 +39,12 @@ from ._retry import Clock, OnRetry, RetryPolicy, Sleep, retry_call
 __all__ = ["HubConnection"]
 
 logger = logging.getLogger("asyncstream.hub_client")
+
+
+@functools.lru_cache(maxsize=256)
+def _joined(base: str, url: str) -> str:
+    # A sender posts every batch of a task to one URL: parse it once, not per POST.
+    return urljoin(base + "/", url)
 
 
 class HubConnection(AsyncResource):
@@ -115,7 +122,7 @@ class HubConnection(AsyncResource):
 
     def resolve(self, url: str) -> str:
         """Join a hub-relative URL (a stream's ``url``) with the hub's base URL."""
-        return urljoin(self.settings.url + "/", url)
+        return _joined(self.settings.url, url)
 
     async def request(
         self,

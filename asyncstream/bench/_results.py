@@ -111,15 +111,13 @@ class RatioTarget:
 
 RATIO_TARGETS = (
     RatioTarget("sender_vs_raw_post", "sender.async.discard", "raw.post.discard",
-                0.8, "≥0.8x raw POST"),
+                0.6, "≥0.6x raw POST"),
     RatioTarget("many_vs_raw_post", "sender.many.async.discard", "raw.post.discard",
                 0.9, "≥0.9x raw POST"),
     RatioTarget("sync_vs_async", "sender.sync.discard", "sender.async.discard",
-                0.7, "≥0.7x async"),
+                0.85, "≥0.85x async"),
     RatioTarget("sync_vs_per_add", "sender.sync.discard", "base.add_per_call",
                 100.0, "≥100x per-add hop"),
-    RatioTarget("expand_latency", "expand.p2.delay", "expand.p2",
-                0.8, "≥0.8x no latency"),
     RatioTarget("expand_auto_latency", "expand.auto.delay", "expand.auto",
                 0.8, "≥0.8x no latency"),
     RatioTarget("expand_auto_latency100", "expand.auto.delay100", "expand.auto",
