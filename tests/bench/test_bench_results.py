@@ -120,7 +120,7 @@ def test_ratio_targets_are_met_at_or_above_their_minimum() -> None:
     assert verdict(results, "expand_auto_latency") is False
 
 
-# The targets of the issue that set them: (row, versus, minimum).
+# The project's performance targets: (row, versus, minimum).
 ISSUE_TARGETS = {
     ("sender.async.discard", "raw.post.discard", 0.6),
     ("sender.many.async.discard", "raw.post.discard", 0.9),
@@ -131,7 +131,7 @@ ISSUE_TARGETS = {
 }
 
 
-def test_ratio_targets_are_the_issues_targets() -> None:
+def test_ratio_targets_are_the_projects_targets() -> None:
     assert {(t.row, t.versus, t.minimum) for t in RATIO_TARGETS} == ISSUE_TARGETS
 
 
