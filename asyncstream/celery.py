@@ -170,8 +170,8 @@ def custom_task(
     """Register ``fn`` as the bound Celery task ``dynamo.custom.<name>``.
 
     ``name`` defaults to the function's name; ``task_options`` go to
-    ``app.task`` (``acks_late``, ``soft_time_limit``...). Without ``app`` the
-    task is a ``shared_task``. Knobs of the stream status (``batch_size``,
+    ``app.task`` (``acks_late``, ``soft_time_limit``...). With ``app`` the task
+    is that app's only; without, it is a ``shared_task``. Knobs of the stream status (``batch_size``,
     ``spool_dir``...) may be given as ``status_options={...}``; the hub URL and
     key come from there, else from the app's configuration (``asyncstream_hub_url``,
     ``asyncstream_api_key``), else from the environment.
@@ -220,7 +220,13 @@ def custom_task(
         run.__qualname__ = fn.__qualname__
         run.__module__ = fn.__module__
         run.__doc__ = fn.__doc__
-        register = app.task if app is not None else shared_task
+        if app is None:
+            register = shared_task
+        else:
+            # The task belongs to the app it was given, not to every app made
+            # after it too (Celery's ``app.task`` shares by default).
+            task_options.setdefault("shared", False)
+            register = app.task
         return register(bind=True, name=TASK_NAME_PREFIX + taskname, **task_options)(
             run
         )

@@ -44,6 +44,9 @@ def test_registers_bound_task_under_the_contract_name() -> None:
     assert plugin.acks_late is True
     assert plugin.__name__ == "plugin"
     assert worker_app.stream_sync.name == "dynamo.custom.stream_sync"
+    # That app's only: an app made later does not get it.
+    later = Celery("later", set_as_current=False)
+    assert "dynamo.custom.my-plugin" not in later.tasks
 
 
 def test_task_gets_status_first_and_ignores_unknown_keywords() -> None:
