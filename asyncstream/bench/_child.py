@@ -8,8 +8,8 @@ must not show); progress and the result go to stdout as JSON lines::
     {"result": {"seconds": ..., "rss_peak": ..., "traced_peak": ...}}
 
 tracemalloc slows allocation-heavy code, so by default it runs on a second pass
-of the same workload (``trace="separate"``), after peak RSS was read; latency-bound
-rows and ``--quick`` trace the timed pass itself (``"inline"``).
+of the same workload (``trace="separate"``), after peak RSS was read; ``--quick``
+traces the timed pass itself (``"inline"``).
 """
 
 from __future__ import annotations

@@ -63,12 +63,12 @@ def _spec(
     config: BenchConfig, run: PlannedRun, hubs: BenchHubs, url: str | None
 ) -> dict[str, Any]:
     row = run.row
-    # Latency-bound rows barely allocate per second: tracing their one pass costs
-    # little and saves a second pass of mostly sleeping.
-    trace = "inline" if row.latency and config.trace != "off" else config.trace
+    # Latency rows too trace a second pass: tracing the timed one slowed their
+    # reader about fourfold, so they measured tracemalloc, not the latency, and
+    # their ratio to the untraced no-latency row meant nothing.
     return {
         "workload": row.workload,
-        "trace": trace,
+        "trace": config.trace,
         "workload_args": {
             "n": run.paths,
             "taskid": f"bench-{row.key}-{run.paths}-{uuid.uuid4().hex[:8]}",
@@ -154,7 +154,7 @@ def run_bench(config: BenchConfig, *, console: Console | None = None) -> BenchRu
     results = BenchResults(tuple(sorted(set(config.sizes))))
 
     def passes(run: PlannedRun) -> int:
-        return 1 if run.row.latency or config.trace != "separate" else 2
+        return 1 if config.trace != "separate" else 2
 
     progress = Progress(
         TextColumn("{task.description:<44}"),
