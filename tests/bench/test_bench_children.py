@@ -2,9 +2,10 @@
 
 ``asyncstream bench`` runs every row in a child process of its own; those children
 measure the runtime, so they start without coverage's subprocess measurement
-(tests/bench/test_bench_smoke.py runs them so, end to end). Here every row's
-workload runs in this process instead, a few hundred paths each, against the
-bench's own hubs: each must deliver every path and report its figures.
+(tests/bench/test_bench_smoke.py and test_files_bench_smoke.py run them so, end to
+end). Here every row's workload, of both benches, runs in this process instead, a
+few hundred paths each, against the bench's own hubs: each must deliver every path
+and report its figures.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from asyncstream.bench import Caps
 from asyncstream.bench._child import ProgressWriter, measure
+from asyncstream.bench._filework_run import _Hubs as FileHubs
+from asyncstream.bench._filework_run import _spec as file_spec
+from asyncstream.bench._filework_run import plan as file_plan
 from asyncstream.bench._hubs import BenchHubs
 from asyncstream.bench._rows import plan
 from asyncstream.bench._runner import BenchConfig, _spec, child_environment
@@ -72,3 +77,25 @@ def test_every_row_delivers_every_path_and_reports_its_figures(
         # Every line the child would print is JSON (workloads tick in chunks of
         # 4,096, so a few hundred paths may print none).
         assert all(json.loads(line) for line in out.getvalue().splitlines())
+
+
+@pytest.mark.timeout(180)
+def test_every_file_row_delivers_every_path_and_reports_its_figures() -> None:
+    # The rows of ``asyncstream bench --files`` (real files made, deleted and
+    # moved), at a small size, in this process; their children, like the
+    # others, run untraced in tests/bench/test_files_bench_smoke.py.
+    with FileHubs() as hubs:
+        for row in file_plan(100, quick=True):
+            # One SQLite hub process per row would cost more than the row: the
+            # results go to the discard hub instead.
+            here = replace(row, hub="discard") if row.hub == "sqlite" else row
+            with hubs.for_row(here) as (streams, results):
+                figures = measure(file_spec(here, streams, results), _silent())
+            assert figures["paths"] == row.paths, row.key
+            assert figures["seconds"] > 0, row.key
+            assert figures["rss_peak"] > 0, row.key
+            assert (figures["traced_peak"] is None) == (row.trace == "off"), row.key
+
+
+def _silent() -> ProgressWriter:
+    return ProgressWriter(io.StringIO())
