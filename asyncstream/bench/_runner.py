@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +37,11 @@ from ._rows import Caps, PlannedRun, plan
 
 # A child gets this long plus a second per MIN_RATE paths before it is killed.
 CHILD_GRACE, MIN_RATE = 120.0, 2_000
+
+# coverage.py hands its measurement on to subprocesses through these variables.
+# A measurement child that inherited them would time and weigh the tracer (several
+# times slower, and its data in the traced peak), not the runtime.
+TRACER_VARIABLES = frozenset({"COVERAGE_PROCESS_START", "COVERAGE_PROCESS_CONFIG"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,11 @@ def _spec(
     }
 
 
+def child_environment(parent: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a measurement child: the parent's, without a tracer's."""
+    return {k: v for k, v in parent.items() if k not in TRACER_VARIABLES}
+
+
 def run_child(
     spec: dict[str, Any], advance: Callable[[int], None], timeout: float
 ) -> dict[str, Any]:
@@ -95,6 +105,7 @@ def run_child(
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
+            env=child_environment(os.environ),
         )
         # A hung child must not hang the run: kill it after its time.
         watchdog = threading.Timer(timeout, child.kill)

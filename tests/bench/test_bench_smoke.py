@@ -2,6 +2,9 @@
 
 It asserts that the run happened and that every row and target was printed and
 recorded, never how fast anything was: the machine running CI decides that.
+Under coverage the bench process and its hubs are measured, its measurement
+children are not (the runner starts them without coverage's variables); every
+row's workload is run in-process by tests/bench/test_bench_children.py.
 """
 
 from __future__ import annotations

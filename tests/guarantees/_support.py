@@ -17,6 +17,7 @@ import anyio
 import httpx
 from click.testing import CliRunner, Result
 
+from asyncstream import AsyncStreamTaskResults, DeliveryError
 from asyncstream.cli import main
 from asyncstream.hub import RunningHub
 
@@ -34,6 +35,37 @@ def knobs(hub: RunningHub, **more: Any) -> dict[str, Any]:
         "delivery_timeout": 30.0,
     }
     return base | more
+
+
+async def undeliverable(
+    hub: RunningHub,
+    taskid: str,
+    spool_dir: Path | str | None,
+    n: int = 30,
+    *,
+    message: str | None = None,
+) -> DeliveryError:
+    """Run a task whose hub refuses every request of it; return its delivery error.
+
+    ``spool_dir=None`` leaves the spool to its default place. The delivery
+    deadline is short (1 s): every call waits it out in full.
+    """
+    hub.faults.fail_next(
+        10_000, status=503, retry_after=0.01, path_prefix=f"/api/tasks/{taskid}/"
+    )
+    options = knobs(hub, delivery_timeout=1.0)
+    if spool_dir is not None:
+        options["spool_dir"] = str(spool_dir)
+    status = AsyncStreamTaskResults("p", [], 1, "q", taskid, **options)
+    for i in range(n):
+        await status.add("processed", f"/{taskid}/{i}", message=message)
+    try:
+        await status.dump()
+    except DeliveryError as exc:
+        return exc
+    finally:
+        hub.faults.reset()
+    raise AssertionError("dump() delivered to a hub that refused everything")
 
 
 async def hub_task(hub: RunningHub, taskid: str) -> dict[str, Any] | None:

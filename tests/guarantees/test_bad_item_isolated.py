@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,8 @@ from click.testing import CliRunner, Result
 
 from asyncstream import AsyncStreamTaskResults, DeliveryError
 from asyncstream.cli import main
-from asyncstream.hub import RunningHub, running_hub
+from asyncstream.hub import RunningHub
 from tests.guarantees._support import hub_paths, hub_task, knobs, read_spool_file
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[RunningHub]:
-    async with running_hub(store="sqlite") as running:
-        yield running
 
 
 class DropAfterRefusal(logging.Handler):

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from asyncstream import AsyncStreamTaskResults, DeliveryError
 from asyncstream.cli import main
-from asyncstream.hub import RunningHub, running_hub
+from asyncstream.hub import RunningHub
 from tests.guarantees._support import knobs
 
 # Generous against a noisy machine, far below the 30 s request timeout that
@@ -56,12 +56,6 @@ def refused_url() -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[RunningHub]:
-    async with running_hub(store="sqlite") as running:
-        yield running
 
 
 def status_for(url: str, taskid: str, spool: Path) -> AsyncStreamTaskResults:

@@ -8,7 +8,7 @@ Against the real hub over loopback.
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ import pytest
 from asyncstream import AsyncStreamTaskResults, DeliveryError
 from asyncstream._config import HubSettings
 from asyncstream._hub_client import HubClient
-from asyncstream.hub import RunningHub, running_hub
+from asyncstream.hub import RunningHub
 from tests.guarantees._support import knobs, read_spool_file, resend
 
 HOSTILE_IDS = [
@@ -32,12 +32,6 @@ HOSTILE_IDS = [
     "sp ace",
     "ends-with/results",
 ]
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[RunningHub]:
-    async with running_hub(store="sqlite") as running:
-        yield running
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ keeps every batch's original sequence number.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from asyncstream import AsyncStreamTaskResults, DeliveryError, StreamTaskResults
-from asyncstream.hub import RunningHub, running_hub
+from asyncstream.hub import RunningHub
 from tests.guarantees._support import (
     RESULTS,
     hub_paths,
@@ -27,12 +26,6 @@ from tests.guarantees._support import (
     spools_of,
     wait_until,
 )
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[RunningHub]:
-    async with running_hub(store="sqlite") as running:
-        yield running
 
 
 def paths(prefix: str, n: int) -> list[str]:

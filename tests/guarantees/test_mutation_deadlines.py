@@ -8,8 +8,6 @@ timeout, and settings the budget cannot hold are refused by name.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import anyio
 import pytest
 
@@ -21,14 +19,8 @@ from asyncstream._deadline import Deadline
 from asyncstream._exceptions import HubUnavailableError, InvalidInputError
 from asyncstream._hub_client import HubClient
 from asyncstream._identity import TaskIdentity
-from asyncstream.hub import RunningHub, running_hub
+from asyncstream.hub import RunningHub
 from tests.guarantees._support import hub_paths
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[RunningHub]:
-    async with running_hub(store="sqlite") as running:
-        yield running
 
 
 def test_a_passed_deadline_leaves_no_time_on_its_own_clock() -> None:

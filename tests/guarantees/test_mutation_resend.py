@@ -7,23 +7,15 @@ task that did not finish is re-sent whole but never reported as completed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
-import pytest
 from click.testing import CliRunner, Result
 
 from asyncstream import AsyncStreamTaskResults
 from asyncstream.cli import main
-from asyncstream.hub import RunningHub, running_hub
+from asyncstream.hub import RunningHub
 from tests.guarantees._support import RESULTS, hub_paths, knobs, spools_of
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[RunningHub]:
-    async with running_hub(store="sqlite") as running:
-        yield running
 
 
 async def _resend(spool: Path, hub: RunningHub, within: float) -> Result:

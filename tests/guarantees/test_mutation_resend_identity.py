@@ -10,7 +10,6 @@ the error names the task and exactly those seqs.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,8 @@ from asyncstream._config import HubSettings
 from asyncstream._hub_client import HubClient
 from asyncstream._spool import read_spool, resend_spool
 from asyncstream.cli import main
-from asyncstream.hub import RunningHub, running_hub
+from asyncstream.hub import RunningHub
 from tests.guarantees._support import hub_paths, hub_task, knobs, read_spool_file
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[RunningHub]:
-    async with running_hub(store="sqlite") as running:
-        yield running
 
 
 async def _resend(spool: Path, hub: RunningHub, within: float = 10.0) -> Result:

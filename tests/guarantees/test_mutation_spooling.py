@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -21,14 +20,8 @@ from asyncstream._delivery import lost_batches_error
 from asyncstream._exceptions import HubRejectedError
 from asyncstream._spool import missing_seqs
 from asyncstream._spool_dir import ENV_SPOOL_DIR, default_spool_dir
-from asyncstream.hub import RunningHub, running_hub
+from asyncstream.hub import RunningHub
 from tests.guarantees._support import RESULTS, hub_paths, knobs, spools_of
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[RunningHub]:
-    async with running_hub(store="sqlite") as running:
-        yield running
 
 
 async def test_sync_abort_spools_what_the_thread_still_buffers(

@@ -8,21 +8,13 @@ backends or the task's own code may change it in place).
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-import pytest
 
 from asyncstream import StreamTaskResults
-from asyncstream.hub import RunningHub, running_hub
+from asyncstream.hub import RunningHub
 from tests.guarantees._support import hub_task, knobs
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[RunningHub]:
-    async with running_hub(store="sqlite") as running:
-        yield running
 
 
 async def test_a_changed_payload_does_not_change_the_next_dump(

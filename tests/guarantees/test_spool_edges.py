@@ -5,48 +5,22 @@ still misses batches. Against the real hub; spool files read as the disk holds t
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
 import pytest
 
-from asyncstream import AsyncStreamTaskResults, DeliveryError
-from asyncstream.hub import RunningHub, running_hub
+from asyncstream import DeliveryError
+from asyncstream.hub import RunningHub
 from tests.guarantees._support import (
     hub_paths,
     hub_task,
-    knobs,
     read_spool_file,
     resend,
     spools_of,
+    undeliverable,
 )
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[RunningHub]:
-    async with running_hub(store="sqlite") as running:
-        yield running
-
-
-async def undeliverable(
-    hub: RunningHub, taskid: str, spool_dir: Path | str, n: int = 30
-) -> DeliveryError:
-    """Run a task whose hub refuses every request of it; return its error."""
-    hub.faults.fail_next(
-        10_000, status=503, retry_after=0.01, path_prefix=f"/api/tasks/{taskid}/"
-    )
-    options = knobs(hub, delivery_timeout=2.0, spool_dir=str(spool_dir))
-    status = AsyncStreamTaskResults("p", [], 1, "q", taskid, **options)
-    for i in range(n):
-        await status.add("processed", f"/{taskid}/{i}")
-    try:
-        await status.dump()
-    except DeliveryError as exc:
-        return exc
-    finally:
-        hub.faults.reset()
-    raise AssertionError("dump() delivered to a hub that refused everything")
 
 
 async def test_an_existing_spool_file_is_never_overwritten(

@@ -12,41 +12,17 @@ import logging
 import os
 import stat
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from asyncstream import AsyncStreamTaskResults, DeliveryError
-from asyncstream.hub import RunningHub, running_hub
+from asyncstream.hub import RunningHub
 from tests.conftest import fill_disk
-from tests.guarantees._support import knobs, read_spool_file
+from tests.guarantees._support import read_spool_file, undeliverable
 
-
-@pytest.fixture
-async def hub() -> AsyncIterator[RunningHub]:
-    async with running_hub(store="sqlite") as running:
-        yield running
-
-
-async def undeliverable(
-    hub: RunningHub, taskid: str, spool_dir: Path | None, n: int = 30
-) -> DeliveryError:
-    """Run a task whose hub refuses every request; return its delivery error."""
-    hub.faults.fail_next(10_000, status=503, retry_after=0.01)
-    options = knobs(hub, delivery_timeout=1.0)
-    if spool_dir is not None:
-        options["spool_dir"] = str(spool_dir)
-    status = AsyncStreamTaskResults("p", [], 1, "q", taskid, **options)
-    for i in range(n):
-        await status.add("processed", f"/{taskid}/{i}", message="x" * 200)
-    try:
-        await status.dump()
-    except DeliveryError as exc:
-        return exc
-    finally:
-        hub.faults.reset()
-    raise AssertionError("dump() delivered to a hub that refused everything")
+# The full-disk test's 900 results carry a message each: a spool of some 200 KB.
+BULK = "x" * 200
 
 
 def mode(path: str | Path) -> int:
@@ -143,7 +119,7 @@ async def test_a_full_disk_says_the_results_were_not_kept_and_where(
     spool_dir = small_disk / "spool"
     spool_dir.mkdir()
     filler = fill_disk(small_disk)
-    error = await undeliverable(hub, "no-room", spool_dir, n=900)
+    error = await undeliverable(hub, "no-room", spool_dir, n=900, message=BULK)
     message = str(error)
     assert error.spool_path is None
     assert error.undelivered_items == 900
@@ -159,6 +135,6 @@ async def test_a_full_disk_says_the_results_were_not_kept_and_where(
     # first task that the hub took in after that task gave up on it is stored
     # (the fault is off by then), and would count as delivered under its key.
     filler.unlink()
-    again = await undeliverable(hub, "room-again", spool_dir, n=900)
+    again = await undeliverable(hub, "room-again", spool_dir, n=900, message=BULK)
     assert again.spool_path is not None
     assert len(read_spool_file(again.spool_path).paths) == 900

@@ -18,7 +18,7 @@ from asyncstream.hub import RunningHub, running_hub
 from asyncstream.streamstatus import AsyncStreamTaskResults
 
 SENDERS = 40
-RESULTS_EACH = 200
+RESULTS_EACH = 100  # five batches each: 200 batches contend for the two slots
 BATCH = 20
 
 
