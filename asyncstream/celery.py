@@ -172,9 +172,10 @@ def custom_task(
     ``name`` defaults to the function's name; ``task_options`` go to
     ``app.task`` (``acks_late``, ``soft_time_limit``...). With ``app`` the task
     is that app's only; without, it is a ``shared_task``. Knobs of the stream
-    status (``batch_size``, ``spool_dir``...) may be given as ``status_options={...}``; the hub URL and
-    key come from there, else from the app's configuration (``asyncstream_hub_url``,
-    ``asyncstream_api_key``), else from the environment.
+    status (``batch_size``, ``spool_dir``...) may be given as
+    ``status_options={...}``; the hub URL and key come from there, else from the
+    app's configuration (``asyncstream_hub_url``, ``asyncstream_api_key``), else
+    from the environment.
     """
     status_options: dict[str, Any] = dict(task_options.pop("status_options", {}))
     resume_timeout = float(task_options.pop("resume_timeout", DEFAULT_RESUME_TIMEOUT))
