@@ -14,11 +14,11 @@ and runs ``concurrency`` workers that take from it:
 The buffer and the outcomes work a chunk at a time too (:mod:`._path_buffer`,
 :mod:`._path_outcomes`): the engine costs little per path next to a system call.
 
-Outcomes come back a chunk at a time from :meth:`PathWorkers.next_chunk`, in
-input order (``ordered``) or as completed. Everything in between is bounded: the
-input buffer, the chunks being worked on, the outcomes waiting to be taken (and,
-ordered, the chunks held back for an earlier one), so a task reading a stream
-of millions holds a few thousand paths at most.
+Outcomes come back from :meth:`PathWorkers.next_chunk`, every chunk already
+done in one go, in input order (``ordered``) or as completed. Everything in
+between is bounded: the input buffer, the chunks being worked on, the outcomes
+waiting to be taken (and, ordered, the chunks held back for an earlier one), so
+a task reading a stream of millions holds a few thousand paths at most.
 
 It is an async context manager because the workers live in a task group that
 one task enters and leaves: the consumer's own (async face) or a task on the
@@ -195,13 +195,10 @@ class PathWorkers:
                 await _send(done, (seq, ChunkOutcomes(chunk, settled)))
 
     async def next_chunk(self) -> ChunkOutcomes | None:
-        """The outcomes of the next paths, or ``None`` once all are out.
-
-        The chunks already done when the first of them is out come with it, up
-        to :data:`BUFFER_PATHS` paths: their results are then added to the status
-        a run of states at a time, not a chunk at a time, which at 64 workers is
-        16 paths each, and never waits for a chunk that is not done.
-        """
+        """The outcomes of the next paths, or ``None`` once all are out: the next
+        chunk's and those of the chunks done by then (up to :data:`BUFFER_PATHS`
+        paths), so that the status gets runs longer than a chunk (16 paths at
+        64 workers), without waiting for a chunk that is not done."""
         while True:
             outcomes = await self._next_one()
             if outcomes is None:
