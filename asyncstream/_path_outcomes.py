@@ -56,6 +56,11 @@ class ChunkOutcomes:
     def __len__(self) -> int:
         return len(self.settled)
 
+    def joined(self, other: ChunkOutcomes) -> ChunkOutcomes:
+        """This chunk's settled paths followed by ``other``'s outcomes."""
+        paths = self.paths[: len(self.settled)] + other.paths
+        return ChunkOutcomes(paths, self.settled + other.settled)
+
     def outcomes(self) -> Iterator[PathOutcome]:
         """Each path's :class:`PathOutcome`, made now."""
         for item, entry in zip(self.paths, self.settled, strict=False):

@@ -14,11 +14,11 @@ and runs ``concurrency`` workers that take from it:
 The buffer and the outcomes work a chunk at a time too (:mod:`._path_buffer`,
 :mod:`._path_outcomes`): the engine costs little per path next to a system call.
 
-Outcomes come back a chunk at a time from :meth:`PathWorkers.next_chunk`, in
-input order (``ordered``) or as completed. Everything in between is bounded: the
-input buffer, the chunks being worked on, the outcomes waiting to be taken (and,
-ordered, the chunks held back for an earlier one), so a task reading a stream
-of millions holds a few thousand paths at most.
+Outcomes come back from :meth:`PathWorkers.next_chunk`, every chunk already
+done in one go, in input order (``ordered``) or as completed. Everything in
+between is bounded: the input buffer, the chunks being worked on, the outcomes
+waiting to be taken (and, ordered, the chunks held back for an earlier one), so
+a task reading a stream of millions holds a few thousand paths at most.
 
 It is an async context manager because the workers live in a task group that
 one task enters and leaves: the consumer's own (async face) or a task on the
@@ -195,16 +195,38 @@ class PathWorkers:
                 await _send(done, (seq, ChunkOutcomes(chunk, settled)))
 
     async def next_chunk(self) -> ChunkOutcomes | None:
-        """The outcomes of the next chunk of paths, or ``None`` once all are out."""
+        """The outcomes of the next paths, or ``None`` once all are out: the next
+        chunk's and those of the chunks done by then (up to :data:`BUFFER_PATHS`
+        paths), so that the status gets runs longer than a chunk (16 paths at
+        64 workers), without waiting for a chunk that is not done."""
         while True:
-            if self._ordered:
-                outcomes = await self._next_in_order()
-            else:
-                outcomes = await self._next_completed()
-            if outcomes is None or outcomes:
-                if outcomes:
-                    self.paths_done += len(outcomes)
+            outcomes = await self._next_one()
+            if outcomes is None:
+                return None
+            while len(outcomes) < BUFFER_PATHS and (more := self._next_done()):
+                outcomes = outcomes.joined(more)
+            if outcomes:
+                self.paths_done += len(outcomes)
                 return outcomes
+
+    async def _next_one(self) -> ChunkOutcomes | None:
+        if self._ordered:
+            return await self._next_in_order()
+        return await self._next_completed()
+
+    def _next_done(self) -> ChunkOutcomes | None:
+        """The next chunk's outcomes if they are there now; ``None`` if not (or
+        once the stream has ended: the next wait finds that out)."""
+        try:
+            if not self._ordered:
+                outcomes: ChunkOutcomes = self._outcomes.receive_nowait()[1]
+                return outcomes
+            while self._next_out not in self._held:
+                seq, outcomes = self._outcomes.receive_nowait()
+                self._held[seq] = outcomes
+        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+            return None
+        return self._hand_out()
 
     def _ended(self) -> None:
         """The outcome stream has ended: raise what stopped it, if anything."""
@@ -228,6 +250,10 @@ class PathWorkers:
                 self._ended()
                 return None  # ended early: chunks held back never come
             self._held[seq] = outcomes
+        return self._hand_out()
+
+    def _hand_out(self) -> ChunkOutcomes:
+        """The held chunk next in order, its place in the window freed."""
         outcomes = self._held.pop(self._next_out)
         self._next_out += 1
         self._window.release()

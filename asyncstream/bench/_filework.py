@@ -15,7 +15,11 @@ fresh scratch tree first, untimed, in directories of :data:`PER_DIR` files:
   anyio.sleep``), the results streamed to the discard hub: a model of a network
   or parallel file system, whose bound is ``concurrency / 2 ms``.
 * ``latency:plain:<concurrency>`` — the same waits in plain threads, no runtime:
-  what the machine's timers and scheduler let the model reach.
+  what the machine's timers and scheduler let the model reach;
+* ``latency:loop:<concurrency>`` — the same ``await`` in bare asyncio tasks, no
+  runtime: what one event loop lets the async model reach. Its tasks wake
+  together, so the loop's time per operation adds to every 2 ms wait: on a
+  loaded machine this, not the bound, is the async rows' ceiling.
 
 Every workload checks that each path got its result and that the files are gone
 or moved: a fast figure is never a lost one.
@@ -218,6 +222,31 @@ def plain_sleeps(concurrency: int) -> Callable[[Workload, Tick], float]:
     return run
 
 
+def bare_loop_sleeps(concurrency: int) -> Callable[[Workload, Tick], float]:
+    """``concurrency`` asyncio tasks awaiting the 2 ms operation, no runtime at all:
+    the async rows' ceiling on this machine, as plain threads are the threads'."""
+
+    async def main(n: int) -> float:
+        per_task = -(-n // concurrency)
+
+        async def worker() -> None:
+            for _ in range(per_task):
+                await _await_op({})
+
+        start = time.perf_counter()
+        async with anyio.create_task_group() as group:
+            for _ in range(concurrency):
+                group.start_soon(worker)
+        return time.perf_counter() - start
+
+    def run(w: Workload, tick: Tick) -> float:
+        seconds = anyio.run(main, w.n)
+        tick(-(-w.n // concurrency) * concurrency)
+        return seconds
+
+    return run
+
+
 def _names(n: int) -> Iterator[str]:
     return (f"/remote/fs/dir{i % 97:02d}/file{i}" for i in range(n))
 
@@ -255,4 +284,5 @@ FILE_WORKLOADS: dict[str, Callable[[Workload, Tick], float]] = {
         for c in CONCURRENCIES
     },
     **{f"latency:plain:{c}": plain_sleeps(c) for c in CONCURRENCIES},
+    **{f"latency:loop:{c}": bare_loop_sleeps(c) for c in CONCURRENCIES},
 }

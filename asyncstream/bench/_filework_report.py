@@ -125,10 +125,16 @@ def targets(figures: list[FileFigures]) -> list[FileTarget]:
 def _ceiling(f: FileFigures, by: dict[str, FileFigures]) -> str:
     if f.row.bound:
         bound = f"{f.rate / f.row.bound:.2f}x bound ({f.row.bound:,.0f}/s)"
-        plain = by.get(f"latency:plain:{f.row.key.rsplit(':', 1)[1]}")
+        # Each kind against the same waits without the runtime: threads against
+        # plain threads, the async rows against bare tasks on one event loop.
+        kind, concurrency = f.row.key.split(":")[1:3]
+        base, name = (
+            ("loop", "bare loop") if kind == "async" else ("plain", "plain threads")
+        )
+        plain = by.get(f"latency:{base}:{concurrency}")
         if plain is None or plain is f or plain.error or not plain.rate:
             return bound
-        return f"{bound}, {f.rate / plain.rate:.2f}x plain threads"
+        return f"{bound}, {f.rate / plain.rate:.2f}x {name}"
     op = f.row.key.split(":")[0]
     raw = by.get(f"{op}:raw")
     if raw is None or raw is f or f.row.key.startswith("memory") or not raw.rate:

@@ -71,14 +71,24 @@ def plan(n: int, *, quick: bool) -> list[FileRow]:
                     bound=c / OP_SECONDS,
                 )
             )
-    # Plain threads at the top concurrency only: the machine's own ceiling for
-    # the model, measured in the same run as the rows it qualifies.
+    # Plain threads and bare asyncio tasks at the top concurrency only: the
+    # machine's own ceilings for the model (threads, and one event loop),
+    # measured in the same run as the rows they qualify.
     top = CONCURRENCIES[-1]
     rows.append(
         FileRow(
             f"latency:plain:{top}",
             f"2 ms per op (time.sleep in plain threads, no runtime), {top} threads",
             f"latency:plain:{top}",
+            top * per_worker,
+            bound=top / OP_SECONDS,
+        )
+    )
+    rows.append(
+        FileRow(
+            f"latency:loop:{top}",
+            f"2 ms per op (await sleep in bare asyncio tasks, no runtime), {top} tasks",
+            f"latency:loop:{top}",
             top * per_worker,
             bound=top / OP_SECONDS,
         )
