@@ -145,7 +145,7 @@ def sizes_of(results: list[dict[str, Any]]) -> dict[str, int]:
     return {r["path"]: r["size"] for r in results if r["state"] == "processed"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     db = tmp_path_factory.mktemp("hub") / "hub.sqlite3"
     with HubProcess(db, api_key="cli-test-key") as process:

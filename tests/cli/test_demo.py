@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from .conftest import asyncstream
+import pytest
+
+from .conftest import Result, asyncstream
+
+
+@dataclass(frozen=True)
+class ScratchDemo:
+    """A demo run without ``--db`` and the ``TMPDIR`` its scratch went to."""
+
+    result: Result
+    tmpdir: Path
+
+
+@pytest.fixture(scope="module")
+def scratch_demo(tmp_path_factory: pytest.TempPathFactory) -> ScratchDemo:
+    # One run serves every test that reads a default demo's output or leftovers:
+    # each demo run pays an embedded hub process and a child interpreter.
+    tmpdir = tmp_path_factory.mktemp("gone")
+    return ScratchDemo(asyncstream("demo", "--files", "200", tmpdir=tmpdir), tmpdir)
 
 
 def test_demo_replays_the_snapshot_diff_and_the_replica_matches(
@@ -21,12 +40,13 @@ def test_demo_replays_the_snapshot_diff_and_the_replica_matches(
     assert db.exists()
 
 
-def test_demo_leaves_nothing_behind_unless_kept(tmp_path: Path) -> None:
-    gone, kept = tmp_path / "gone", tmp_path / "kept"
-    gone.mkdir()
+def test_demo_leaves_nothing_behind_unless_kept(
+    scratch_demo: ScratchDemo, tmp_path: Path
+) -> None:
+    gone, removed = scratch_demo.tmpdir, scratch_demo.result
+    kept = tmp_path / "kept"
     kept.mkdir()
 
-    removed = asyncstream("demo", "--files", "200", tmpdir=gone)
     keeping = asyncstream("demo", "--files", "200", "--keep", tmpdir=kept)
 
     assert removed.code == 0, removed.err
@@ -42,9 +62,9 @@ def test_demo_leaves_nothing_behind_unless_kept(tmp_path: Path) -> None:
 
 
 def test_demo_times_each_phase_and_counts_only_the_hub_runs_in_its_figure(
-    tmp_path: Path,
+    scratch_demo: ScratchDemo,
 ) -> None:
-    result = asyncstream("demo", "--files", "300", tmpdir=tmp_path)
+    result = scratch_demo.result
 
     assert result.code == 0, result.err
     out = result.out

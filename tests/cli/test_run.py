@@ -38,50 +38,53 @@ def test_sync_task_on_a_tree_reports_every_file_and_exits_1_for_failures(
     assert all(r["message"] == ["bad by name"] for r in failed)
 
 
+def _given_hub(hub: HubProcess) -> tuple[str, ...]:
+    # The shared hub spares each run an embedded hub process of its own; the
+    # embedded hub itself is proven by the first test and tests/cli/test_run_*.
+    return ("--hub", hub.url, "--api-key", str(hub.api_key))
+
+
 def test_async_task_on_a_tree_exits_0_when_every_file_is_processed(
-    tree: Tree, tmp_path: Path
+    tree: Tree, hub: HubProcess
 ) -> None:
-    db = tmp_path / "hub.sqlite3"
     result = asyncstream(
-        "run", "runtasks:sizes_async", str(tree.good), "--db", str(db),
+        "run", "runtasks:sizes_async", str(tree.good), *_given_hub(hub),
         "--queue", QUEUE, "--field", f"expect_queue={QUEUE}", "--jobid", "4242",
     )  # fmt: skip
 
     assert result.code == 0, result.err
     assert result.summary["processed"] == 3000
     assert "job 4242" in result.out
-    assert sizes_of(stored_results(db, result.taskid)) == tree.sizes
+    assert sizes_of(fetched_results(hub, result.taskid)) == tree.sizes
 
 
 def test_no_stream_returns_results_in_memory_and_the_hub_still_stores_them(
-    tree: Tree, tmp_path: Path
+    tree: Tree, hub: HubProcess
 ) -> None:
-    db = tmp_path / "hub.sqlite3"
     subdir = tree.good / "d07"
     result = asyncstream(
-        "run", "runtasks:sizes_sync", str(subdir), "--no-stream", "--db", str(db)
+        "run", "runtasks:sizes_sync", str(subdir), "--no-stream", *_given_hub(hub)
     )
 
     assert result.code == 0, result.err
     assert "returned in memory, then stored at the hub" in result.out
     expected = {p: s for p, s in tree.sizes.items() if p.startswith(f"{subdir}/")}
     assert result.summary["processed"] == len(expected) == 100
-    assert sizes_of(stored_results(db, result.taskid)) == expected
+    assert sizes_of(fetched_results(hub, result.taskid)) == expected
 
 
-def test_paths_on_stdin_are_fed_one_per_line(tree: Tree, tmp_path: Path) -> None:
-    db = tmp_path / "hub.sqlite3"
+def test_paths_on_stdin_are_fed_one_per_line(tree: Tree, hub: HubProcess) -> None:
     chosen = sorted(tree.sizes)[:500]
     stdin = "\n".join(chosen[:250]) + "\n\n" + "\n".join(chosen[250:]) + "\n"
 
     result = asyncstream(
-        "run", "runtasks:sizes_async", "-", "--db", str(db), stdin=stdin
+        "run", "runtasks:sizes_async", "-", *_given_hub(hub), stdin=stdin
     )
 
     assert result.code == 0, result.err
     assert result.summary["processed"] == 500
     assert "streamed to the hub" in result.out  # stdin: size unknown, so streamed
-    assert sizes_of(stored_results(db, result.taskid)) == {
+    assert sizes_of(fetched_results(hub, result.taskid)) == {
         p: tree.sizes[p] for p in chosen
     }
 
@@ -131,9 +134,9 @@ def test_usage_errors_are_one_line_with_exit_2(
     assert result.out == ""
 
 
-def test_task_that_raises_is_one_line_with_exit_3(tree: Tree, tmp_path: Path) -> None:
+def test_task_that_raises_is_one_line_with_exit_3(tree: Tree, hub: HubProcess) -> None:
     result = asyncstream(
-        "run", "runtasks:raises", str(tree.good / "d02"), "--db", str(tmp_path / "h")
+        "run", "runtasks:raises", str(tree.good / "d02"), *_given_hub(hub)
     )
 
     assert result.code == 3
@@ -141,11 +144,11 @@ def test_task_that_raises_is_one_line_with_exit_3(tree: Tree, tmp_path: Path) ->
 
 
 def test_task_without_payload_or_streamed_results_exits_3(
-    tree: Tree, tmp_path: Path
+    tree: Tree, hub: HubProcess
 ) -> None:
     result = asyncstream(
         "run", "runtasks:forgets_payload", str(tree.good / "d03"),
-        "--no-stream", "--db", str(tmp_path / "h"),
+        "--no-stream", *_given_hub(hub),
     )  # fmt: skip
 
     assert result.code == 3

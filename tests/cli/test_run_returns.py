@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+
+from asyncstream.hub import HubProcess
 
 from .conftest import Tree, asyncstream
 
@@ -18,11 +18,12 @@ from .conftest import Tree, asyncstream
     ],
 )
 def test_a_streaming_task_returning_no_payload_exits_3_saying_so(
-    tree: Tree, tmp_path: Path, task: str, said: str
+    tree: Tree, hub: HubProcess, task: str, said: str
 ) -> None:
+    # The shared hub: an embedded one per run would only add a process start.
     result = asyncstream(
         "run", f"returnstasks:{task}", str(tree.good / "d04"), "--stream",
-        "--db", str(tmp_path / "h"),
+        "--hub", hub.url, "--api-key", str(hub.api_key),
     )  # fmt: skip
 
     assert result.code == 3, (result.out, result.err)

@@ -1,7 +1,9 @@
 """``hub serve`` starting, or refusing to: one clear line, a documented status.
 
-Each test runs the real command in a child process, as a user would, with a
-deadline: a hub that hangs instead of exiting fails the test.
+Each test that gets as far as opening the store or the port runs the real command
+in a child process, as a user would, with a deadline: a hub that hangs instead of
+exiting fails the test. Usage errors, refused before anything is opened, run the
+command in this process (a child interpreter would only add its start-up time).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 
+from asyncstream.cli import main
 from asyncstream.hub import HubProcess, running_hub
 
 SERVE = [sys.executable, "-m", "asyncstream", "hub", "serve", "--host", "127.0.0.1"]
@@ -37,6 +41,14 @@ def serve(
         timeout=DEADLINE,
         env=environment,
         check=False,
+    )
+
+
+def serve_usage(*args: str) -> Result:
+    """``hub serve ARGS`` in this process, for arguments refused before serving."""
+    unset = {"ASYNCSTREAM_API_KEY": None, "ASYNCSTREAM_HUB_DB": None}
+    return CliRunner().invoke(
+        main, ["hub", "serve", "--host", "127.0.0.1", *args], env=unset
     )
 
 
@@ -153,8 +165,10 @@ def test_a_key_file_without_a_usable_key_is_refused(
 ) -> None:
     key_file = tmp_path / "hub.key"
     key_file.write_text(text)
-    result = serve("--port", "0", "--store", "memory", "--api-key-file", str(key_file))
-    assert result.returncode == 2
+    result = serve_usage(
+        "--port", "0", "--store", "memory", "--api-key-file", str(key_file)
+    )
+    assert result.exit_code == 2, result.output
     assert says in result.stderr
     assert str(key_file) in result.stderr
     assert "words" not in result.stderr
@@ -163,8 +177,10 @@ def test_a_key_file_without_a_usable_key_is_refused(
 def test_a_key_on_the_command_line_is_discouraged(tmp_path: Path) -> None:
     key_file = tmp_path / "hub.key"
     key_file.write_text("k\n")
-    both = serve("--store", "memory", "--api-key", "k", "--api-key-file", str(key_file))
-    assert both.returncode == 2
+    both = serve_usage(
+        "--store", "memory", "--api-key", "k", "--api-key-file", str(key_file)
+    )
+    assert both.exit_code == 2, both.output
     assert "one way" in both.stderr
     hub = HubProcess(None, store="memory", api_key=None, extra_args=("--api-key", "k"))
     with hub:
