@@ -94,10 +94,6 @@ class BatchPolicy:
         """Seconds until a batch is due by time; ``None`` with nothing pending."""
         return self.buffer.linger_remaining(now)
 
-    def due(self, now: float) -> bool:
-        """True when a batch should be cut now, by size or by linger time."""
-        return self.buffer.due(now)
-
     def cut(self) -> Batch | None:
         """Cut everything pending into the next batch; ``None`` if nothing is."""
         pending = self.buffer.take()

@@ -259,12 +259,6 @@ class ResultBuffer:
             return None
         return max(0.0, self.first_at + self.linger - now)
 
-    def due(self, now: float) -> bool:
-        """True when a batch should go now, by size or by linger time."""
-        return bool(self.pending) and (
-            self.pending >= self.batch_size or now - self.first_at >= self.linger
-        )
-
     def counts(self) -> dict[State, int]:
         """How many results per state are pending."""
         return {state: len(objs) for state, objs in self._items.items()}

@@ -38,16 +38,15 @@ def test_policy_is_due_by_size_and_by_linger() -> None:
     time = FakeTime()
     policy = BatchPolicy(HEADER, batch_size=3, linger=2.0, clock=time.clock)
     assert policy.linger_remaining(time.now) is None
-    assert not policy.due(time.now)
     policy.add("processed", p(0))
     time.now += 1.5
     assert policy.linger_remaining(time.now) == pytest.approx(0.5)
-    assert not policy.due(time.now)
-    time.now += 0.5
-    assert policy.due(time.now)  # by linger
+    time.now += 1.0
+    assert policy.linger_remaining(time.now) == 0.0  # due by linger
+    assert not policy.full
     policy.add("failures", p(1))
     policy.add("processed", p(2))
-    assert policy.full
+    assert policy.full  # due by size
 
 
 def test_policy_cuts_batches_with_consecutive_seqs_and_exact_bodies() -> None:
