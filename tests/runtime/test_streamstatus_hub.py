@@ -112,7 +112,11 @@ async def test_faults_leave_every_result_at_the_hub_exactly_once(
         payload = await status.dump()
     assert hub.faults.injected == {"fail": 4, "drop": 3, "delay": 2}
     report = status.report
-    assert report.retries >= 4 + 3 + 2
+    # Every fail and every drop hits a request of its own (a 503 is answered
+    # before a drop could happen), and each of those is retried. A delay may
+    # fall on one of them (faults apply delay, then fail, then drop): then its
+    # retry is that request's, so the delays add at most two more.
+    assert report.retries >= 4 + 3
     # A drop may hit a delayed request whose client already left (no commit):
     # how many retries find their batch already stored depends on timing.
     assert report.duplicates >= 1
