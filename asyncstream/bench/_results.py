@@ -62,6 +62,11 @@ class BenchResults:
         m = self.get(row, size)
         return None if m is None else m.rate
 
+    def rate_over(self, row: str, versus: str, size: int) -> float | None:
+        """``row``'s rate over ``versus``'s at ``size`` (None if either is missing)."""
+        rate, other = self.rate(row, size), self.rate(versus, size)
+        return None if rate is None or not other else rate / other
+
     def ceiling_rate(self, spec: RowSpec, size: int) -> float | None:
         """The slowest of the row's ceilings at ``size`` (None if one is missing)."""
         rates = [self.rate(key, size) for key in spec.ceiling]
@@ -103,8 +108,7 @@ class RatioTarget:
     text: str
 
     def evaluate(self, results: BenchResults, size: int) -> TargetResult:
-        rate, other = results.rate(self.row, size), results.rate(self.versus, size)
-        value = None if rate is None or not other else rate / other
+        value = results.rate_over(self.row, self.versus, size)
         met = None if value is None else value >= self.minimum
         return TargetResult(self.key, self.row, self.text, value, met)
 
@@ -165,9 +169,9 @@ class CheckedTarget:
     text: str
 
     def evaluate(self, results: BenchResults, size: int) -> TargetResult:
-        rate, other = results.rate(self.row, size), results.rate(self.versus, size)
-        value = None if rate is None or not other else rate / other
-        met = False if self.row in results.errors else None if rate is None else True
+        value = results.rate_over(self.row, self.versus, size)
+        ran = results.rate(self.row, size) is not None
+        met = False if self.row in results.errors else True if ran else None
         return TargetResult(self.key, self.row, self.text, value, met, "vs clean task")
 
 
