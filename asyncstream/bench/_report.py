@@ -86,17 +86,25 @@ def row_cells(
 
 
 def table_cells(
-    results: BenchResults, targets: list[TargetResult]
+    results: BenchResults,
+    targets: list[TargetResult],
+    rows: frozenset[str] | None = None,
 ) -> tuple[list[str], list[list[str]]]:
-    """Headers and every row's cells, in the order of :data:`ROWS`."""
-    return headers(results.sizes), [row_cells(results, s, targets) for s in ROWS]
+    """Headers and the cells of every row (of ``rows``, if given), in the order
+    of :data:`ROWS`."""
+    shown = [s for s in ROWS if rows is None or s.key in rows]
+    return headers(results.sizes), [row_cells(results, s, targets) for s in shown]
 
 
 def render_table(
-    results: BenchResults, targets: list[TargetResult], *, caption: str
+    results: BenchResults,
+    targets: list[TargetResult],
+    *,
+    caption: str,
+    rows: frozenset[str] | None = None,
 ) -> Table:
     """The rich table: targets met in green, missed in red."""
-    head, rows = table_cells(results, targets)
+    head, rows_cells = table_cells(results, targets, rows)
     table = Table(title="asyncstream bench", caption=caption, caption_justify="left")
     for index, title in enumerate(head):
         numeric = 2 <= index < len(head) - 1
@@ -104,7 +112,7 @@ def render_table(
             title, justify="right" if numeric else "left", no_wrap=index < len(head) - 1
         )
     group = None
-    for cells in rows:
+    for cells in rows_cells:
         shown = "" if cells[0] == group else cells[0]
         group = cells[0]
         target = (

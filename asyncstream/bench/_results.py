@@ -211,6 +211,14 @@ def memory_target(results: BenchResults, spec: RowSpec) -> TargetResult | None:
     return TargetResult(key, spec.key, text, rss, worst <= MEMORY_GROWTH_LIMIT, detail)
 
 
+def target_needs() -> dict[str, tuple[str, ...]]:
+    """For each row with a target, the rows that target compares it with."""
+    needs: dict[str, tuple[str, ...]] = {}
+    for target in (*RATIO_TARGETS, *CHECKED_TARGETS):
+        needs[target.row] = (*needs.get(target.row, ()), target.versus)
+    return needs
+
+
 def evaluate_targets(results: BenchResults) -> list[TargetResult]:
     """Every target: ratios at the largest size, then memory growth per row."""
     size = max(results.sizes)

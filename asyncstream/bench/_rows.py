@@ -9,7 +9,9 @@ flat as the number of paths grows. Slow baselines are *capped*: they run at most
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from .._prefetch_policy import DEFAULT_PAGE_SIZE
@@ -161,11 +163,41 @@ class PlannedRun:
     sizes: tuple[int, ...]  # the requested sizes this measurement stands for
 
 
-def plan(sizes: tuple[int, ...], caps: Caps) -> list[PlannedRun]:
+def select_rows(
+    patterns: tuple[str, ...], needs: Mapping[str, tuple[str, ...]] | None = None
+) -> frozenset[str]:
+    """The keys of the rows matching any of ``patterns`` (shell-style, e.g.
+    ``expand.auto*``), with every row they are compared with: their ceilings and,
+    through ``needs``, the rows their targets divide by.
+
+    Raises ``ValueError`` naming a pattern that matches no row."""
+    chosen: set[str] = set()
+    for pattern in patterns:
+        matched = {row.key for row in ROWS if fnmatchcase(row.key, pattern)}
+        if not matched:
+            raise ValueError(f"{pattern!r} matches no bench row")
+        chosen |= matched
+    needs = needs or {}
+    pending = list(chosen)
+    while pending:
+        row = ROWS_BY_KEY[pending.pop()]
+        for other in (*row.ceiling, *needs.get(row.key, ())):
+            if other not in chosen:
+                chosen.add(other)
+                pending.append(other)
+    return frozenset(chosen)
+
+
+def plan(
+    sizes: tuple[int, ...], caps: Caps, rows: frozenset[str] | None = None
+) -> list[PlannedRun]:
     """Every measurement to make, ceilings first; a capped row runs once per
-    distinct effective size and stands for every requested size it covers."""
+    distinct effective size and stands for every requested size it covers.
+    ``rows``, if given, keeps only the rows with those keys."""
     runs: list[PlannedRun] = []
     for row in ROWS:
+        if rows is not None and row.key not in rows:
+            continue
         by_paths: dict[int, list[int]] = {}
         for size in sorted(set(sizes)):
             by_paths.setdefault(row.effective_size(size, caps), []).append(size)

@@ -54,6 +54,7 @@ class BenchConfig:
     batch_size: int = 500
     in_flight: int = 4
     page_size: int = 1000
+    rows: frozenset[str] | None = None  # None: every row
 
 
 @dataclass(slots=True)
@@ -160,7 +161,7 @@ def _meta(config: BenchConfig) -> dict[str, Any]:
 def run_bench(config: BenchConfig, *, console: Console | None = None) -> BenchRun:
     """Measure every row at every size; show progress on ``console``."""
     console = console or Console(stderr=True)
-    runs = plan(config.sizes, config.caps)
+    runs = plan(config.sizes, config.caps, config.rows)
     meta = _meta(config)
     results = BenchResults(tuple(sorted(set(config.sizes))))
 

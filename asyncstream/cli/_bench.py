@@ -57,6 +57,14 @@ def parse_sizes(text: str) -> tuple[int, ...]:
     help="Write every figure (per row and size, load, targets) to this file.",
 )
 @click.option(
+    "--rows",
+    "row_patterns",
+    metavar="KEY,KEY",
+    help="Only these rows (shell patterns on row keys, e.g."
+    " 'expand.auto*,sender.sync.*'), with the rows they are compared with."
+    " [default: every row]",
+)
+@click.option(
     "--files",
     is_flag=True,
     help="Measure file work instead: delete and move real files with the example"
@@ -69,6 +77,7 @@ def bench(
     sizes: str | None,
     trace: str | None,
     json_path: Path | None,
+    row_patterns: str | None,
     files: bool,
 ) -> None:
     """Measure streaming throughput and memory against the raw HTTP ceilings.
@@ -92,13 +101,23 @@ def bench(
 
     from ..bench import DEFAULT_SIZES, QUICK_SIZES, Caps, evaluate_targets
     from ..bench._report import json_document, render_table, size_label
+    from ..bench._results import target_needs
+    from ..bench._rows import select_rows
     from ..bench._runner import BenchConfig, run_bench
 
     chosen = parse_sizes(sizes) if sizes else QUICK_SIZES if quick else DEFAULT_SIZES
+    rows = None
+    if row_patterns:
+        patterns = tuple(p.strip() for p in row_patterns.split(",") if p.strip())
+        try:
+            rows = select_rows(patterns, target_needs())
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--rows") from None
     config = BenchConfig(
         sizes=chosen,
         caps=Caps.quick() if quick else Caps(),
         trace=trace or ("inline" if quick else "separate"),
+        rows=rows,
     )
     console = Console()
     if not console.is_terminal:
@@ -106,6 +125,8 @@ def bench(
         console = Console(width=180)
     outcome = run_bench(config, console=Console(stderr=True))
     targets = evaluate_targets(outcome.results)
+    if rows is not None:
+        targets = [t for t in targets if t.row in rows]
     load = outcome.meta["load"]
     caps = config.caps
     caption = (
@@ -121,7 +142,7 @@ def bench(
         " slower of raw GET and raw POST → discard). Memory: smallest → largest"
         f" size; traced = tracemalloc peak ({config.trace} pass)."
     )
-    console.print(render_table(outcome.results, targets, caption=caption))
+    console.print(render_table(outcome.results, targets, caption=caption, rows=rows))
     if json_path is not None:
         document = json_document(outcome.results, targets, outcome.meta)
         json_path.write_text(json.dumps(document, indent=2) + "\n")
