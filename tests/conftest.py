@@ -1,4 +1,5 @@
-"""Fixtures every test folder may use: a PostgreSQL server and a schema per test.
+"""Fixtures every test folder may use: a PostgreSQL server and a schema per test;
+and how the tests are shared out between the processes that run them.
 
 The PostgreSQL store needs a server: ``ASYNCSTREAM_TEST_POSTGRES`` names it (CI
 sets it; a test then fails if the server cannot be reached). Unset, the tests try
@@ -19,6 +20,35 @@ from pathlib import Path
 import pytest
 
 from asyncstream.hub._dsn import redact_dsn
+
+# scripts/test runs the suite in two processes (pytest-xdist, --dist loadgroup):
+# it mostly waits on hubs, workers and sockets, so two processes on two cores take
+# about half the time. A folder whose tests share session fixtures (one hub, one set
+# of Celery workers) goes to one process whole, so that they start once; every other
+# test file is a unit of its own, so that its module fixtures start once too.
+SHARED_FOLDERS = frozenset({"celery", "cli"})
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Put each test in its ``xdist_group``; groups holding a slow test run first,
+    so that the longest units do not start last and leave one process idle."""
+    tests = config.rootpath / "tests"
+    groups: dict[pytest.Item, str] = {}
+    slow: set[str] = set()
+    for item in items:
+        where = item.path.relative_to(tests)
+        group = where.parts[0] if where.parts[0] in SHARED_FOLDERS else where.as_posix()
+        groups[item] = group
+        item.add_marker(pytest.mark.xdist_group(group))
+        if item.get_closest_marker("slow") is not None:
+            slow.add(group)
+    first_seen = {
+        group: index for index, group in reversed(list(enumerate(groups.values())))
+    }
+    items.sort(key=lambda item: (groups[item] not in slow, first_seen[groups[item]]))
+
 
 POSTGRES_ENV = "ASYNCSTREAM_TEST_POSTGRES"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
