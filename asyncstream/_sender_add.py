@@ -90,16 +90,23 @@ class SenderAdds(SenderSends):
         for anything else, and whenever :meth:`add_nowait` would say False, it
         says False and the caller goes the long way.
         """
-        # This runs once per result: _take_one() is inlined here.
+        # This runs once per result, and a call costs about as much as its
+        # work: _take_one() and SendBudget.try_take() are inlined here.
         if (
             self._cut_since_yield
             or self._state is not _OPEN
             or not (path and path.isascii() and path.isprintable())
         ):
             return False
-        buffer, size = self._buffer, _PATH_ITEM + 2 * len(path)
-        if buffer.nbytes + size > buffer.room or not self._budget.try_take(size):
+        buffer, budget, size = self._buffer, self._budget, _PATH_ITEM + 2 * len(path)
+        items = budget.items
+        if buffer.nbytes + size > buffer.room or (
+            items
+            and (items >= budget.max_items or budget.bytes + size > budget.max_bytes)
+        ):
             return False
+        budget.items = items + 1
+        budget.bytes += size
         self._taken[state] += 1
         pending = buffer.add(state, path, size)
         if pending >= buffer.batch_size:
