@@ -82,18 +82,23 @@ class SenderAdds(SenderSends):
             return False
         return self._take_one(state, obj, size)
 
-    def add_path_nowait(self, state: State, path: str) -> bool:
+    def add_path_nowait(self, key: str, path: str) -> bool:
         """:meth:`add_nowait` for a path string alone, validated and sized here.
 
-        Only a non-empty printable ASCII path is taken this way (the string
-        :func:`~._paths.to_path_object` passes as is), and held as a plain path;
-        for anything else, and whenever :meth:`add_nowait` would say False, it
-        says False and the caller goes the long way.
+        Only a non-empty printable ASCII path in one of the five states is taken
+        this way (the string :func:`~._paths.to_path_object` passes as is), and
+        held as a plain path; for anything else, and whenever :meth:`add_nowait`
+        would say False, it says False and the caller goes the long way (where
+        a bad state raises).
         """
         # This runs once per result, and a call costs about as much as its
-        # work: _take_one() and SendBudget.try_take() are inlined here.
+        # work: _take_one(), SendBudget.try_take() and the state's check (the
+        # per-state counts hold the five states) are inlined here.
+        taken = self._taken
+        count = taken.get(key)  # type: ignore[call-overload]
         if (
-            self._cut_since_yield
+            count is None
+            or self._cut_since_yield
             or self._state is not _OPEN
             or not (path and path.isascii() and path.isprintable())
         ):
@@ -107,7 +112,8 @@ class SenderAdds(SenderSends):
             return False
         budget.items = items + 1
         budget.bytes += size
-        self._taken[state] += 1
+        state: State = key  # type: ignore[assignment]  # a key of taken
+        taken[state] = count + 1
         pending = buffer.add(state, path, size)
         if pending >= buffer.batch_size:
             self._cut()

@@ -1,18 +1,23 @@
-"""The per-path fast path of the sender keeps the send budget as add() does.
+"""The per-path fast path of the sender keeps the budget and the checks of add().
 
-``add_path_nowait`` takes a plain path without a call to the budget; what it
-takes must still count, and it must say False (the caller then waits in
-``add()``) once the results or the bytes outstanding reach the budget.
+``add_path_nowait`` takes a plain path without a call to the budget or to the
+state's check; what it takes must still count, it must say False (the caller
+then waits in ``add()``) once the results or the bytes outstanding reach the
+budget, and a bad state must still raise, taking nothing.
 """
 
 from __future__ import annotations
 
 import anyio
 import httpx
+import pytest
 
+from asyncstream._exceptions import InvalidStateError
 from asyncstream._identity import TaskIdentity
+from asyncstream._paths import STATES
 from asyncstream._sender import BatchSender
-from tests.runtime._sender_fakes import FakeHub
+from asyncstream.streamstatus import AsyncStreamTaskResults
+from tests.runtime._sender_fakes import API_KEY, HUB_URL, FakeHub
 
 HEADER = TaskIdentity("t1", "london.q#custom", "my-plugin", 7)
 
@@ -75,3 +80,19 @@ async def test_plain_paths_stop_at_the_budget_of_bytes() -> None:
         release.set()
         await sender.drain()
     assert hub.summary("t1")["processed"] == taken
+
+
+async def test_a_bad_state_with_a_plain_path_raises_and_takes_nothing() -> None:
+    hub = FakeHub()
+    async with AsyncStreamTaskResults(
+        "p", [], 1, None, "t1", hub_url=HUB_URL, api_key=API_KEY,
+        transport=hub.transport(),
+    ) as status:  # fmt: skip
+        for key in ("finished", "Processed", ["processed"], None):
+            with pytest.raises(InvalidStateError):
+                await status.add(key, "/data/a")  # type: ignore[arg-type]
+        await status.add("processed", "/data/b")
+        assert status.statistics().items_added == 1
+        assert status.summary == {**dict.fromkeys(STATES, 0), "processed": 1}
+        await status.dump()
+    assert [path for _, path in hub.paths("t1")] == ["/data/b"]
