@@ -13,26 +13,48 @@ The fallback encodes the batch item by item, writes non-ASCII text as UTF-8 (lik
 orjson) and only lone surrogates as escapes, so an item has the same bytes in any
 batch and :func:`item_size`, measured at ``add()``, bounds the body's length
 (exactly but for plain ASCII paths, counted at two bytes a character so as not to
-scan them): that is what lets batches be cut by bytes (:mod:`._result_buffer`). No
-I/O.
+scan them): that is what lets batches be cut by bytes (:mod:`._result_buffer`).
+
+A result whose path object would be ``{"path": s}`` for a printable ASCII ``s``
+(the common case) is buffered as ``s`` itself, a *plain path*: no dict is made
+for it, and a list of them is encoded by joining the strings, with the very bytes
+orjson gives for their path objects (:func:`encode_results`). No I/O.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, TypeAlias
 
 import orjson
 
 from ._paths import STATES, PathObject, State
 
-__all__ = ["BatchEnvelope", "encode_item", "encode_value", "item_size", "path_size"]
+__all__ = [
+    "BatchEnvelope",
+    "Result",
+    "all_plain_paths",
+    "encode_item",
+    "encode_results",
+    "encode_value",
+    "item_size",
+    "path_size",
+]
+
+# A result as a buffer holds it: a path object, or a plain path (a printable
+# ASCII string standing for ``{"path": it}``).
+Result: TypeAlias = PathObject | str
 
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 # '{"path":""}': what a path string is wrapped in.
 _PATH_WRAPPING: Final = 11
+# What separates two plain paths in an encoded list, and its double quotes.
+_PLAIN_SEPARATOR: Final = '"},{"path":"'
+_SEPARATOR_QUOTES: Final = _PLAIN_SEPARATOR.count('"')
+# The printable ASCII characters (what str.isprintable() passes in ASCII).
+_PRINTABLE_ASCII: Final = bytes(range(0x20, 0x7F))
 
 
 def _escape_surrogate(match: re.Match[str]) -> str:
@@ -72,6 +94,43 @@ def item_size(obj: PathObject) -> int:
     return len(encode_item(obj))
 
 
+def all_plain_paths(joined: str) -> bool:
+    """True if ``joined`` (paths joined together) is printable ASCII.
+
+    The same as ``joined.isascii() and joined.isprintable()``, several times
+    faster on a long string: ``isprintable`` looks each character up in the
+    Unicode database, ``bytes.translate`` deletes them through a table.
+    """
+    return joined.isascii() and not joined.encode().translate(None, _PRINTABLE_ASCII)
+
+
+def encode_results(results: Sequence[Result]) -> bytes:
+    """The JSON array of ``results``, a plain path ``s`` as ``{"path": s}``.
+
+    A list of plain paths none of which JSON escapes (no ``"``, no ``\\``) is
+    joined at C speed into the bytes orjson would give; anything else is made
+    path objects and encoded as any value.
+    """
+    try:
+        joined = _PLAIN_SEPARATOR.join(results)  # type: ignore[arg-type]
+    except TypeError:  # not all plain paths
+        pass
+    else:
+        # Plain paths are printable ASCII: only '"' and '\\' would be escaped.
+        if (
+            joined.isascii()
+            and "\\" not in joined
+            and joined.count('"') == _SEPARATOR_QUOTES * (len(results) - 1)
+        ):
+            return b'[{"path":"%s"}]' % joined.encode()
+    objs = [{"path": r} if isinstance(r, str) else r for r in results]
+    try:
+        return orjson.dumps(objs)
+    except orjson.JSONEncodeError:
+        # Item by item, so each has the very bytes item_size() counted.
+        return b"[%s]" % b",".join(map(encode_item, objs))
+
+
 def path_size(path: str) -> int:
     """At most the bytes of ``{"path": path}`` in a body, for a printable ASCII
     ``path``: JSON escapes only ``"`` and ``\\`` there, to two bytes each."""
@@ -91,7 +150,7 @@ class BatchEnvelope:
         empty = self.encode(2**63 - 1, {})
         self.overhead = len(empty) + sum(len(s) + 5 for s in STATES)
 
-    def encode(self, seq: int, items: Mapping[State, list[PathObject]]) -> bytes:
+    def encode(self, seq: int, items: Mapping[State, Sequence[Result]]) -> bytes:
         """The body of batch ``seq`` holding ``items``."""
         return self.wrap(seq, self.encode_items(items))
 
@@ -100,15 +159,11 @@ class BatchEnvelope:
         return b'%s,"seq":%d,"items":%s}' % (self._head, seq, fragment)
 
     @staticmethod
-    def encode_items(items: Mapping[State, list[PathObject]]) -> bytes:
+    def encode_items(items: Mapping[State, Sequence[Result]]) -> bytes:
         """The ``items`` object of a body, states in a fixed order."""
         # A fixed state order keeps the body the same however items arrived.
-        ordered = {s: items[s] for s in STATES if items.get(s)}
-        try:
-            return orjson.dumps(ordered)
-        except orjson.JSONEncodeError:
-            # Item by item, so each has the very bytes item_size() counted.
-            return b"{%s}" % b",".join(
-                b'"%s":[%s]' % (state.encode(), b",".join(map(encode_item, objs)))
-                for state, objs in ordered.items()
-            )
+        return b"{%s}" % b",".join(
+            b'"%s":%s' % (state.encode(), encode_results(items[state]))
+            for state in STATES
+            if items.get(state)
+        )

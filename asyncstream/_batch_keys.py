@@ -9,12 +9,12 @@ under the same key and the hub counts it once. No I/O.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ._batch_body import BatchEnvelope
+from ._batch_body import BatchEnvelope, Result
 from ._identity import TaskIdentity
-from ._paths import PathObject, State
+from ._paths import State
 from ._retry import Clock
 
 __all__ = ["Batch", "BatchSequence"]
@@ -55,7 +55,7 @@ class BatchSequence:
         """How many batches were cut so far (the next batch's ``seq``)."""
         return self._next_seq
 
-    def cut(self, items: Mapping[State, list[PathObject]], count: int) -> Batch:
+    def cut(self, items: Mapping[State, Sequence[Result]], count: int) -> Batch:
         """Make ``items`` (validated, ``count`` results) the next batch."""
         return self.cut_encoded(self.envelope.encode_items(items), count)
 

@@ -5,10 +5,18 @@ a per-process loop thread through anyio's blocking portal. The thread starts on
 first use, is a daemon (results are flushed at the end of each task, never at
 interpreter exit), and is forgotten in a forked child, which starts its own: a
 prefork Celery child inherits no running thread.
+
+:func:`call` is the crossing every sync shim makes (the sync ``StreamTaskResults``
+once per batch), so it is kept to one round trip: the coroutine is handed to the
+loop as a task of its own (``asyncio.run_coroutine_threadsafe``) rather than
+spawned through the portal's task group, which waits for the spawn and then for
+the result, two hops of the loop thread instead of one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import ctypes
 import os
 import threading
@@ -30,6 +38,7 @@ CANCEL_GRACE = 10.0
 
 _lock = threading.Lock()
 _portal: BlockingPortal | None = None
+_loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
 # The call each thread is waiting on, so that an interrupt can end it. Its own
 # re-entrant lock: a signal handler on a thread that holds it may take it again.
@@ -38,14 +47,17 @@ _waiting_lock = threading.RLock()
 
 
 async def _serve(ready: Future[BlockingPortal]) -> None:
+    global _loop
+    _loop = asyncio.get_running_loop()
     async with BlockingPortal() as portal:
         ready.set_result(portal)
         await portal.sleep_until_stopped()
 
 
 def _forget_after_fork() -> None:
-    global _portal, _thread, _lock
+    global _portal, _loop, _thread, _lock
     _portal = None
+    _loop = None
     _thread = None
     _lock = threading.Lock()
 
@@ -144,7 +156,13 @@ def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         outer = _waiting.get(me)
         _waiting[me] = handle
     try:
-        result = portal.start_task_soon(run).result()
+        assert _loop is not None
+        # In an empty context, as a task the portal spawns would run: the
+        # caller's context variables stay the caller's.
+        future = contextvars.Context().run(
+            asyncio.run_coroutine_threadsafe, run(), _loop
+        )
+        result = future.result()
     except BaseException:
         if handle.interrupted:
             raise KeyboardInterrupt from None

@@ -11,7 +11,9 @@ The sender keeps one for results added from async code; the sync
 ``StreamTaskResults`` gets one from its core, fills it in the caller's thread,
 encodes what it takes there too (:meth:`ResultBuffer.take_encoded`), and hands
 over whole :class:`PendingResults`, so that only batches cross to the event-loop
-thread, never single results. No I/O, no locks: one owner at a time.
+thread, never single results. A result that is a printable ASCII path alone is
+held as that string, a plain path (see :mod:`._batch_body`). No I/O, no locks: one
+owner at a time.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
-from ._batch_body import BatchEnvelope, item_size, path_size
+from ._batch_body import BatchEnvelope, Result, all_plain_paths, item_size, path_size
 from ._exceptions import InvalidInputError, InvalidPathError
 from ._paths import PathObject, State, to_path_object
 from ._retry import Clock
@@ -46,7 +48,7 @@ class PendingResults:
     interrupted and repeated is taken once.
     """
 
-    items: dict[State, list[PathObject]] = field(repr=False)
+    items: dict[State, list[Result]] = field(repr=False)
     count: int
     nbytes: int = 0
     fragment: bytes | None = field(default=None, repr=False)
@@ -73,9 +75,9 @@ class Run:
     ``error`` the item that was not valid, raised once the run is taken.
     """
 
-    objs: list[PathObject]
+    objs: list[Result]
     nbytes: int = 0
-    carry: tuple[PathObject, int] | None = None
+    carry: tuple[Result, int] | None = None
     error: InvalidInputError | None = None
     exhausted: bool = False
 
@@ -125,7 +127,7 @@ class ResultBuffer:
         self.max_batch_bytes = max_batch_bytes
         self.room = room
         self._clock = clock
-        self._items: dict[State, list[PathObject]] = {}
+        self._items: dict[State, list[Result]] = {}
         self.pending = 0
         self.nbytes = 0
         self.first_at = 0.0
@@ -164,9 +166,9 @@ class ResultBuffer:
         """Validate and measure up to ``want`` items, ``room`` bytes, of ``held``
         (items read before but not taken, first) then ``source``.
 
-        The hot loop of ``add_many``. A run of plain printable ASCII path strings
-        is checked and sized at once; otherwise item by item: a plain path string
-        is wrapped and sized inline, anything else goes through
+        The hot loop of ``add_many``. A run of printable ASCII path strings is
+        checked and sized at once and taken as plain paths; otherwise item by
+        item: a plain path is sized inline, anything else goes through
         ``to_path_object`` and :meth:`measure`. Items read but not taken (after
         a carry or an error) are put back in ``held``, at most ``want``.
         """
@@ -186,27 +188,22 @@ class ResultBuffer:
             paths: list[str] = chunk  # type: ignore[assignment]
             joined = "".join(paths)
             nbytes = _PATH_ITEM * len(paths) + 2 * len(joined)
-            if (
-                nbytes <= room
-                and joined.isascii()
-                and joined.isprintable()
-                and all(paths)
-            ):
-                run.objs = [{"path": path} for path in paths]
+            if nbytes <= room and all_plain_paths(joined) and all(paths):
+                run.objs = chunk  # type: ignore[assignment]
                 run.nbytes, run.exhausted = nbytes, last
                 return run
         objs, nbytes, items = run.objs, 0, iter(chunk)
         try:
             for item in items:
+                obj: Result
                 if type(item) is str and item and item.isascii() and item.isprintable():
-                    obj: PathObject = {"path": item}
-                    size = _PATH_ITEM + 2 * len(item)
+                    obj, size = item, _PATH_ITEM + 2 * len(item)
                 else:
                     obj = to_path_object(item)
                     size = self.measure(obj)
                 if nbytes + size > room:
                     if size > self.room:
-                        self.measure(obj)  # raises, naming the limit
+                        self.measure(as_path_object(obj))  # raises, naming the limit
                     run.carry = (obj, size)
                     break
                 objs.append(obj)
@@ -223,7 +220,7 @@ class ResultBuffer:
         """True if a result of ``size`` bytes still fits the batch being filled."""
         return self.nbytes + size <= self.room
 
-    def add(self, state: State, obj: PathObject, size: int) -> int:
+    def add(self, state: State, obj: Result, size: int) -> int:
         """Accumulate one validated result of ``size`` bytes (see :meth:`measure`);
         return how many are pending now."""
         pending = self.pending
@@ -238,7 +235,7 @@ class ResultBuffer:
         self.nbytes += size
         return pending
 
-    def extend(self, state: State, objs: list[PathObject], nbytes: int) -> None:
+    def extend(self, state: State, objs: list[Result], nbytes: int) -> None:
         """Accumulate validated results of ``nbytes`` bytes in all."""
         if not objs:
             return
@@ -277,3 +274,8 @@ class ResultBuffer:
         if taken is not None:
             taken.fragment = self.envelope.encode_items(taken.items)
         return taken
+
+
+def as_path_object(result: Result) -> PathObject:
+    """A buffered result as the path object it stands for."""
+    return {"path": result} if type(result) is str else result  # type: ignore[return-value]

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import anyio
 import anyio.lowlevel
 
-from ._batch_body import path_size
+from ._batch_body import Result, path_size
 from ._exceptions import BackpressureTimeout
 from ._paths import PathObject, State
 from ._result_buffer import PendingResults, ResultBuffer
@@ -29,25 +29,31 @@ __all__ = ["SenderAdds"]
 # What a printable ASCII path alone takes in a body at most, bar its characters:
 # its wrapping and the comma after it (see _batch_body.path_size).
 _PATH_ITEM = path_size("") + 1
+# An enum member read through its class costs a lookup in the enum's metaclass;
+# the per-result checks compare with this instead.
+_OPEN = SenderState.OPEN
 
 
 class SenderAdds(SenderSends):
     """Take results into the buffer and the budget; wait while it is full."""
 
-    async def add(self, state: State, obj: PathObject) -> None:
+    async def add(self, state: State, obj: Result) -> None:
         """Queue one validated result, waiting while the budget is full.
 
-        If it raises (a timeout, a cancellation, a hub error, a result too large
-        for any batch) the result was not taken: nothing awaits after the budget
-        counts it.
+        ``obj`` is a path object, or a plain path (a printable ASCII string, see
+        :mod:`._batch_body`). If it raises (a timeout, a cancellation, a hub
+        error, a result too large for any batch) the result was not taken:
+        nothing awaits after the budget counts it.
         """
         # This runs once per result: _yield_to_sends() and _check_usable() are
         # inlined to their cheap common case.
         budget, buffer = self._budget, self._buffer
-        size = buffer.measure(obj)
+        size = (
+            _PATH_ITEM + 2 * len(obj) if isinstance(obj, str) else buffer.measure(obj)
+        )
         if self._cut_since_yield:
             await self._yield_to_sends()
-        if self._state is not SenderState.OPEN:
+        if self._state is not _OPEN:
             self._check_usable()
         if not budget.has_room(1, size):
             await self._wait_for_room(1, size)
@@ -72,30 +78,43 @@ class SenderAdds(SenderSends):
         for any batch raises, as in :meth:`add`.
         """
         size = self._buffer.measure(obj)
-        if self._cut_since_yield or self._state is not SenderState.OPEN:
+        if self._cut_since_yield or self._state is not _OPEN:
             return False
         return self._take_one(state, obj, size)
 
-    def add_path_nowait(self, state: State, path: str) -> bool:
+    def add_path_nowait(self, key: str, path: str) -> bool:
         """:meth:`add_nowait` for a path string alone, validated and sized here.
 
-        Only a non-empty printable ASCII path is taken this way (the string
-        :func:`~._paths.to_path_object` passes as is); for anything else, and
-        whenever :meth:`add_nowait` would say False, it says False and the
-        caller goes the long way.
+        Only a non-empty printable ASCII path in one of the five states is taken
+        this way (the string :func:`~._paths.to_path_object` passes as is), and
+        held as a plain path; for anything else, and whenever :meth:`add_nowait`
+        would say False, it says False and the caller goes the long way (where
+        a bad state raises).
         """
-        # This runs once per result: _take_one() is inlined here.
+        # This runs once per result, and a call costs about as much as its
+        # work: _take_one(), SendBudget.try_take() and the state's check (the
+        # per-state counts hold the five states) are inlined here.
+        taken = self._taken
+        count = taken.get(key)  # type: ignore[call-overload]
         if (
-            self._cut_since_yield
-            or self._state is not SenderState.OPEN
+            count is None
+            or self._cut_since_yield
+            or self._state is not _OPEN
             or not (path and path.isascii() and path.isprintable())
         ):
             return False
-        buffer, size = self._buffer, _PATH_ITEM + 2 * len(path)
-        if buffer.nbytes + size > buffer.room or not self._budget.try_take(size):
+        buffer, budget, size = self._buffer, self._budget, _PATH_ITEM + 2 * len(path)
+        items = budget.items
+        if buffer.nbytes + size > buffer.room or (
+            items
+            and (items >= budget.max_items or budget.bytes + size > budget.max_bytes)
+        ):
             return False
-        self._taken[state] += 1
-        pending = buffer.add(state, {"path": path}, size)
+        budget.items = items + 1
+        budget.bytes += size
+        state: State = key  # type: ignore[assignment]  # a key of taken
+        taken[state] = count + 1
+        pending = buffer.add(state, path, size)
         if pending >= buffer.batch_size:
             self._cut()
         elif pending == 1:
@@ -130,7 +149,7 @@ class SenderAdds(SenderSends):
         while True:
             if self._cut_since_yield:
                 await self._yield_to_sends()
-            if self._state is not SenderState.OPEN:
+            if self._state is not _OPEN:
                 self._check_usable()
             if not budget.has_room(1, 0):
                 await self._wait_for_room(1, 0)

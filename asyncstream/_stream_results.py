@@ -174,12 +174,18 @@ class AsyncStreamTaskResults:
         """
         if self._life.state != "open" or self._dumping or self._delivery.error:
             await self._ensure_open(f"add({key!r}, {path!r})")
-        state = check_state(key)
         sender = self._sender
-        # The common case, a plain path with room for it, takes no await at all.
+        # The common case, a plain path with room for it, takes no await at all
+        # (and the sender checks the state there).
+        if (
+            type(path) is str
+            and message is None
+            and type(key) is str
+            and sender.add_path_nowait(key, path)
+        ):
+            return
+        state = check_state(key)
         if type(path) is str and message is None:
-            if sender.add_path_nowait(state, path):
-                return
             obj = to_path_object(path)
         else:
             obj = to_path_object(path, message=message)

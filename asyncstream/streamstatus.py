@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Any, Self, Unpack
 
 from . import _portal
+from ._batch_body import Result, path_size
 from ._exceptions import UsageError
 from ._paths import PathObject, State, check_state, to_path_object
 from ._result_buffer import PendingResults
@@ -42,6 +43,10 @@ from ._stream_results import AsyncStreamTaskResults, DeliveryReport
 __all__ = ["AsyncStreamTaskResults", "DeliveryReport", "StreamTaskResults"]
 
 logger = logging.getLogger("asyncstream.streamstatus")
+
+# What a printable ASCII path alone takes in a body at most, bar its characters:
+# its wrapping and the comma after it (see _batch_body.path_size).
+_PATH_ITEM = path_size("") + 1
 
 
 class StreamTaskResults:
@@ -95,9 +100,20 @@ class StreamTaskResults:
                 f"add({key!r}, {path!r}) after dump() or close(): {self!r} is finished"
             )
         state = check_state(key)
-        obj = to_path_object(path, message=message)
         buffer = self._buffer
-        size = buffer.measure(obj)
+        obj: Result
+        if (
+            type(path) is str
+            and message is None
+            and path
+            and path.isascii()
+            and path.isprintable()
+        ):
+            # The common case: held as a plain path, no path object made.
+            obj, size = path, _PATH_ITEM + 2 * len(path)
+        else:
+            obj = to_path_object(path, message=message)
+            size = buffer.measure(obj)
         if self._handing is not None or (
             buffer.pending
             and (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import select
@@ -30,6 +31,31 @@ def test_call_runs_the_coroutine_on_the_one_loop_thread() -> None:
     assert first == _portal.call(_loop_thread_id)
     assert first != threading.get_native_id()
     assert _portal.loop_portal() is _portal.loop_portal()
+
+
+_CALLER_ONLY: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "caller_only", default="unset"
+)
+
+
+def test_a_call_runs_in_a_context_of_its_own_and_raises_what_it_raised() -> None:
+    async def read_and_set() -> str:
+        seen = _CALLER_ONLY.get()
+        _CALLER_ONLY.set("set on the loop")
+        return seen
+
+    async def fail() -> None:
+        raise KeyError("from the loop")
+
+    token = _CALLER_ONLY.set("the caller's")
+    try:
+        # Neither side sees the other's context variables.
+        assert _portal.call(read_and_set) == "unset"
+        assert _CALLER_ONLY.get() == "the caller's"
+        with pytest.raises(KeyError, match="from the loop"):
+            _portal.call(fail)
+    finally:
+        _CALLER_ONLY.reset(token)
 
 
 def test_sync_shim_on_the_loop_thread_is_a_usage_error_not_a_deadlock() -> None:
