@@ -239,10 +239,13 @@ async def test_the_delivery_deadline_cuts_a_backoff_short(
         return status_503()
 
     hub.intercept = down
-    policy = RetryPolicy(initial=0.1, multiplier=2.0, maximum=10.0, jitter=0.0)
+    # Seconds of the fake clock; but the request on the wire is bounded by what
+    # is left in real seconds too, so what is left stays far above the time a
+    # request takes on a loaded machine.
+    policy = RetryPolicy(initial=10.0, multiplier=2.0, maximum=1000.0, jitter=0.0)
     async with make_sender(
         batch_size=1,
-        delivery_timeout=0.5,
+        delivery_timeout=50.0,
         retry_policy=policy,
         clock=time.clock,
         client_sleep=time.sleep,
@@ -250,8 +253,8 @@ async def test_the_delivery_deadline_cuts_a_backoff_short(
         await sender.add("processed", p(1))
         with pytest.raises(HubUnavailableError, match="503"):
             await sender.drain()
-        # 0.1 + 0.2 = 0.3; the next wait (0.4) is cut to the 0.2 left; one last try.
-        assert time.sleeps == [0.1, 0.2, pytest.approx(0.2)]
+        # 10 + 20 = 30; the next wait (40) is cut to the 20 left; one last try.
+        assert time.sleeps == [10.0, 20.0, pytest.approx(20.0)]
         assert hub.started == 4
         assert [b.seq for b in sender.undelivered()] == [0]
         with pytest.raises(HubUnavailableError):
