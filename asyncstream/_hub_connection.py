@@ -230,4 +230,3 @@ def _release_body(response: httpx.Response) -> None:
 
 
 _NO_BODY = httpx.ByteStream(b"")
-
