@@ -20,6 +20,7 @@ run at once; with an older hub each request waits for the answer before it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from typing import Self
@@ -85,6 +86,7 @@ class PagePrefetcher(AsyncResource):
         page_timeout: float = DEFAULT_PAGE_TIMEOUT,
         budget_bytes: int = DEFAULT_BUDGET_BYTES,
         depth: PrefetchDepth | None = None,
+        on_all_requested: Callable[[], None] | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
     ) -> None:
@@ -100,10 +102,20 @@ class PagePrefetcher(AsyncResource):
             self._depth.depth, idle_timeout, wait, idle_since=clock()
         )
         self._state: PrefetcherState = "unopened"
+        # Told once every page has its request started (or the stream ended):
+        # the task may then start reading its next stream, its ``successor``,
+        # which gets what this stream leaves of the budget of pages.
+        self._on_all_requested = on_all_requested
+        self.all_requested = False
+        self.successor: PagePrefetcher | None = None
         self._holding = False
         self._stack: AsyncExitStack | None = None
         self._pages = self._paths = self._requests = self._retries = 0
         self._in_flight = self._max_in_flight = 0
+        # What the depth grows to when the consumer waits: the round trip of the
+        # latest page with paths, and when the consumer was handed its page.
+        self._round_trip: float | None = None
+        self._handed_at = 0.0
         # Answers that came in before an older page's, by position.
         self._answers: dict[int, _Answer | _Failed] = {}
 
@@ -139,8 +151,31 @@ class PagePrefetcher(AsyncResource):
             retries=self._retries,
         )
 
+    @property
+    def pages_outstanding(self) -> int:
+        """Pages counted against the budget: requested, ready or held."""
+        return self._policy.outstanding
+
+    def lend(self, pages: int) -> None:
+        """Request at most ``pages`` pages ahead (0: none yet): what the stream
+        read before this one leaves of the budget while it is still read."""
+        pages = max(0, pages)
+        if pages != self._policy.limit:
+            self._policy.limit = pages
+            if self._state == "open":
+                self._wakeup.set()
+
     async def start(self, task_group: TaskGroup) -> None:
         """Start the fetch task in ``task_group``; the prefetcher is then open."""
+        self._open()
+        await task_group.start(self._run)
+
+    def start_soon(self, task_group: TaskGroup) -> None:
+        """Like :meth:`start`, from code that cannot wait (the task starts later)."""
+        self._open()
+        task_group.start_soon(self._run)
+
+    def _open(self) -> None:
         if self._state != "unopened":
             raise UsageError(f"{self!r} was already started")
         # Pages are bounded by the policy, plus one slot for a failure; the
@@ -154,7 +189,6 @@ class PagePrefetcher(AsyncResource):
         self._finished = anyio.Event()
         self._wakeup = anyio.Event()
         self._state = "open"
-        await task_group.start(self._run)
 
     async def __aenter__(self) -> Self:
         async with AsyncExitStack() as stack:
@@ -166,6 +200,7 @@ class PagePrefetcher(AsyncResource):
     async def aclose(self) -> None:
         """Cancel the fetching and drop buffered pages; a second call does nothing."""
         state, self._state = self._state, "closed"
+        self.successor = None
         if state != "open":
             return
         with anyio.CancelScope(shield=True):
@@ -187,7 +222,12 @@ class PagePrefetcher(AsyncResource):
         policy = self._policy
         buffered = self._receive.statistics().current_buffer_used
         depth = self._depth.consumer_asks(
-            outstanding=policy.outstanding, buffered=buffered
+            outstanding=policy.outstanding,
+            buffered=buffered,
+            round_trip=self._round_trip,
+            consumer_seconds=(
+                self._clock() - self._handed_at if self._holding else None
+            ),
         )
         if depth != policy.limit:
             policy.limit = depth
@@ -196,6 +236,8 @@ class PagePrefetcher(AsyncResource):
             self._holding = False
             policy.page_released()
             self._wakeup.set()
+            if self.successor is not None:
+                self.successor.lend(depth - policy.outstanding)
         try:
             item = await self._receive.receive()
         except anyio.EndOfStream:
@@ -203,9 +245,12 @@ class PagePrefetcher(AsyncResource):
         if isinstance(item, _Failed):
             raise item.error
         self._holding = True
+        self._handed_at = self._clock()
         return item
 
-    async def _run(self, *, task_status: TaskStatus[None]) -> None:
+    async def _run(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         try:
             with self._scope:
                 task_status.started()
@@ -224,6 +269,7 @@ class PagePrefetcher(AsyncResource):
         async with anyio.create_task_group() as requests:
             try:
                 await self._deliver_in_order(requests)
+                self._tell_all_requested()  # the stream ended
             except Exception as exc:
                 # Kept out of the task group, which would wrap it in a group.
                 error = exc
@@ -237,6 +283,8 @@ class PagePrefetcher(AsyncResource):
             while (request := policy.next_request()) is not None:
                 self._requests += 1
                 requests.start_soon(self._fetch, request)
+            if not self.all_requested and policy.all_requested(self._page_size):
+                self._tell_all_requested()
             answer = self._answers.pop(policy.position, None)
             if answer is None:
                 # Woken by an answer coming in or by the consumer moving on.
@@ -250,6 +298,7 @@ class PagePrefetcher(AsyncResource):
                 answer.request, page, now=answer.finished, elapsed=elapsed
             )
             if page.results:
+                self._round_trip = elapsed
                 self._depth.page_read(page.results)
                 policy.limit = min(policy.limit, self._depth.depth)
                 self._pages += 1
@@ -285,6 +334,12 @@ class PagePrefetcher(AsyncResource):
             self._in_flight -= 1
         self._answers[request.position] = answer
         self._wakeup.set()
+
+    def _tell_all_requested(self) -> None:
+        if not self.all_requested:
+            self.all_requested = True
+            if self._on_all_requested is not None:
+                self._on_all_requested()
 
     def _count_retry(self, exc: Exception, delay: float) -> None:
         self._retries += 1
