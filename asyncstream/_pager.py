@@ -108,6 +108,7 @@ class PagePrefetcher(AsyncResource):
         self._on_all_requested = on_all_requested
         self.all_requested = False
         self.successor: PagePrefetcher | None = None
+        self._lent = False  # started early, on pages lent by the stream before
         self._holding = False
         self._stack: AsyncExitStack | None = None
         self._pages = self._paths = self._requests = self._retries = 0
@@ -159,11 +160,19 @@ class PagePrefetcher(AsyncResource):
     def lend(self, pages: int) -> None:
         """Request at most ``pages`` pages ahead (0: none yet): what the stream
         read before this one leaves of the budget while it is still read."""
+        self._lent = True
         pages = max(0, pages)
         if pages != self._policy.limit:
             self._policy.limit = pages
             if self._state == "open":
                 self._wakeup.set()
+
+    def hand_over(self) -> None:
+        """The stream read before this one is done: the consumer gets to this
+        one now, and waiting for its paths starts counting now."""
+        self._lent = False
+        self._policy.idle_since = self._clock()
+        self._reading.set()
 
     async def start(self, task_group: TaskGroup) -> None:
         """Start the fetch task in ``task_group``; the prefetcher is then open."""
@@ -188,6 +197,9 @@ class PagePrefetcher(AsyncResource):
         self._scope = anyio.CancelScope()
         self._finished = anyio.Event()
         self._wakeup = anyio.Event()
+        self._reading = anyio.Event()
+        if not self._lent:
+            self._reading.set()
         self._state = "open"
 
     async def __aenter__(self) -> Self:
@@ -306,6 +318,12 @@ class PagePrefetcher(AsyncResource):
                 self._send.send_nowait(page.results)
             if pause is None:
                 return
+            if not page.results and not self._reading.is_set():
+                # An open stream with nothing yet, started early: the idle
+                # timeout is about the consumer waiting, so polling waits for
+                # the consumer to get here.
+                await self._reading.wait()
+                continue
             if pause > 0:
                 await self._sleep(pause)
 

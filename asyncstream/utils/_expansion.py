@@ -145,6 +145,7 @@ class PathExpansion(AsyncResource):
         started, self._next = self._next, None
         if started is not None and started[0] == index:
             prefetcher = started[1]
+            prefetcher.hand_over()
         else:
             if started is not None:  # not reached: segments are read in order
                 await started[1].aclose()

@@ -8,7 +8,9 @@ from typing import Any
 
 import anyio
 import httpx
+import pytest
 
+from asyncstream._exceptions import HubError
 from asyncstream._prefetch_depth import MAX_DEPTH
 from asyncstream.utils.inputs import expand_paths
 from tests.runtime._pager_fakes import HUB_URL, FakeStreams
@@ -81,3 +83,50 @@ async def test_leaving_early_cancels_the_next_stream_too() -> None:
     started = fake.started
     await anyio.sleep(0.05)
     assert fake.started == started  # nothing was left to start requests
+
+
+async def test_an_open_next_stream_idles_only_once_the_consumer_gets_to_it() -> None:
+    fake = FakeStreams(ahead=16)
+    log: list[tuple[str, str | None]] = []
+    recording(fake, log)
+    refs = [fake.add("s1", 400), fake.add("s2", 0, closed=False)]
+    inputs = expand_paths(
+        refs,
+        hub_url=HUB_URL,
+        transport=fake.transport(),
+        page_size=PAGE,
+        wait=0.01,
+        idle_timeout=0.3,
+    )
+    read = 0
+    async with inputs:
+        async for _ in inputs:
+            read += 1
+            if read == 400:  # the last path of s1, s2 polled already
+                assert ("s2", None) in log
+                # Longer on s1 than s2 may idle: no paths of s2 were waited for.
+                await anyio.sleep(0.5)
+                fake.streams["s2"].total = 20
+                fake.streams["s2"].closed = True
+    assert read == 420
+
+
+async def test_an_error_of_the_next_stream_comes_after_the_current_ones_paths() -> None:
+    fake = FakeStreams(ahead=16)
+    refs = [fake.add("s1", 400), {"stream": "/api/streams/gone/paths/"}]
+    inputs = expand_paths(
+        refs,
+        hub_url=HUB_URL,
+        transport=fake.transport(),
+        page_size=PAGE,
+    )
+    read: list[str] = []
+
+    async def read_all() -> None:
+        async with inputs:
+            async for item in inputs:
+                read.append(item["path"])
+
+    with pytest.raises(HubError):
+        await read_all()
+    assert read == [f"/data/s1/file{i:07d}" for i in range(400)]
