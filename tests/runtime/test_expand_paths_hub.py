@@ -172,7 +172,7 @@ async def test_unset_prefetch_reads_deeper_while_pages_wait_on_the_hub(
     hub: RunningHub, producer: HubClient
 ) -> None:
     reference = await closed_stream(producer, "slow", 3000)
-    hub.faults.delay(0.03, path_prefix="/api/streams/")
+    hub.faults.delay(0.1, path_prefix="/api/streams/")
     read: list[str] = []
     async with expand(hub, [reference], page_size=100, prefetch=None) as inputs:
         async for item in inputs:
@@ -185,7 +185,7 @@ async def test_unset_prefetch_reads_deeper_while_pages_wait_on_the_hub(
     assert second is not None
     assert stats.prefetch_cap is None
     assert stats.max_in_flight > 2  # the default start is 2 pages
-    # The consumer waits 30 ms a page and spends far less on one: its first
+    # The consumer waits 100 ms a page and spends far less on one: its first
     # wait takes the depth to the ceiling, not three doublings.
     assert second.prefetch_limit == MAX_DEPTH
     assert second.requests == MAX_DEPTH + 1  # and the first page, released

@@ -111,7 +111,8 @@ async def test_fast_consumer_gets_more_pages_in_flight_than_the_start() -> None:
     fake.add("s1", 400)
 
     async def network(request: Any, number: int) -> None:
-        await anyio.sleep(0.02)  # every page waits on the network
+        await anyio.sleep(0.1)  # every page waits on the network: far longer than
+        # the consumer spends on a page, even on a loaded machine
 
     fake.intercept = network
     seen: list[dict[str, Any]] = []
