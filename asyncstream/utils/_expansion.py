@@ -177,14 +177,13 @@ class PathExpansion(AsyncResource):
         current = self.current
         if index != self._current_index or current is None or self._next is not None:
             return
-        following = [
-            (i, s)
-            for i, s in enumerate(self._segments[index + 1 :], index + 1)
-            if isinstance(s, dict)
-        ]
-        if not following or self._task_group is None:
+        segments = self._segments
+        following = range(index + 1, len(segments))
+        next_index = next((i for i in following if isinstance(segments[i], dict)), -1)
+        if next_index < 0 or self._task_group is None:
             return
-        next_index, reference = following[0]
+        reference = segments[next_index]
+        assert isinstance(reference, dict)
         prefetcher = self._prefetcher(next_index, reference)
         prefetcher.lend(self._depth.depth - current.pages_outstanding)
         prefetcher.start_soon(self._task_group)

@@ -130,3 +130,27 @@ async def test_an_error_of_the_next_stream_comes_after_the_current_ones_paths() 
     with pytest.raises(HubError):
         await read_all()
     assert read == [f"/data/s1/file{i:07d}" for i in range(400)]
+
+
+async def test_paths_between_two_streams_keep_their_place() -> None:
+    fake = FakeStreams(ahead=16)
+    log: list[tuple[str, str | None]] = []
+    recording(fake, log)
+    s1, s2 = two_streams(fake, 200)
+    inputs = expand_paths(
+        [s1, "/between", s2],
+        hub_url=HUB_URL,
+        transport=fake.transport(),
+        page_size=PAGE,
+    )
+    read: list[str] = []
+    async with inputs:
+        async for item in inputs:
+            if item["path"] == "/between":
+                assert ("s2", None) in log  # started before the inline path
+            read.append(item["path"])
+    assert read == [
+        *(f"/data/s1/file{i:07d}" for i in range(200)),
+        "/between",
+        *(f"/data/s2/file{i:07d}" for i in range(200)),
+    ]
