@@ -46,6 +46,10 @@ async def test_next_stream_first_page_is_requested_before_the_current_ends() -> 
         async for item in inputs:
             read.append(item["path"])
             fake.passed = (len(read) - 1) // PAGE
+            if len(read) == 260:
+                # Slow for a while, with every page of s1 requested: they are
+                # all ready by the time it moves on, and the budget is s1's.
+                await anyio.sleep(0.1)
             if len(read) == 400:  # the last path of s1
                 asked_at_end_of_s1 = list(log)
         stats = inputs.statistics()
@@ -56,6 +60,7 @@ async def test_next_stream_first_page_is_requested_before_the_current_ends() -> 
     # no longer needed, and each page was requested once.
     first_of_s2 = log.index(("s2", None))
     assert {s for s, _ in log[:first_of_s2]} == {"s1"}
+    assert len(log[:first_of_s2]) == 400 // PAGE
     assert len(log) == len(set(log)) == 2 * 400 // PAGE
     # One budget for both: never more pages requested and not passed than the
     # depth, give or take the page the consumer is being handed.
