@@ -15,6 +15,11 @@ consumer waits on the network, shallower while pages wait for the consumer,
 within the explicit ``prefetch`` (a cap) and the memory budget. A hub
 that announces the cursors of full pages ahead lets up to ``prefetch`` requests
 run at once; with an older hub each request waits for the answer before it.
+
+A task's next stream may start before this one ends: once every page of this
+stream is requested (``on_all_requested``), the next prefetcher, its
+``successor``, requests what this one leaves of the budget (:meth:`lend`), and
+is handed the consumer when this one ends (:meth:`hand_over`).
 """
 
 from __future__ import annotations

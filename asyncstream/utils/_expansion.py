@@ -6,6 +6,11 @@ every source deterministically. It is an async context manager because the
 prefetchers run in a task group that must be entered and left by one task: the
 consumer's own task (``async with``), a host task of its own (bare ``async for``),
 or a task on the process's loop thread (sync iteration, through the portal).
+
+Streams are read one after the other within one budget of pages: the next
+stream's prefetcher starts as soon as every page of the current one has been
+requested, so its first page, and the pages that page announces, are on their
+way before the current stream ends instead of two round trips after it.
 """
 
 from __future__ import annotations
