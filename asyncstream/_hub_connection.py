@@ -175,7 +175,10 @@ class HubConnection(AsyncResource):
                 raise HubProtocolError(
                     f"{method} {httpx.URL(target).path}: {type(exc).__name__}: {exc}"
                 ) from exc
-            return check_response(response)
+            try:
+                return check_response(response)
+            finally:
+                _release_body(response)
 
         if deadline is None:
             return await attempt()
@@ -210,3 +213,20 @@ class HubConnection(AsyncResource):
             status_code=cause.status_code if cause else None,
             detail=cause.detail if cause else None,
         )
+
+
+def _release_body(response: httpx.Response) -> None:
+    """Let a read response and its body go as soon as nothing refers to them.
+
+    httpx links a response and the stream it wraps its body in both ways (a
+    reference cycle, encode/httpx#3733), so a response outlives its last use
+    until the cyclic garbage collector runs, which it does less often the more
+    objects are alive: a reader of large stream pages would hold dozens of page
+    bodies it is done with, more the longer it reads. Replacing the stream of
+    a closed response breaks the cycle.
+    """
+    if response.is_closed:
+        response.stream = _NO_BODY
+
+
+_NO_BODY = httpx.ByteStream(b"")

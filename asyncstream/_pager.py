@@ -15,11 +15,17 @@ consumer waits on the network, shallower while pages wait for the consumer,
 within the explicit ``prefetch`` (a cap) and the memory budget. A hub
 that announces the cursors of full pages ahead lets up to ``prefetch`` requests
 run at once; with an older hub each request waits for the answer before it.
+
+A task's next stream may start before this one ends: once every page of this
+stream is requested (``on_all_requested``), the next prefetcher, its
+``successor``, requests what this one leaves of the budget (:meth:`lend`), and
+is handed the consumer when this one ends (:meth:`hand_over`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from typing import Self
@@ -85,6 +91,7 @@ class PagePrefetcher(AsyncResource):
         page_timeout: float = DEFAULT_PAGE_TIMEOUT,
         budget_bytes: int = DEFAULT_BUDGET_BYTES,
         depth: PrefetchDepth | None = None,
+        on_all_requested: Callable[[], None] | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
     ) -> None:
@@ -100,10 +107,21 @@ class PagePrefetcher(AsyncResource):
             self._depth.depth, idle_timeout, wait, idle_since=clock()
         )
         self._state: PrefetcherState = "unopened"
+        # Told once every page has its request started (or the stream ended):
+        # the task may then start reading its next stream, its ``successor``,
+        # which gets what this stream leaves of the budget of pages.
+        self._on_all_requested = on_all_requested
+        self.all_requested = False
+        self.successor: PagePrefetcher | None = None
+        self._lent = False  # started early, on pages lent by the stream before
         self._holding = False
         self._stack: AsyncExitStack | None = None
         self._pages = self._paths = self._requests = self._retries = 0
         self._in_flight = self._max_in_flight = 0
+        # What the depth grows to when the consumer waits: the round trip of the
+        # latest page with paths, and when the consumer was handed its page.
+        self._round_trip: float | None = None
+        self._handed_at = 0.0
         # Answers that came in before an older page's, by position.
         self._answers: dict[int, _Answer | _Failed] = {}
 
@@ -139,8 +157,39 @@ class PagePrefetcher(AsyncResource):
             retries=self._retries,
         )
 
+    @property
+    def pages_outstanding(self) -> int:
+        """Pages counted against the budget: requested, ready or held."""
+        return self._policy.outstanding
+
+    def lend(self, pages: int) -> None:
+        """Request at most ``pages`` pages ahead (0: none yet): what the stream
+        read before this one leaves of the budget while it is still read."""
+        self._lent = True
+        pages = max(0, pages)
+        if pages != self._policy.limit:
+            self._policy.limit = pages
+            if self._state == "open":
+                self._wakeup.set()
+
+    def hand_over(self) -> None:
+        """The stream read before this one is done: the consumer gets to this
+        one now, and waiting for its paths starts counting now."""
+        self._lent = False
+        self._policy.idle_since = self._clock()
+        self._reading.set()
+
     async def start(self, task_group: TaskGroup) -> None:
         """Start the fetch task in ``task_group``; the prefetcher is then open."""
+        self._open()
+        await task_group.start(self._run)
+
+    def start_soon(self, task_group: TaskGroup) -> None:
+        """Like :meth:`start`, from code that cannot wait (the task starts later)."""
+        self._open()
+        task_group.start_soon(self._run)
+
+    def _open(self) -> None:
         if self._state != "unopened":
             raise UsageError(f"{self!r} was already started")
         # Pages are bounded by the policy, plus one slot for a failure; the
@@ -153,8 +202,10 @@ class PagePrefetcher(AsyncResource):
         self._scope = anyio.CancelScope()
         self._finished = anyio.Event()
         self._wakeup = anyio.Event()
+        self._reading = anyio.Event()
+        if not self._lent:
+            self._reading.set()
         self._state = "open"
-        await task_group.start(self._run)
 
     async def __aenter__(self) -> Self:
         async with AsyncExitStack() as stack:
@@ -166,6 +217,7 @@ class PagePrefetcher(AsyncResource):
     async def aclose(self) -> None:
         """Cancel the fetching and drop buffered pages; a second call does nothing."""
         state, self._state = self._state, "closed"
+        self.successor = None
         if state != "open":
             return
         with anyio.CancelScope(shield=True):
@@ -187,7 +239,12 @@ class PagePrefetcher(AsyncResource):
         policy = self._policy
         buffered = self._receive.statistics().current_buffer_used
         depth = self._depth.consumer_asks(
-            outstanding=policy.outstanding, buffered=buffered
+            outstanding=policy.outstanding,
+            buffered=buffered,
+            round_trip=self._round_trip,
+            consumer_seconds=(
+                self._clock() - self._handed_at if self._holding else None
+            ),
         )
         if depth != policy.limit:
             policy.limit = depth
@@ -196,6 +253,8 @@ class PagePrefetcher(AsyncResource):
             self._holding = False
             policy.page_released()
             self._wakeup.set()
+            if self.successor is not None:
+                self.successor.lend(depth - policy.outstanding)
         try:
             item = await self._receive.receive()
         except anyio.EndOfStream:
@@ -203,9 +262,12 @@ class PagePrefetcher(AsyncResource):
         if isinstance(item, _Failed):
             raise item.error
         self._holding = True
+        self._handed_at = self._clock()
         return item
 
-    async def _run(self, *, task_status: TaskStatus[None]) -> None:
+    async def _run(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         try:
             with self._scope:
                 task_status.started()
@@ -224,6 +286,7 @@ class PagePrefetcher(AsyncResource):
         async with anyio.create_task_group() as requests:
             try:
                 await self._deliver_in_order(requests)
+                self._tell_all_requested()  # the stream ended
             except Exception as exc:
                 # Kept out of the task group, which would wrap it in a group.
                 error = exc
@@ -237,6 +300,8 @@ class PagePrefetcher(AsyncResource):
             while (request := policy.next_request()) is not None:
                 self._requests += 1
                 requests.start_soon(self._fetch, request)
+            if not self.all_requested and policy.all_requested(self._page_size):
+                self._tell_all_requested()
             answer = self._answers.pop(policy.position, None)
             if answer is None:
                 # Woken by an answer coming in or by the consumer moving on.
@@ -250,6 +315,7 @@ class PagePrefetcher(AsyncResource):
                 answer.request, page, now=answer.finished, elapsed=elapsed
             )
             if page.results:
+                self._round_trip = elapsed
                 self._depth.page_read(page.results)
                 policy.limit = min(policy.limit, self._depth.depth)
                 self._pages += 1
@@ -257,6 +323,12 @@ class PagePrefetcher(AsyncResource):
                 self._send.send_nowait(page.results)
             if pause is None:
                 return
+            if not page.results and not self._reading.is_set():
+                # An open stream with nothing yet, started early: the idle
+                # timeout is about the consumer waiting, so polling waits for
+                # the consumer to get here.
+                await self._reading.wait()
+                continue
             if pause > 0:
                 await self._sleep(pause)
 
@@ -285,6 +357,12 @@ class PagePrefetcher(AsyncResource):
             self._in_flight -= 1
         self._answers[request.position] = answer
         self._wakeup.set()
+
+    def _tell_all_requested(self) -> None:
+        if not self.all_requested:
+            self.all_requested = True
+            if self._on_all_requested is not None:
+                self._on_all_requested()
 
     def _count_retry(self, exc: Exception, delay: float) -> None:
         self._retries += 1

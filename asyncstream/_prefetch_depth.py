@@ -6,9 +6,11 @@ while a deep prefetch in front of a slow consumer only holds memory.
 :class:`PrefetchDepth` watches the consumer ask for pages:
 
 * it had to wait, and the budget was what held the requests back: the reader
-  waits on the network, so the depth doubles (``grow``) — one more page at a time
-  took 14 pages to reach 16 from 2, at 100 ms a page over a second of reading at
-  a fraction of the rate;
+  waits on the network, so the depth grows (``grow``) to what the round trip
+  needs at the consumer's pace (a page's round trip over the time the consumer
+  spent on its last page, plus the page it holds), at least double — one more
+  page at a time took 14 pages to reach 16 from 2, and doubling three round
+  trips, at 100 ms a page a large part of a short read;
 * every page of the budget was already there, unread: the consumer is the
   bottleneck, so one page fewer is enough (``shrink``).
 
@@ -25,6 +27,7 @@ the pages read).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -47,6 +50,16 @@ def page_bytes(results: Sequence[Any]) -> int:
     sample = results[:: max(1, len(results) // _SAMPLE)][:_SAMPLE]
     chars = sum(len(item.get("path", "")) for item in sample) / len(sample)
     return int(len(results) * (PATH_OVERHEAD_BYTES + chars))
+
+
+def pages_in_flight(round_trip: float | None, consumer_seconds: float | None) -> int:
+    """The pages that keep a consumer busy for a whole round trip, plus the one
+    it holds; 0 if either time is unknown."""
+    if round_trip is None or consumer_seconds is None:
+        return 0
+    if consumer_seconds <= 0:
+        return MAX_DEPTH  # no measurable work per page: as deep as allowed
+    return min(MAX_DEPTH, math.ceil(round_trip / consumer_seconds) + 1)
 
 
 @dataclass(slots=True)
@@ -90,14 +103,24 @@ class PrefetchDepth:
         the consumer works, and the depth would swing between one and two."""
         return min(START_DEPTH, self.ceiling)
 
-    def consumer_asks(self, *, outstanding: int, buffered: int) -> int:
+    def consumer_asks(
+        self,
+        *,
+        outstanding: int,
+        buffered: int,
+        round_trip: float | None = None,
+        consumer_seconds: float | None = None,
+    ) -> int:
         """The consumer asks for its next page: ``outstanding`` pages count against
         the budget (the one it held, those ready, those requested), ``buffered``
-        of them are ready. Returns the depth to use from now on."""
+        of them are ready. ``round_trip``: the seconds the last page with paths
+        took to arrive; ``consumer_seconds``: the seconds the consumer spent on
+        the page it held. Returns the depth to use from now on."""
         if buffered == 0 and outstanding >= self.depth and self.depth < self.ceiling:
             # It must wait, and every page of the budget is in use: the reader
             # waits on the network.
-            self.depth = min(2 * self.depth, self.ceiling)
+            wanted = max(2 * self.depth, pages_in_flight(round_trip, consumer_seconds))
+            self.depth = min(wanted, self.ceiling)
             self.grown += 1
         elif buffered and buffered >= self.depth - 1 and self.depth > self.floor:
             # Every page but the one it held is ready, unread: it sets the pace.

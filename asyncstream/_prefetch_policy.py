@@ -169,9 +169,15 @@ class PrefetchPolicy:
     max_outstanding: int = 0
     empty_polls: int = 0
     # Known cursors from ``position`` on; the first ``requested - position`` of
-    # them have a request started. At most ``limit`` are kept.
+    # them have a request started. Every cursor announced is kept (at most
+    # ``MAX_AHEAD`` past the next), so a depth that grows can use them at once
+    # instead of waiting a round trip for the next answer to announce them.
     position: int = 0
     requested: int = 0
+    # What the answers accounted for say: paths read, the stream's length so far.
+    paths_read: int = 0
+    count: int = 0
+    closed: bool = False
     _known: deque[str | None] = field(default_factory=lambda: deque([None]))
     _recent_cursors: deque[str | None] = field(default_factory=lambda: deque(maxlen=8))
 
@@ -196,6 +202,12 @@ class PrefetchPolicy:
         self.requested += 1
         return PageRequest(self.requested - 1, self._known[index])
 
+    def all_requested(self, page_size: int) -> bool:
+        """True once the stream is known closed and the pages requested cover
+        every path of it: nothing is left to ask for but answers."""
+        awaited = self.requested - self.position
+        return self.closed and self.paths_read + awaited * page_size >= self.count
+
     def page_released(self) -> None:
         """The consumer moved past a page: its slot is free again."""
         self.outstanding -= 1
@@ -219,6 +231,8 @@ class PrefetchPolicy:
         cursor = self._known.popleft()
         self._recent_cursors.append(cursor)
         announced = bool(self._known)  # a later page was announced: this one is full
+        self.paths_read += len(page.results)
+        self.count, self.closed = page.count, page.closed
         if page.results:
             self._learn(cursor, page)
             self.position += 1
@@ -270,7 +284,7 @@ class PrefetchPolicy:
                         f"the hub announced cursor {self._known[index]!r} for the"
                         f" page {index + 1} after cursor {cursor!r}, now {later!r}"
                     )
-            elif len(self._known) < self.limit:
+            elif len(self._known) <= max(self.limit, MAX_AHEAD):
                 self._known.append(later)
             else:
                 break

@@ -6,6 +6,11 @@ every source deterministically. It is an async context manager because the
 prefetchers run in a task group that must be entered and left by one task: the
 consumer's own task (``async with``), a host task of its own (bare ``async for``),
 or a task on the process's loop thread (sync iteration, through the portal).
+
+Streams are read one after the other within one budget of pages: the next
+stream's prefetcher starts as soon as every page of the current one has been
+requested, so its first page, and the pages that page announces, are on their
+way before the current stream ends instead of two round trips after it.
 """
 
 from __future__ import annotations
@@ -31,9 +36,9 @@ Segment = list[PathObject] | dict[str, Any]
 
 @operator
 async def _stream_pages(
-    expansion: PathExpansion, reference: dict[str, Any]
+    expansion: PathExpansion, index: int, reference: dict[str, Any]
 ) -> AsyncIterator[list[PathObject]]:
-    prefetcher = await expansion.open_stream(reference)
+    prefetcher = await expansion.open_stream(index, reference)
     read = 0
     try:
         async for page in prefetcher:
@@ -75,6 +80,12 @@ class PathExpansion(AsyncResource):
         self._task_group: TaskGroup | None = None
         self._stack: AsyncExitStack | None = None
         self.current: PagePrefetcher | None = None
+        self._current_index = -1
+        # The next stream, started while the current one's last pages are on
+        # their way: its first page comes within the same budget of pages,
+        # instead of one round trip (and one more for the pages it announces)
+        # after the current stream ends.
+        self._next: tuple[int, PagePrefetcher] | None = None
         self.streams_read = 0
         # One adaptive depth for every stream: streams are read one after the
         # other, and the next starts at the depth the last one settled at.
@@ -105,12 +116,13 @@ class PathExpansion(AsyncResource):
             # group as well covers a prefetcher that was started but never read.
             stack.callback(self._task_group.cancel_scope.cancel)
             sources = [
-                stream.just(s) if isinstance(s, list) else _stream_pages(self, s)
-                for s in self._segments
+                stream.just(s) if isinstance(s, list) else _stream_pages(self, i, s)
+                for i, s in enumerate(self._segments)
             ]
             self._pages = await stack.enter_async_context(
                 stream.chain(*sources).stream()
             )
+            stack.push_async_callback(self._close_next)
             self._stack = stack.pop_all()
         return self
 
@@ -129,12 +141,31 @@ class PathExpansion(AsyncResource):
         except StopAsyncIteration:
             return None
 
-    async def open_stream(self, reference: dict[str, Any]) -> PagePrefetcher:
-        """Start prefetching the stream ``reference`` points to."""
-        assert self._client is not None
+    async def open_stream(
+        self, index: int, reference: dict[str, Any]
+    ) -> PagePrefetcher:
+        """The prefetcher of segment ``index``, the stream ``reference`` points
+        to: started already if the stream before it had every page requested."""
         assert self._task_group is not None
+        started, self._next = self._next, None
+        if started is not None and started[0] == index:
+            prefetcher = started[1]
+            prefetcher.hand_over()
+        else:
+            if started is not None:  # not reached: segments are read in order
+                await started[1].aclose()
+            prefetcher = self._prefetcher(index, reference)
+            await prefetcher.start(self._task_group)
+        self.current, self._current_index = prefetcher, index
+        self.streams_read += 1
+        if prefetcher.all_requested:  # told while it was not current yet
+            self._start_after(index)
+        return prefetcher
+
+    def _prefetcher(self, index: int, reference: dict[str, Any]) -> PagePrefetcher:
+        assert self._client is not None
         options = self.options
-        prefetcher = PagePrefetcher(
+        return PagePrefetcher(
             self._client,
             reference["stream"],
             page_size=options.page_size,
@@ -142,11 +173,32 @@ class PathExpansion(AsyncResource):
             wait=options.wait,
             idle_timeout=options.idle_timeout,
             depth=self._depth,
+            on_all_requested=lambda: self._start_after(index),
         )
-        await prefetcher.start(self._task_group)
-        self.current = prefetcher
-        self.streams_read += 1
-        return prefetcher
+
+    def _start_after(self, index: int) -> None:
+        """Segment ``index`` has every page requested: if it is the stream being
+        read, start the next stream with what it leaves of the budget."""
+        current = self.current
+        if index != self._current_index or current is None or self._next is not None:
+            return
+        segments = self._segments
+        following = range(index + 1, len(segments))
+        next_index = next((i for i in following if isinstance(segments[i], dict)), -1)
+        if next_index < 0 or self._task_group is None:
+            return
+        reference = segments[next_index]
+        assert isinstance(reference, dict)
+        prefetcher = self._prefetcher(next_index, reference)
+        prefetcher.lend(self._depth.depth - current.pages_outstanding)
+        prefetcher.start_soon(self._task_group)
+        current.successor = prefetcher
+        self._next = (next_index, prefetcher)
+
+    async def _close_next(self) -> None:
+        started, self._next = self._next, None
+        if started is not None:
+            await started[1].aclose()
 
     def statistics(self) -> PrefetchStatistics | None:
         """The statistics of the stream read last, if any."""

@@ -11,6 +11,7 @@ import pytest
 
 from asyncstream._config import HubSettings
 from asyncstream._hub_client import HubClient
+from asyncstream._prefetch_depth import MAX_DEPTH
 from asyncstream.hub import RunningHub, running_hub
 from asyncstream.utils.inputs import expand_paths
 
@@ -171,14 +172,20 @@ async def test_unset_prefetch_reads_deeper_while_pages_wait_on_the_hub(
     hub: RunningHub, producer: HubClient
 ) -> None:
     reference = await closed_stream(producer, "slow", 3000)
-    hub.faults.delay(0.03, path_prefix="/api/streams/")
+    hub.faults.delay(0.1, path_prefix="/api/streams/")
     read: list[str] = []
     async with expand(hub, [reference], page_size=100, prefetch=None) as inputs:
         async for item in inputs:
             read.append(item["path"])
+            if len(read) == 101:  # the first path of the second page
+                second = inputs.statistics()
         stats = inputs.statistics()
     assert read == [p["path"] for p in paths_of("slow", 0, 3000)]
     assert stats is not None
+    assert second is not None
     assert stats.prefetch_cap is None
     assert stats.max_in_flight > 2  # the default start is 2 pages
-    assert stats.depth_changes[0] >= 3
+    # The consumer waits 100 ms a page and spends far less on one: its first
+    # wait takes the depth to the ceiling, not three doublings.
+    assert second.prefetch_limit == MAX_DEPTH
+    assert second.requests == MAX_DEPTH + 1  # and the first page, released

@@ -13,6 +13,7 @@ from asyncstream._prefetch_depth import (
     PATH_OVERHEAD_BYTES,
     PrefetchDepth,
     page_bytes,
+    pages_in_flight,
 )
 from asyncstream.utils.inputs import expand_paths
 from tests.runtime._pager_fakes import HUB_URL, FakeStreams
@@ -32,6 +33,36 @@ def test_depth_doubles_while_the_consumer_waits_with_the_budget_in_use() -> None
     # Never past the ceiling.
     assert depth.consumer_asks(outstanding=MAX_DEPTH, buffered=0) == MAX_DEPTH
     assert depth.grown == 3
+
+
+def test_a_wait_grows_the_depth_to_what_the_round_trip_needs() -> None:
+    depth = PrefetchDepth(None)
+    # 100 ms a page, 10 ms of work on one: ten pages on their way, one held.
+    assert (
+        depth.consumer_asks(
+            outstanding=2, buffered=0, round_trip=0.1, consumer_seconds=0.01
+        )
+        == 11
+    )
+    assert depth.grown == 1
+    # Work slower than the round trip: doubling is the least a wait grows it by.
+    depth = PrefetchDepth(None)
+    assert (
+        depth.consumer_asks(
+            outstanding=2, buffered=0, round_trip=0.1, consumer_seconds=0.5
+        )
+        == 4
+    )
+    assert pages_in_flight(0.1, 0.0) == pages_in_flight(1.0, 0.001) == MAX_DEPTH
+    assert pages_in_flight(None, 0.01) == pages_in_flight(0.1, None) == 0
+    # Within the ceiling, always.
+    depth = PrefetchDepth(5)
+    assert (
+        depth.consumer_asks(
+            outstanding=5, buffered=0, round_trip=1.0, consumer_seconds=0.001
+        )
+        == 5
+    )
 
 
 def test_depth_shrinks_to_two_while_pages_wait_for_the_consumer() -> None:
@@ -80,19 +111,32 @@ async def test_fast_consumer_gets_more_pages_in_flight_than_the_start() -> None:
     fake.add("s1", 400)
 
     async def network(request: Any, number: int) -> None:
-        await anyio.sleep(0.005)  # every page waits on the network
+        await anyio.sleep(0.1)  # every page waits on the network: far longer than
+        # the consumer spends on a page, even on a loaded machine
 
     fake.intercept = network
+    seen: list[dict[str, Any]] = []
     async with (
         fake.client() as client,
         PagePrefetcher(client, URL, page_size=10) as pages,
     ):
-        seen = await read_all(pages, fake, slow=False)
+        async for batch in pages:
+            if not seen:
+                first = pages.statistics()
+            elif len(seen) == 10:
+                second = pages.statistics()
+            seen.extend(batch)
+            fake.passed += 1
         stats = pages.statistics()
     assert [p["path"] for p in seen] == [f"/data/s1/file{i:07d}" for i in range(400)]
     assert stats.prefetch_cap is None
-    assert stats.depth_changes[0] >= 3  # 2 -> 4 -> 8 -> 16
-    assert fake.max_in_flight >= 6
+    assert first.requests == 2  # the starting depth
+    # The first wait (for the second page) took the depth to the ceiling at
+    # once, and the pages the first answer announced were requested: the
+    # ceiling's worth after the first page, released (doubling: 5 in all).
+    assert second.requests == MAX_DEPTH + 1
+    assert second.prefetch_limit == MAX_DEPTH
+    assert fake.max_in_flight >= MAX_DEPTH - 2
     assert fake.max_outstanding <= stats.depth_ceiling == MAX_DEPTH
 
 
