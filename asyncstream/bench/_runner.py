@@ -148,7 +148,11 @@ def _hub_for(run: PlannedRun, hubs: BenchHubs) -> Iterator[str | None]:
 def _meta(config: BenchConfig) -> dict[str, Any]:
     return {
         "started": datetime.now(UTC).isoformat(),
-        "config": asdict(config),
+        # JSON has no sets: the chosen rows are written as a sorted list.
+        "config": {
+            **asdict(config),
+            "rows": None if config.rows is None else sorted(config.rows),
+        },
         "host": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
 from asyncstream.bench._results import target_needs
 from asyncstream.bench._rows import Caps, plan, select_rows
+from asyncstream.bench._runner import BenchConfig, _meta
 from asyncstream.cli import main
 
 
@@ -36,3 +39,9 @@ def test_a_pattern_that_matches_nothing_is_refused_by_name() -> None:
     result = CliRunner().invoke(main, ["bench", "--quick", "--rows", "nosuch.*"])
     assert result.exit_code == 2
     assert "'nosuch.*' matches no bench row" in result.output
+
+
+def test_the_chosen_rows_are_written_to_the_json_figures_as_a_list() -> None:
+    rows = select_rows(("expand.auto",))
+    meta = json.loads(json.dumps(_meta(BenchConfig(sizes=(1000,), rows=rows))))
+    assert meta["config"]["rows"] == ["expand.auto", "raw.get"]
