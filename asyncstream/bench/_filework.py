@@ -38,6 +38,7 @@ from typing import Any, Final
 import anyio
 import httpx
 
+from .. import _event_loop
 from .._apply import apply_paths
 from .._config import HubSettings
 from .._context import TaskContext
@@ -267,7 +268,8 @@ def latency_model(kind: str, concurrency: int) -> Callable[[Workload, Tick], flo
         return time.perf_counter() - start
 
     def run(w: Workload, tick: Tick) -> float:
-        seconds = anyio.run(main, w)
+        # On the loop the runtime runs its own on (uvloop where installed).
+        seconds = _event_loop.run(main, w)
         tick(w.n)
         return seconds
 
