@@ -38,6 +38,9 @@ from ._retry import Clock, OnRetry, RetryPolicy, Sleep, retry_call
 
 __all__ = ["HubConnection"]
 
+# What a read response keeps as its stream instead of the one bound to it.
+_READ = httpx.ByteStream(b"")
+
 logger = logging.getLogger("asyncstream.hub_client")
 
 
@@ -175,7 +178,13 @@ class HubConnection(AsyncResource):
                 raise HubProtocolError(
                     f"{method} {httpx.URL(target).path}: {type(exc).__name__}: {exc}"
                 ) from exc
-            return check_response(response)
+            try:
+                return check_response(response)
+            finally:
+                # httpx binds a response and its stream to each other: a cycle
+                # that holds the body (a page of paths) until a full garbage
+                # collection, later the longer a run; unbound, it goes now.
+                response.stream = _READ
 
         if deadline is None:
             return await attempt()
