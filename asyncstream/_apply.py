@@ -287,8 +287,9 @@ def apply_paths(
     input's order; with ``ordered=False`` they come as completed, so that one slow
     path does not hold back the outcomes of those after it.
 
-    Memory stays bounded however long the input: about a thousand paths are
-    buffered, being worked on, or waiting to be added, and ``status.add`` waiting
+    Memory stays bounded however long the input: about a thousand paths (64 per
+    worker at high concurrency) are buffered, being worked on, or waiting to be
+    added, and ``status.add`` waiting
     for the hub holds back the workers and the reading. Use it as::
 
         summary = await apply_paths(fn, expand_paths(paths), status)   # async

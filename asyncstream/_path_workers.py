@@ -48,11 +48,11 @@ from ._path_outcomes import (
     run_chunk_async,
 )
 from ._path_outcomes import run_chunk as run_chunk
+from ._path_settings import BUFFER_PATHS as BUFFER_PATHS
+from ._path_settings import buffer_paths
 from ._paths import to_path_object
 from .utils.inputs import ExpandedPaths
 
-# Paths the input buffer holds; a worker's chunk is at most its share of it.
-BUFFER_PATHS = 1024
 # Paths of a plain iterable converted and put into the buffer at a time.
 FEED = 256
 
@@ -78,8 +78,9 @@ class PathWorkers:
         self._inputs = inputs
         self._is_async = is_async
         self.concurrency = concurrency
+        self.buffer_paths = buffer_paths(concurrency)
         # Each worker's share of the buffer, so that every thread has work.
-        self.chunk_size = max(1, min(chunk_size, BUFFER_PATHS // concurrency))
+        self.chunk_size = max(1, min(chunk_size, self.buffer_paths // concurrency))
         self._ordered = ordered
         self._context = context
         self._stop = threading.Event()
@@ -143,7 +144,7 @@ class PathWorkers:
         # The feed and the workers in a group of their own: one that fails
         # cancels them, never the task that reads the outcomes, which learns of
         # the failure from next_chunk() once the outcome stream has ended.
-        buffer = PathBuffer(BUFFER_PATHS)
+        buffer = PathBuffer(self.buffer_paths)
         # Each worker closes its own end; these are closed again here for the
         # workers that were cancelled before they ever ran.
         ends = [done]
@@ -196,14 +197,14 @@ class PathWorkers:
 
     async def next_chunk(self) -> ChunkOutcomes | None:
         """The outcomes of the next paths, or ``None`` once all are out: the next
-        chunk's and those of the chunks done by then (up to :data:`BUFFER_PATHS`
-        paths), so that the status gets runs longer than a chunk (16 paths at
+        chunk's and those of the chunks done by then (up to ``buffer_paths``
+        paths), so that the status gets runs longer than a chunk (64 paths at
         64 workers), without waiting for a chunk that is not done."""
         while True:
             outcomes = await self._next_one()
             if outcomes is None:
                 return None
-            while len(outcomes) < BUFFER_PATHS and (more := self._next_done()):
+            while len(outcomes) < self.buffer_paths and (more := self._next_done()):
                 outcomes = outcomes.joined(more)
             if outcomes:
                 self.paths_done += len(outcomes)

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal
 
+from . import _event_loop
 from ._exceptions import UsageError
 
 T = TypeVar("T")
@@ -75,7 +76,7 @@ def loop_portal() -> BlockingPortal:
         if _portal is None:
             ready: Future[BlockingPortal] = Future()
             _thread = threading.Thread(
-                target=anyio.run,
+                target=_event_loop.run,  # uvloop where it is installed
                 args=(_serve, ready),
                 name="asyncstream-loop",
                 daemon=True,

@@ -13,9 +13,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import anyio
 import click
 
+from .. import _event_loop
 from .._config import ENV_API_KEY, check_api_key
 from .._exceptions import AsyncStreamError
 from .._run_task import TaskLoadError, TaskRaisedError, TaskTarget, load_task
@@ -122,9 +122,9 @@ def execute(
     )
     if hub_url is not None:
         with interrupt.on_sigint(notice):
-            return anyio.run(main, HubLocation(hub_url.rstrip("/"), api_key))
+            return _event_loop.run(main, HubLocation(hub_url.rstrip("/"), api_key))
     with embedded_hub(db_path) as location, interrupt.on_sigint(notice):
-        return anyio.run(main, location)
+        return _event_loop.run(main, location)
 
 
 def wants_progress(choice: bool | None) -> bool:

@@ -10,8 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import anyio
-
+from .. import _event_loop
 from .._run_task import TaskTarget, load_task
 from ..run._hub import HubLocation, embedded_hub
 from ..run._output import report_lines, where_lines
@@ -118,7 +117,7 @@ def run_demo(
                     f" {tree.replica} ({time.monotonic() - started:.2f} s)"
                 )
                 outcome = DemoOutcome(tree)
-                anyio.run(_replay, tree, hub, echo, outcome)
+                _event_loop.run(_replay, tree, hub, echo, outcome)
         started = time.monotonic()
         outcome.differences = tree_differences(tree.source, tree.replica)
         _summarise(outcome, echo, browsable=keep or db_path is not None)

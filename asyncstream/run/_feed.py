@@ -27,6 +27,10 @@ from .._hub_client import HubClient
 from .._paths import PathObject
 
 DEFAULT_CHUNK = 1000
+# Chunks double from the first up to this: the first lands soon, so the task
+# starts reading at once; later ones are fewer, bigger appends, each one commit
+# (one fsync on a durable hub) and one request less per thousand paths.
+MAX_CHUNK = 16_000
 LISTING_BLOCK = 1 << 20  # bytes read from the listing at a time
 
 OnWalkError = Callable[[OSError], None]
@@ -156,28 +160,38 @@ def as_path_objects(paths: Iterable[str]) -> Iterator[PathObject]:
     return ({"path": p} for p in paths)
 
 
+def _take(paths: Iterator[PathObject], count: int) -> list[PathObject]:
+    return list(islice(paths, count))
+
+
 async def feed_stream(
     client: HubClient,
     stream_id: str,
     paths: Iterator[PathObject],
     *,
     chunk: int = DEFAULT_CHUNK,
+    max_chunk: int = MAX_CHUNK,
     deadline: Callable[[], Deadline],
     on_chunk: Callable[[int], None] | None = None,
 ) -> int:
     """Append ``paths`` to an open stream in chunks, close it, return the count.
 
+    The first chunk holds ``chunk`` paths, each next one twice as many as the
+    last, up to ``max_chunk``: the task gets its first page soon, and a long
+    input costs few appends.
     The walk runs in a worker thread, one chunk at a time, so a slow disk never
     blocks the event loop. ``deadline()`` gives each request's retry deadline.
     The stream is closed even when ``paths`` raises, so that the task reading it
     ends on what was fed instead of waiting for more until its idle timeout.
     """
     fed = 0
+    size = chunk
     try:
         while True:
-            batch = await anyio.to_thread.run_sync(lambda: list(islice(paths, chunk)))
+            batch = await anyio.to_thread.run_sync(_take, paths, size)
             if not batch:
                 break
+            size = min(2 * size, max_chunk)
             # The offset makes a retried append (its answer lost) a no-op.
             await client.append_stream(
                 stream_id, batch, offset=fed, deadline=deadline()
