@@ -55,6 +55,18 @@ async def _serve(ready: Future[BlockingPortal]) -> None:
         await portal.sleep_until_stopped()
 
 
+def _run_loop(ready: Future[BlockingPortal]) -> None:
+    """The loop thread's body: the loop (uvloop where it is installed) serving
+    the portal; if it fails before the portal is up, the caller waiting for the
+    portal gets the error instead of waiting forever."""
+    try:
+        _event_loop.run(_serve, ready)
+    except BaseException as exc:
+        if ready.done():
+            raise
+        ready.set_exception(exc)
+
+
 def _forget_after_fork() -> None:
     global _portal, _loop, _thread, _lock
     _portal = None
@@ -76,8 +88,8 @@ def loop_portal() -> BlockingPortal:
         if _portal is None:
             ready: Future[BlockingPortal] = Future()
             _thread = threading.Thread(
-                target=_event_loop.run,  # uvloop where it is installed
-                args=(_serve, ready),
+                target=_run_loop,
+                args=(ready,),
                 name="asyncstream-loop",
                 daemon=True,
             )

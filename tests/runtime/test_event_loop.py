@@ -67,3 +67,31 @@ def test_sync_shims_loop_thread_runs_on_the_chosen_loop(
         check=True,
     )
     assert done.stdout.strip() == expected
+
+
+_BROKEN_LOOP = """
+from asyncstream import _event_loop, _portal
+
+def broken(*args):
+    raise RuntimeError("no loop can be made here")
+
+_event_loop.run = broken
+async def nothing():
+    return None
+try:
+    _portal.call(nothing)
+except RuntimeError as exc:
+    print("raised:", exc)
+"""
+
+
+def test_a_loop_thread_that_cannot_start_raises_in_the_caller_not_hangs() -> None:
+    # A process of its own, as above; a hang would end at the timeout, failing.
+    done = subprocess.run(
+        [sys.executable, "-c", _BROKEN_LOOP],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert done.stdout.strip() == "raised: no loop can be made here"
