@@ -7,6 +7,7 @@ change of the glue.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from celery import Celery
 from celery.app.task import Context
 
-from asyncstream import current_task_context
+from asyncstream import HubUnavailableError, current_task_context
 from asyncstream.celery import _queue_of, custom_task
 from asyncstream.hub import HubProcess
 from tests.celery import worker_app
@@ -91,7 +92,10 @@ def test_a_reset_refused_for_another_reason_fails_the_task_naming_the_extension(
     )
     with pytest.raises(Exception, match="404") as caught:
         result.get()
-    assert any("/reset" in note for note in getattr(caught.value, "__notes__", []))
+    assert getattr(caught.value, "__notes__", []) == [
+        "the hub must support POST /api/tasks/{taskid}/reset"
+        " (protocol v1 extension, docs/protocol.md)"
+    ]
     # Nothing ran: the first run's results are all the hub holds.
     assert len(hub_view.results(taskid)) == 3
 
@@ -208,3 +212,92 @@ def test_the_queue_is_the_routing_key_else_the_delivery_queue(
     delivery_info: dict[str, Any] | None, queue: str | None
 ) -> None:
     assert _queue_of(Context(delivery_info=delivery_info)) == queue
+
+
+@pytest.mark.usefixtures("eager_app", "refused_reset")
+def test_the_check_of_an_earlier_run_retries_an_unavailable_hub(
+    hub: HubProcess, hub_view: HubView
+) -> None:
+    taskid = "rerun-hub-unavailable-for-a-moment"
+    _fail_first_run(taskid, 6)
+    # The reading of the task and the reset each meet two 503s: both are retried
+    # within the resume timeout, as a hub restarting under a redelivery would be.
+    hub.faults.fail_next(2, status=503, retry_after=0.01, path_prefix="/api/tasks/")
+    hub.faults.fail_next(
+        2, status=503, retry_after=0.01, path_prefix=f"/api/tasks/{taskid}/reset"
+    )
+    payload = worker_app.stream_sync.apply(
+        kwargs={"jobid": 1, "paths": [], "stream_results": True, "count": 10},
+        task_id=taskid,
+    ).get()
+    assert "seen" in payload
+    assert sorted(r["path"] for r in hub_view.results(taskid)) == sorted(
+        f"/fs/{i}" for i in range(10)
+    )
+
+
+@pytest.mark.usefixtures("refused_reset")
+def test_the_check_of_an_earlier_run_gives_up_after_the_resume_timeout(
+    monkeypatch: pytest.MonkeyPatch, hub: HubProcess
+) -> None:
+    monkeypatch.delenv("ASYNCSTREAM_HUB_URL", raising=False)
+    app = Celery("resume-timeout", set_as_current=False)
+    app.conf.update(asyncstream_hub_url=hub.url, asyncstream_api_key=API_KEY)
+    ran: list[str] = []
+
+    @custom_task(app, resume_timeout=1.0)
+    def quick(status: Any, **fields: Any) -> Any:
+        ran.append("body")
+        return status.dump()
+
+    taskid = "resume-timeout-hub-down"
+    hub.faults.fail_next(
+        10_000, status=503, retry_after=0.01, path_prefix=f"/api/tasks/{taskid}/"
+    )
+    started = time.monotonic()
+    result = quick.apply(
+        kwargs={"jobid": 1, "paths": [], "stream_results": True}, task_id=taskid
+    )
+    with pytest.raises(HubUnavailableError):
+        result.get()
+    # The default resume timeout is a minute: this bound tells the two apart on
+    # any machine, however loaded.
+    assert time.monotonic() - started < 30
+    assert ran == []
+
+
+def _hub_seen(app: Celery, **options: Any) -> Any:
+    """The hub a task made on ``app`` with ``options`` finds in its context."""
+
+    @custom_task(app, **options)
+    def where(status: Any, **fields: Any) -> Any:
+        status.dump()
+        context = current_task_context()
+        hub = context.hub if context else None
+        return None if hub is None else [hub.url, hub.verify_tls]
+
+    return where.apply(kwargs={"jobid": 1, "paths": []}).get()
+
+
+def test_the_task_context_holds_the_hub_of_its_own_app(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (
+        "ASYNCSTREAM_HUB_URL",
+        "ASYNCSTREAM_API_KEY",
+        "ASYNCSTREAM_VERIFY_TLS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+    def app_with_hub() -> Celery:
+        app = Celery("own-hub", set_as_current=False)  # not the current app
+        app.conf.update(asyncstream_hub_url="http://127.0.0.1:9")
+        return app
+
+    assert _hub_seen(app_with_hub()) == ["http://127.0.0.1:9", True]
+    options = {"hub_url": "https://127.0.0.1:8", "verify_tls": False}
+    assert _hub_seen(app_with_hub(), status_options=options) == [
+        "https://127.0.0.1:8",
+        False,
+    ]
+    assert _hub_seen(Celery("no-hub-here", set_as_current=False)) is None
