@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -167,9 +168,13 @@ def test_every_task_that_forgets_dump_is_warned(hub_view: HubView) -> None:
 
 
 def test_without_an_app_the_task_is_shared_by_every_app() -> None:
-    @custom_task(name="shared-plugin")
+    # Celery keeps shared tasks for the life of the process: a name of its own
+    # for every run of this test in one process.
+    name = f"shared-plugin-{uuid.uuid4().hex}"
+
+    @custom_task(name=name)
     def shared(status: Any, **fields: Any) -> Any:
         return status.dump()
 
     later = Celery("later-shared", set_as_current=False)
-    assert later.tasks["dynamo.custom.shared-plugin"].name == shared.name
+    assert later.tasks[TASK_NAME_PREFIX + name].name == shared.name
