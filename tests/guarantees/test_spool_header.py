@@ -50,3 +50,13 @@ async def test_resend_refuses_a_spool_header_without_its_task_or_count(
     assert await spool.exists()
     assert await hub_paths(hub, "headless") == []
     assert await hub_paths(hub, "42") == []
+
+
+async def test_a_spool_header_names_its_format_and_version(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    # A later reader tells the formats apart by these two fields.
+    error = await undeliverable(hub, "versioned", tmp_path, n=5)
+    assert error.spool_path is not None
+    header = json.loads(Path(error.spool_path).read_text().split("\n", 1)[0])
+    assert (header["format"], header["version"]) == ("asyncstream-spool", 1)
