@@ -58,5 +58,6 @@ async def test_a_spool_header_names_its_format_and_version(
     # A later reader tells the formats apart by these two fields.
     error = await undeliverable(hub, "versioned", tmp_path, n=5)
     assert error.spool_path is not None
-    header = json.loads(Path(error.spool_path).read_text().split("\n", 1)[0])
+    text = await anyio.Path(error.spool_path).read_text()
+    header = json.loads(text.split("\n", 1)[0])
     assert (header["format"], header["version"]) == ("asyncstream-spool", 1)
