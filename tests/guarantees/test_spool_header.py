@@ -52,7 +52,7 @@ async def test_resend_refuses_a_spool_header_without_its_task_or_count(
     assert await hub_paths(hub, "42") == []
 
 
-async def test_a_spool_header_names_its_format_and_version(
+async def test_a_spool_header_names_its_format_version_and_time(
     hub: RunningHub, tmp_path: Path
 ) -> None:
     # A later reader tells the formats apart by these two fields.
@@ -61,3 +61,5 @@ async def test_a_spool_header_names_its_format_and_version(
     text = await anyio.Path(error.spool_path).read_text()
     header = json.loads(text.split("\n", 1)[0])
     assert (header["format"], header["version"]) == ("asyncstream-spool", 1)
+    # When it was written, for the person deciding what to resend.
+    assert isinstance(header["written"], float)
