@@ -43,6 +43,7 @@ run are dropped (``POST /api/tasks/{id}/reset``) so that nothing counts twice.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,6 +162,63 @@ class _Completed:
         self.payload = payload
 
 
+@dataclass(frozen=True, slots=True)
+class _TaskBody:
+    """What a registered task runs, once per call of the task.
+
+    Built by :func:`custom_task` at registration; the work of every call is in
+    :meth:`run`, a function of this module rather than a closure made at
+    registration, so that the code that runs a task is the code this module
+    holds when the task is called.
+    """
+
+    fn: Callable[..., Any]
+    taskname: str
+    status_options: dict[str, Any]
+    resume_timeout: float
+
+    def run(
+        self,
+        task: Any,
+        *args: Any,
+        jobid: Any = None,
+        paths: list[Any] | None = None,
+        stream_results: bool = False,
+        **fields: Any,
+    ) -> Any:
+        """Run the body for the bound Celery ``task``; return its payload."""
+        request = task.request
+        context = TaskContext(
+            taskid=request.id,
+            queue_name=_queue_of(request),
+            taskname=self.taskname,
+            jobid=jobid,
+            hub=_hub_of(task.app, self.status_options),
+        )
+        invocation = Invocation(
+            context,
+            paths or [],
+            stream_results=stream_results,
+            args=args,
+            fields=fields,
+            status_options=self.status_options,
+        )
+        # Only a streaming task has results at the hub an earlier run could
+        # have left there.
+        prelude = (
+            functools.partial(self._completed_run, request.id)
+            if stream_results
+            else None
+        )
+        result = _invoker.invoke(self.fn, invocation, prelude=prelude)
+        return result.payload if isinstance(result, _Completed) else result
+
+    def _completed_run(self, taskid: str, client: HubClient) -> _Completed | None:
+        """The payload of an earlier run the hub completed, else ``None`` (run)."""
+        earlier = _earlier_run(client, taskid, self.resume_timeout)
+        return _Completed(earlier.payload) if earlier.completed else None
+
+
 def custom_task(
     app: Celery | None = None,
     *,
@@ -181,41 +239,10 @@ def custom_task(
     resume_timeout = float(task_options.pop("resume_timeout", DEFAULT_RESUME_TIMEOUT))
 
     def decorate(fn: Callable[..., Any]) -> Any:
-        taskname = name or fn.__name__
+        body = _TaskBody(fn, name or fn.__name__, status_options, resume_timeout)
 
-        def run(
-            self: Any,
-            *args: Any,
-            jobid: Any = None,
-            paths: list[Any] | None = None,
-            stream_results: bool = False,
-            **fields: Any,
-        ) -> Any:
-            request = self.request
-            context = TaskContext(
-                taskid=request.id,
-                queue_name=_queue_of(request),
-                taskname=taskname,
-                jobid=jobid,
-                hub=_hub_of(self.app, status_options),
-            )
-            invocation = Invocation(
-                context,
-                paths or [],
-                stream_results=stream_results,
-                args=args,
-                fields=fields,
-                status_options=status_options,
-            )
-
-            def prelude(client: HubClient) -> _Completed | None:
-                if not stream_results:
-                    return None
-                earlier = _earlier_run(client, request.id, resume_timeout)
-                return _Completed(earlier.payload) if earlier.completed else None
-
-            result = _invoker.invoke(fn, invocation, prelude=prelude)
-            return result.payload if isinstance(result, _Completed) else result
+        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return body.run(self, *args, **kwargs)
 
         run.__name__ = fn.__name__
         run.__qualname__ = fn.__qualname__
@@ -228,8 +255,8 @@ def custom_task(
             # after it too (Celery's ``app.task`` shares by default).
             task_options.setdefault("shared", False)
             register = app.task
-        return register(bind=True, name=TASK_NAME_PREFIX + taskname, **task_options)(
-            run
-        )
+        return register(
+            bind=True, name=TASK_NAME_PREFIX + body.taskname, **task_options
+        )(run)
 
     return decorate

@@ -28,6 +28,7 @@ from .._hub_pools import ssl_context_for
 from ._app import create_app
 from ._dsn import ENV_HUB_DB
 from ._faults import FAULTS_PATH, FaultInjector
+from ._parent_death import die_with_parent
 from ._serve import InProcessServer, StoreKind, free_port, loopback_socket, make_store
 from ._serve import uvicorn_config as _uvicorn_config
 from ._store import HubStore
@@ -165,7 +166,9 @@ class HubProcess:
     shutdown at all), ``stop()`` is SIGTERM; ``restart()`` serves the same
     database on the same port again. The server's output goes to ``log_path``.
     The PostgreSQL store takes ``dsn`` (given by environment, not argument);
-    ``workers`` > 1 serves the port with that many processes.
+    ``workers`` > 1 serves the port with that many processes. On Linux the
+    server is killed when the process that started it dies, even by SIGKILL
+    (see ``_parent_death``).
     """
 
     def __init__(
@@ -198,6 +201,11 @@ class HubProcess:
     def __repr__(self) -> str:
         running = self._process is not None and self._process.poll() is None
         return f"<HubProcess {self.url} {'running' if running else 'stopped'}>"
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it is started, else ``None``."""
+        return None if self._process is None else self._process.pid
 
     def _command(self) -> list[str]:
         command = [sys.executable, "-m", "asyncstream", "hub", "serve"]
@@ -239,6 +247,7 @@ class HubProcess:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=self.workers > 1,
+                preexec_fn=die_with_parent(),
             )
         deadline = time.monotonic() + timeout
         # One client for every probe: each new one would load the certificate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -37,12 +38,16 @@ def test_registers_bound_task_under_the_contract_name() -> None:
 
     @custom_task(app, name="my-plugin", acks_late=True)
     def plugin(status: Any, **fields: Any) -> Any:
+        """Says what it does (Celery shows it)."""
         return status.dump()
 
     assert plugin.name == TASK_NAME_PREFIX + "my-plugin"
     assert app.tasks["dynamo.custom.my-plugin"].name == plugin.name
     assert plugin.acks_late is True
     assert plugin.__name__ == "plugin"
+    registered = app.tasks["dynamo.custom.my-plugin"]
+    assert registered.__doc__ == "Says what it does (Celery shows it)."
+    assert registered.__module__ == __name__
     assert worker_app.stream_sync.name == "dynamo.custom.stream_sync"
     # That app's only: an app made later does not get it.
     later = Celery("later", set_as_current=False)
@@ -160,3 +165,16 @@ def test_every_task_that_forgets_dump_is_warned(hub_view: HubView) -> None:
     assert len(said) == 2
     assert "forgot-1" in said[0]
     assert "forgot-2" in said[1]
+
+
+def test_without_an_app_the_task_is_shared_by_every_app() -> None:
+    # Celery keeps shared tasks for the life of the process: a name of its own
+    # for every run of this test in one process.
+    name = f"shared-plugin-{uuid.uuid4().hex}"
+
+    @custom_task(name=name)
+    def shared(status: Any, **fields: Any) -> Any:
+        return status.dump()
+
+    later = Celery("later-shared", set_as_current=False)
+    assert later.tasks[TASK_NAME_PREFIX + name].name == shared.name

@@ -183,20 +183,24 @@ async def test_the_next_stream_starts_at_the_depth_the_last_one_settled_at() -> 
     inputs = expand_paths(
         refs, hub_url=HUB_URL, transport=fake.transport(), page_size=10
     )
-    changes: list[tuple[int, int]] = []
+    seen: dict[int, Any] = {}
     read = 0
     async with inputs:
         async for _ in inputs:
             read += 1
-            if read == 400:  # the last path of s1: its depth has settled
-                first = inputs.statistics()
-                assert first is not None
-                changes.append(first.depth_changes)
-                assert first.prefetch_limit == MAX_DEPTH
-        last = inputs.statistics()
+            if read in (400, 401):  # the last path of s1, the first of s2
+                seen[read] = inputs.statistics()
     assert read == 800
-    assert last is not None
-    assert last.url.endswith("/s2/paths/")
-    # s2 started where s1 ended: at the full depth, with no growing to do again.
-    assert last.depth_changes == changes[0]
-    assert last.prefetch_limit == MAX_DEPTH
+    first, second = seen[400], seen[401]
+    assert first.url.endswith("/s1/paths/")
+    assert second.url.endswith("/s2/paths/")
+    # s1 grew at least once: its first page was asked for before any arrived.
+    assert first.depth_changes[0] >= 1
+    # s2 started where s1 ended: the same depth and its history, not a fresh
+    # start at two pages. Only a step can separate them, and only upwards: at
+    # s2's first page nothing of it is ready yet, so nothing can shrink it.
+    # (How the depth moves after that depends on how fast this machine reads,
+    # which the test does not pin down.)
+    assert second.prefetch_limit >= first.prefetch_limit
+    assert second.depth_changes[0] >= first.depth_changes[0]
+    assert second.depth_changes[1] == first.depth_changes[1]
