@@ -128,6 +128,21 @@ def faults(hub: HubProcess) -> Iterator[Any]:
 
 
 @pytest.fixture
+def eager_app(monkeypatch: pytest.MonkeyPatch, hub: HubProcess) -> Iterator[Celery]:
+    """The workers' app without a broker, its hub given by its configuration."""
+    monkeypatch.delenv("ASYNCSTREAM_HUB_URL", raising=False)
+    monkeypatch.delenv("ASYNCSTREAM_API_KEY", raising=False)
+    app = worker_app.app
+    names = ("asyncstream_hub_url", "asyncstream_api_key")
+    saved = {name: app.conf.get(name) for name in names}
+    app.conf.update(asyncstream_hub_url=hub.url, asyncstream_api_key=API_KEY)
+    try:
+        yield app
+    finally:
+        app.conf.update(saved)
+
+
+@pytest.fixture
 def examples_app(broker: Broker) -> Any:
     """The Celery app of examples/, on the session's broker."""
     if broker.kind == "filesystem":

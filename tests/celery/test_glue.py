@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from celery import Celery
 
 from asyncstream.celery import TASK_NAME_PREFIX, ForgottenDumpWarning, custom_task
-from asyncstream.hub import HubProcess
 from tests.celery import worker_app
-from tests.celery.conftest import API_KEY, HubView
+from tests.celery.conftest import HubView
 
 QUEUE = "london.highpriority#custom"
 
 
-@pytest.fixture(autouse=True)
-def eager_app(monkeypatch: pytest.MonkeyPatch, hub: HubProcess) -> Iterator[Celery]:
-    """The workers' app, used without a broker: the hub comes from its conf only."""
-    monkeypatch.delenv("ASYNCSTREAM_HUB_URL", raising=False)
-    monkeypatch.delenv("ASYNCSTREAM_API_KEY", raising=False)
-    app = worker_app.app
-    names = ("asyncstream_hub_url", "asyncstream_api_key")
-    saved = {name: app.conf.get(name) for name in names}
-    app.conf.update(asyncstream_hub_url=hub.url, asyncstream_api_key=API_KEY)
-    try:
-        yield app
-    finally:
-        app.conf.update(saved)
+# The workers' app without a broker (tests/celery/conftest.py).
+pytestmark = pytest.mark.usefixtures("eager_app")
 
 
 def test_registers_bound_task_under_the_contract_name() -> None:

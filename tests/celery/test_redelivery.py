@@ -7,7 +7,6 @@ change of the glue.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,30 +20,6 @@ from tests.celery import worker_app
 from tests.celery.conftest import API_KEY, HubView
 
 
-@pytest.fixture
-def eager_app(monkeypatch: pytest.MonkeyPatch, hub: HubProcess) -> Iterator[Celery]:
-    """The workers' app without a broker, its hub given by its configuration."""
-    monkeypatch.delenv("ASYNCSTREAM_HUB_URL", raising=False)
-    monkeypatch.delenv("ASYNCSTREAM_API_KEY", raising=False)
-    app = worker_app.app
-    names = ("asyncstream_hub_url", "asyncstream_api_key")
-    saved = {name: app.conf.get(name) for name in names}
-    app.conf.update(asyncstream_hub_url=hub.url, asyncstream_api_key=API_KEY)
-    try:
-        yield app
-    finally:
-        app.conf.update(saved)
-
-
-@pytest.fixture
-def refused_reset(hub: HubProcess) -> Iterator[None]:
-    """Leave no fault behind for the next test, whatever this one did."""
-    try:
-        yield
-    finally:
-        hub.faults.reset()
-
-
 def _fail_first_run(taskid: str, count: int) -> None:
     """A first run that delivered ``count`` results, then failed: not completed."""
     result = worker_app.fails_midway.apply(
@@ -55,7 +30,7 @@ def _fail_first_run(taskid: str, count: int) -> None:
         result.get()
 
 
-@pytest.mark.usefixtures("eager_app", "refused_reset")
+@pytest.mark.usefixtures("eager_app", "faults")
 def test_a_reset_answered_409_is_read_again_and_the_task_runs(
     hub: HubProcess, hub_view: HubView
 ) -> None:
@@ -78,7 +53,7 @@ def test_a_reset_answered_409_is_read_again_and_the_task_runs(
     assert paths == sorted(f"/fs/{i}" for i in range(20))
 
 
-@pytest.mark.usefixtures("eager_app", "refused_reset")
+@pytest.mark.usefixtures("eager_app", "faults")
 def test_a_reset_refused_for_another_reason_fails_the_task_naming_the_extension(
     hub: HubProcess, hub_view: HubView
 ) -> None:
@@ -213,7 +188,7 @@ def test_the_queue_is_the_routing_key_else_the_delivery_queue(
     assert _queue_of(Context(delivery_info=delivery_info)) == queue
 
 
-@pytest.mark.usefixtures("eager_app", "refused_reset")
+@pytest.mark.usefixtures("eager_app", "faults")
 def test_the_check_of_an_earlier_run_retries_an_unavailable_hub(
     hub: HubProcess, hub_view: HubView
 ) -> None:
@@ -238,7 +213,7 @@ def test_the_check_of_an_earlier_run_retries_an_unavailable_hub(
 # The default resume timeout is a minute: a check that ignored the task's
 # one second would hang this test past its limit.
 @pytest.mark.timeout(30)
-@pytest.mark.usefixtures("refused_reset")
+@pytest.mark.usefixtures("faults")
 def test_the_check_of_an_earlier_run_gives_up_after_the_resume_timeout(
     monkeypatch: pytest.MonkeyPatch, hub: HubProcess
 ) -> None:
