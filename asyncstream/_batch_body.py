@@ -33,9 +33,11 @@ import orjson
 from ._paths import STATES, PathObject, State
 
 __all__ = [
+    "PLAIN_PATH_ITEM",
     "BatchEnvelope",
     "Result",
     "all_plain_paths",
+    "as_path_object",
     "encode_item",
     "encode_results",
     "encode_value",
@@ -123,7 +125,7 @@ def encode_results(results: Sequence[Result]) -> bytes:
             and joined.count('"') == _SEPARATOR_QUOTES * (len(results) - 1)
         ):
             return b'[{"path":"%s"}]' % joined.encode()
-    objs = [{"path": r} if isinstance(r, str) else r for r in results]
+    objs = [as_path_object(r) for r in results]
     try:
         return orjson.dumps(objs)
     except orjson.JSONEncodeError:
@@ -135,6 +137,17 @@ def path_size(path: str) -> int:
     """At most the bytes of ``{"path": path}`` in a body, for a printable ASCII
     ``path``: JSON escapes only ``"`` and ``\\`` there, to two bytes each."""
     return _PATH_WRAPPING + 2 * len(path)
+
+
+# What a plain path takes in a body at most, bar its characters (counted at two
+# bytes each): its wrapping and the comma after it. The hot paths of ``add()``
+# size a plain path inline as ``PLAIN_PATH_ITEM + 2 * len(path)``.
+PLAIN_PATH_ITEM: Final = path_size("") + 1
+
+
+def as_path_object(result: Result) -> PathObject:
+    """A buffered result as the path object it stands for."""
+    return {"path": result} if type(result) is str else result  # type: ignore[return-value]
 
 
 class BatchEnvelope:

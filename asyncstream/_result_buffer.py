@@ -23,7 +23,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
-from ._batch_body import BatchEnvelope, Result, all_plain_paths, item_size, path_size
+from ._batch_body import PLAIN_PATH_ITEM as _PATH_ITEM
+from ._batch_body import (
+    BatchEnvelope,
+    Result,
+    all_plain_paths,
+    as_path_object,
+    item_size,
+)
 from ._exceptions import InvalidInputError, InvalidPathError
 from ._paths import PathObject, State, to_path_object
 from ._retry import Clock
@@ -33,9 +40,6 @@ __all__ = ["DEFAULT_MAX_BATCH_BYTES", "PendingResults", "ResultBuffer", "Run"]
 # A quarter of the embedded hub's default body limit (32 MiB), so that a batch is
 # far below it and a hub behind a proxy with a smaller limit is still served.
 DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
-# A printable ASCII path alone takes this in a body, bar its characters (counted
-# at two bytes each): its wrapping and a comma.
-_PATH_ITEM = path_size("") + 1
 
 
 @dataclass(slots=True)
@@ -274,8 +278,3 @@ class ResultBuffer:
         if taken is not None:
             taken.fragment = self.envelope.encode_items(taken.items)
         return taken
-
-
-def as_path_object(result: Result) -> PathObject:
-    """A buffered result as the path object it stands for."""
-    return {"path": result} if type(result) is str else result  # type: ignore[return-value]

@@ -17,7 +17,8 @@ from collections.abc import Iterable
 import anyio
 import anyio.lowlevel
 
-from ._batch_body import Result, path_size
+from ._batch_body import PLAIN_PATH_ITEM as _PATH_ITEM
+from ._batch_body import Result
 from ._exceptions import BackpressureTimeout
 from ._paths import PathObject, State
 from ._result_buffer import PendingResults, ResultBuffer
@@ -26,9 +27,6 @@ from ._sender_stats import SenderState
 
 __all__ = ["SenderAdds"]
 
-# What a printable ASCII path alone takes in a body at most, bar its characters:
-# its wrapping and the comma after it (see _batch_body.path_size).
-_PATH_ITEM = path_size("") + 1
 # An enum member read through its class costs a lookup in the enum's metaclass;
 # the per-result checks compare with this instead.
 _OPEN = SenderState.OPEN

@@ -32,7 +32,8 @@ from types import TracebackType
 from typing import Any, Self, Unpack
 
 from . import _portal
-from ._batch_body import Result, path_size
+from ._batch_body import PLAIN_PATH_ITEM as _PATH_ITEM
+from ._batch_body import Result
 from ._exceptions import UsageError
 from ._paths import PathObject, State, check_state, to_path_object
 from ._result_buffer import PendingResults
@@ -43,10 +44,6 @@ from ._stream_results import AsyncStreamTaskResults, DeliveryReport
 __all__ = ["AsyncStreamTaskResults", "DeliveryReport", "StreamTaskResults"]
 
 logger = logging.getLogger("asyncstream.streamstatus")
-
-# What a printable ASCII path alone takes in a body at most, bar its characters:
-# its wrapping and the comma after it (see _batch_body.path_size).
-_PATH_ITEM = path_size("") + 1
 
 
 class StreamTaskResults:
