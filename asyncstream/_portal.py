@@ -36,6 +36,11 @@ T = TypeVar("T")
 # How long a waiting thread interrupted by an exception waits for the loop side to
 # unwind before it lets the exception propagate anyway.
 CANCEL_GRACE = 10.0
+# A signal sent to the process may land on any thread, the loop's included, and
+# then does not wake the main thread from its wait: its Python handler (Ctrl-C,
+# a Celery soft time limit) runs only once the main thread runs code again. A
+# caller waiting on the loop wakes this often to let it run.
+SIGNAL_POLL = 0.1
 
 _lock = threading.Lock()
 _portal: BlockingPortal | None = None
@@ -175,7 +180,7 @@ def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         future = contextvars.Context().run(
             asyncio.run_coroutine_threadsafe, run(), _loop
         )
-        result = future.result()
+        result = _wait_for(future)
     except BaseException:
         if handle.interrupted:
             raise KeyboardInterrupt from None
@@ -190,6 +195,17 @@ def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     if handle.interrupted:
         raise KeyboardInterrupt
     return result
+
+
+def _wait_for(future: Future[T]) -> T:
+    """``future.result()``, waking every :data:`SIGNAL_POLL` seconds."""
+    while True:
+        try:
+            return future.result(SIGNAL_POLL)
+        except TimeoutError:
+            if future.done():
+                raise  # the work's own TimeoutError
+            # Not done: a pending signal handler runs here, or the wait goes on.
 
 
 def interrupt_thread(thread_id: int) -> None:

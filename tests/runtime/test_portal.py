@@ -9,6 +9,7 @@ import select
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 import anyio
@@ -79,7 +80,20 @@ def test_sync_shim_on_the_loop_thread_is_a_usage_error_not_a_deadlock() -> None:
     assert all("would deadlock" in e for e in errors)
 
 
-def test_exception_in_the_waiting_thread_cancels_the_loop_side_work() -> None:
+def _to_the_process() -> None:
+    os.kill(os.getpid(), signal.SIGALRM)
+
+
+def _to_the_loop_thread() -> None:
+    # Where the kernel may deliver a signal sent to the process: the thread the
+    # handler must run in (the main one) is not woken by it.
+    signal.pthread_kill(threading.get_ident(), signal.SIGALRM)
+
+
+@pytest.mark.parametrize("send", [_to_the_process, _to_the_loop_thread])
+def test_exception_in_the_waiting_thread_cancels_the_loop_side_work(
+    send: Callable[[], None],
+) -> None:
     class TimeLimit(Exception):
         pass
 
@@ -91,7 +105,7 @@ def test_exception_in_the_waiting_thread_cancels_the_loop_side_work() -> None:
     async def slow_work() -> None:
         # The signal interrupts the main thread, blocked waiting for this.
         await main_thread_waits_on_a_future()
-        os.kill(os.getpid(), signal.SIGALRM)
+        send()
         try:
             await anyio.sleep(30)
             outcome.append("finished")
@@ -109,6 +123,15 @@ def test_exception_in_the_waiting_thread_cancels_the_loop_side_work() -> None:
     # Cancelled, and unwound before the exception reached the caller.
     assert outcome == ["cancelled"]
     assert time.monotonic() - started < 5
+
+
+def test_a_timeout_error_of_the_work_itself_reaches_the_caller() -> None:
+    # The wait wakes on a timeout of its own; the work's TimeoutError is not it.
+    async def times_out() -> None:
+        raise TimeoutError("the work's own")
+
+    with pytest.raises(TimeoutError, match="the work's own"):
+        _portal.call(times_out)
 
 
 def test_forked_child_gets_a_fresh_working_loop_thread() -> None:
