@@ -176,6 +176,12 @@ class BatchSender(SenderAdds, anyio.abc.AsyncResource):
             self._notify()
 
     @property
+    def batch_size(self) -> int:
+        """Results in the next full batch (adapted to the hub's answers with
+        ``adaptive_batch_size``)."""
+        return self._buffer.batch_size
+
+    @property
     def batches_cut(self) -> int:
         """How many batches (seqs ``0..n-1``) were cut so far."""
         return self._policy.batches_cut

@@ -189,7 +189,7 @@ class StreamTaskResults:
             if pending.taken:
                 self._handing = None
         # The core adapts the batch size to the hub's answers; follow it.
-        self._buffer.batch_size = self._core.statistics().batch_size
+        self._buffer.batch_size = self._core.next_batch_size
 
     def _flush(self, *, wait: bool = True) -> None:
         # A hand-over interrupted earlier goes first, then what is buffered.
