@@ -71,14 +71,19 @@ def _reason(detail: Any) -> str:
     return f": {text[:200]}" if text else ""
 
 
+def _what(response: httpx.Response) -> str:
+    # Only for a message: decoding the URL's path costs more than the rest of
+    # the check of a good answer.
+    return f"{response.request.method} {response.request.url.path}"
+
+
 def check_response(response: httpx.Response) -> Any:
     """Return the JSON body of a 2xx answer, or raise the matching hub error."""
-    what = f"{response.request.method} {response.request.url.path}"
     status = response.status_code
     if status in RETRYABLE_STATUSES:
         detail = _error_detail(response)
         raise HubUnavailableError(
-            f"{what}: hub answered {status}{_reason(detail)}",
+            f"{_what(response)}: hub answered {status}{_reason(detail)}",
             status_code=status,
             detail=detail,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
@@ -87,7 +92,7 @@ def check_response(response: httpx.Response) -> Any:
         detail = _error_detail(response)
         said = detail.get("detail") if isinstance(detail, dict) else detail
         raise HubRejectedError(
-            f"{what}: hub rejected the request with {status}: {said}",
+            f"{_what(response)}: hub rejected the request with {status}: {said}",
             status_code=status,
             detail=detail,
         )
@@ -95,7 +100,7 @@ def check_response(response: httpx.Response) -> Any:
         return response.json()
     except ValueError as exc:
         raise HubProtocolError(
-            f"{what}: hub answered {status} with a body that is not JSON",
+            f"{_what(response)}: hub answered {status} with a body that is not JSON",
             status_code=status,
         ) from exc
 

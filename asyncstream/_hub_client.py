@@ -6,6 +6,7 @@ connection under it (:mod:`._hub_connection`) retries and translates errors.
 
 from __future__ import annotations
 
+import functools
 import string
 from collections.abc import Mapping
 from typing import Any
@@ -56,7 +57,18 @@ def idempotency_key(taskid: str, seq: int) -> str:
     Plain ASCII ids (a Celery UUID) go as they are; "%", spaces, controls and
     non-ASCII are percent-encoded, and the hub compares the decoded id.
     """
-    return f"{quote(taskid, safe=_HEADER_SAFE)}:{seq}"
+    return f"{_header_id(taskid)}:{seq}"
+
+
+@functools.lru_cache(maxsize=256)
+def _header_id(taskid: str) -> str:
+    # A sender keys every batch of its task with the same id: quoted once.
+    return quote(taskid, safe=_HEADER_SAFE)
+
+
+@functools.lru_cache(maxsize=256)
+def _results_url(taskid: str) -> str:
+    return f"/api/tasks/{url_segment(taskid)}/results/"
 
 
 class HubClient(HubConnection):
@@ -77,7 +89,7 @@ class HubClient(HubConnection):
         """Post one encoded result batch under the key ``<taskid>:<seq>``."""
         answer = await self.request(
             "POST",
-            f"/api/tasks/{url_segment(taskid)}/results/",
+            _results_url(taskid),
             content=body,
             headers={"Idempotency-Key": idempotency_key(taskid, seq)},
             deadline=deadline,

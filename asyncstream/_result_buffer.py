@@ -32,7 +32,7 @@ from ._batch_body import (
     item_size,
 )
 from ._exceptions import InvalidInputError, InvalidPathError
-from ._paths import PathObject, State, to_path_object
+from ._paths import STATES, PathObject, State, to_path_object
 from ._retry import Clock
 
 __all__ = ["DEFAULT_MAX_BATCH_BYTES", "PendingResults", "ResultBuffer", "Run"]
@@ -40,6 +40,10 @@ __all__ = ["DEFAULT_MAX_BATCH_BYTES", "PendingResults", "ResultBuffer", "Run"]
 # A quarter of the embedded hub's default body limit (32 MiB), so that a batch is
 # far below it and a hub behind a proxy with a smaller limit is still served.
 DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
+
+
+def _lists_per_state() -> dict[State, list[Result]]:
+    return {state: [] for state in STATES}
 
 
 @dataclass(slots=True)
@@ -91,8 +95,8 @@ class ResultBuffer:
 
     __slots__ = (
         "_clock",
-        "_items",
         "batch_size",
+        "by_state",
         "envelope",
         "first_at",
         "linger",
@@ -131,7 +135,9 @@ class ResultBuffer:
         self.max_batch_bytes = max_batch_bytes
         self.room = room
         self._clock = clock
-        self._items: dict[State, list[Result]] = {}
+        # A list per state, every state present: one lookup both checks a state
+        # and finds where its result goes (the sender's per-result fast path).
+        self.by_state: dict[State, list[Result]] = _lists_per_state()
         self.pending = 0
         self.nbytes = 0
         self.first_at = 0.0
@@ -230,14 +236,15 @@ class ResultBuffer:
         pending = self.pending
         if not pending:
             self.first_at = self._clock()
-        items = self._items.get(state)
-        if items is None:
-            self._items[state] = [obj]
-        else:
-            items.append(obj)
+        self.by_state[state].append(obj)
         self.pending = pending = pending + 1
         self.nbytes += size
         return pending
+
+    def started(self) -> None:
+        """Note the time of the first pending result, for one added directly to
+        :attr:`by_state` (a caller that keeps ``pending`` and ``nbytes`` too)."""
+        self.first_at = self._clock()
 
     def extend(self, state: State, objs: list[Result], nbytes: int) -> None:
         """Accumulate validated results of ``nbytes`` bytes in all."""
@@ -245,7 +252,7 @@ class ResultBuffer:
             return
         if not self.pending:
             self.first_at = self._clock()
-        self._items.setdefault(state, []).extend(objs)
+        self.by_state[state].extend(objs)
         self.pending += len(objs)
         self.nbytes += nbytes
 
@@ -262,14 +269,15 @@ class ResultBuffer:
 
     def counts(self) -> dict[State, int]:
         """How many results per state are pending."""
-        return {state: len(objs) for state, objs in self._items.items()}
+        return {state: len(objs) for state, objs in self.by_state.items() if objs}
 
     def take(self) -> PendingResults | None:
         """Everything pending, to hand over; ``None`` if nothing is."""
         if not self.pending:
             return None
-        taken = PendingResults(self._items, self.pending, self.nbytes)
-        self._items, self.pending, self.nbytes = {}, 0, 0
+        items = {state: objs for state, objs in self.by_state.items() if objs}
+        taken = PendingResults(items, self.pending, self.nbytes)
+        self.by_state, self.pending, self.nbytes = _lists_per_state(), 0, 0
         return taken
 
     def take_encoded(self) -> PendingResults | None:

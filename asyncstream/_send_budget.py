@@ -3,9 +3,12 @@ batches in flight.
 
 A result counts against the budget from the moment the sender accepts it until
 the hub acknowledges its batch: as one result, and as the bytes it takes in a
-body (once cut, its batch counts its whole body). ``add()`` waits while the
-budget is full. That is what bounds a sender's memory, whatever the hub's speed
-and however large the results. No I/O: the sender asks, and does the waiting.
+body (once cut, its batch counts its whole body). The results in the batch
+being filled are charged here when it is cut; until then the sender counts its
+buffer with the budget, so that adding one result changes only the buffer's
+counters. ``add()`` waits while the budget is full. That is what bounds a
+sender's memory, whatever the hub's speed and however large the results. No
+I/O: the sender asks, and does the waiting.
 """
 
 from __future__ import annotations
@@ -63,18 +66,6 @@ class SendBudget:
         return (
             self.items + n <= self.max_items and self.bytes + nbytes <= self.max_bytes
         ) or self.items == 0
-
-    def try_take(self, nbytes: int) -> bool:
-        """Count one result of ``nbytes`` if it fits (as :meth:`has_room`);
-        False, counting nothing, if it does not. The per-result fast path."""
-        items = self.items
-        if (
-            items < self.max_items and self.bytes + nbytes <= self.max_bytes
-        ) or not items:
-            self.items = items + 1
-            self.bytes += nbytes
-            return True
-        return False
 
     def take(self, n: int, nbytes: int = 0) -> None:
         """Count ``n`` accepted results of ``nbytes``."""

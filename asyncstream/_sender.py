@@ -126,8 +126,7 @@ class BatchSender(SenderAdds, anyio.abc.AsyncResource):
         self._stack = AsyncExitStack()
         self._tg: anyio.abc.TaskGroup | None = None
         self._changed: anyio.Event | None = None
-        self._ledger = ledger = BatchLedger()
-        self._taken = ledger.taken  # counted on the hot path of add()
+        self._ledger = BatchLedger()
         self._adds_waiting = 0
         self._cut_since_yield = False
         self._last_error: str | None = None
@@ -177,21 +176,27 @@ class BatchSender(SenderAdds, anyio.abc.AsyncResource):
             self._notify()
 
     @property
+    def batch_size(self) -> int:
+        """Results in the next full batch (adapted to the hub's answers with
+        ``adaptive_batch_size``)."""
+        return self._buffer.batch_size
+
+    @property
     def batches_cut(self) -> int:
         """How many batches (seqs ``0..n-1``) were cut so far."""
         return self._policy.batches_cut
 
     def statistics(self) -> SenderStatistics:
         """A snapshot of the counters and the bounded buffers."""
-        ledger = self._ledger
+        ledger, pending = self._ledger, self._buffer.pending
         return SenderStatistics(
             state=self._state.value,
-            items_added=ledger.items_taken,
+            items_added=ledger.items_taken + pending,
             items_acked=ledger.items_acked,
-            items_pending=self._policy.pending,
-            items_outstanding=self._budget.items,
+            items_pending=pending,
+            items_outstanding=self._budget.items + pending,
             max_pending_items=self._budget.max_items,
-            bytes_outstanding=self._budget.bytes,
+            bytes_outstanding=self._budget.bytes + self._buffer.nbytes,
             max_pending_bytes=self._budget.max_bytes,
             batch_size=self._buffer.batch_size,
             max_batch_bytes=self._buffer.max_batch_bytes,
@@ -208,11 +213,11 @@ class BatchSender(SenderAdds, anyio.abc.AsyncResource):
         )
 
     def __repr__(self) -> str:
-        b, ledger = self._budget, self._ledger
+        b, ledger, pending = self._budget, self._ledger, self._buffer.pending
         return (
             f"<BatchSender task={self._taskid!r} {self._state.value}"
-            f" acked={ledger.items_acked}/{ledger.items_taken}"
-            f" outstanding={b.items}/{b.max_items}"
+            f" acked={ledger.items_acked}/{ledger.items_taken + pending}"
+            f" outstanding={b.items + pending}/{b.max_items}"
             f" in_flight={b.batches_in_flight}/{b.max_batches}"
             f" retries={ledger.retries}>"
         )

@@ -1,7 +1,10 @@
 """The adding half of :class:`~._sender.BatchSender`: results into the buffer.
 
-Every path a result takes counts it against the send budget before it is
-buffered, and nothing awaits after that: an ``add`` that raises took nothing.
+A result is taken when it is buffered, and nothing awaits after that: an
+``add`` that raises took nothing. The results in the buffer count against the
+send budget as they are (:meth:`SenderAdds._has_room`); the budget itself is
+charged, and the task's summary counted, once per batch when it is cut
+(:mod:`._sender_sends`), so that the per-result path only buffers.
 ``add_nowait``/``add_path_nowait`` take a result when that needs no waiting (the
 common case, once per result, so kept to a few attribute reads); ``add`` waits
 for room, cuts by bytes and yields to the sends; ``add_many`` takes runs of a
@@ -41,11 +44,11 @@ class SenderAdds(SenderSends):
         ``obj`` is a path object, or a plain path (a printable ASCII string, see
         :mod:`._batch_body`). If it raises (a timeout, a cancellation, a hub
         error, a result too large for any batch) the result was not taken:
-        nothing awaits after the budget counts it.
+        nothing awaits after it is buffered.
         """
         # This runs once per result: _yield_to_sends() and _check_usable() are
         # inlined to their cheap common case.
-        budget, buffer = self._budget, self._buffer
+        buffer = self._buffer
         size = (
             _PATH_ITEM + 2 * len(obj) if isinstance(obj, str) else buffer.measure(obj)
         )
@@ -53,12 +56,10 @@ class SenderAdds(SenderSends):
             await self._yield_to_sends()
         if self._state is not _OPEN:
             self._check_usable()
-        if not budget.has_room(1, size):
+        if not self._has_room(1, size):
             await self._wait_for_room(1, size)
         if not buffer.fits(size):
             self._cut()  # by bytes: this result would take the body past the limit
-        budget.take(1, size)
-        self._taken[state] += 1
         was_empty = not buffer.pending
         buffer.add(state, obj, size)
         if buffer.pending >= buffer.batch_size:
@@ -90,32 +91,33 @@ class SenderAdds(SenderSends):
         a bad state raises).
         """
         # This runs once per result, and a call costs about as much as its
-        # work: _take_one(), SendBudget.try_take() and the state's check (the
-        # per-state counts hold the five states) are inlined here.
-        taken = self._taken
-        count = taken.get(key)  # type: ignore[call-overload]
+        # work: _take_one(), _has_room(), ResultBuffer.add() and the state's
+        # check (the buffer's lists per state hold the five states) are
+        # inlined here. Only the buffer's two counters change per result.
+        buffer = self._buffer
+        objs = buffer.by_state.get(key)  # type: ignore[call-overload]
         if (
-            count is None
+            objs is None
             or self._cut_since_yield
             or self._state is not _OPEN
             or not (path and path.isascii() and path.isprintable())
         ):
             return False
-        buffer, budget, size = self._buffer, self._budget, _PATH_ITEM + 2 * len(path)
-        items = budget.items
-        if buffer.nbytes + size > buffer.room or (
+        budget, pending = self._budget, buffer.pending
+        nbytes = buffer.nbytes + _PATH_ITEM + 2 * len(path)
+        items = budget.items + pending
+        if nbytes > buffer.room or (
             items
-            and (items >= budget.max_items or budget.bytes + size > budget.max_bytes)
+            and (items >= budget.max_items or budget.bytes + nbytes > budget.max_bytes)
         ):
             return False
-        budget.items = items + 1
-        budget.bytes += size
-        state: State = key  # type: ignore[assignment]  # a key of taken
-        taken[state] = count + 1
-        pending = buffer.add(state, path, size)
+        objs.append(path)
+        buffer.nbytes = nbytes
+        buffer.pending = pending = pending + 1
         if pending >= buffer.batch_size:
             self._cut()
         elif pending == 1:
+            buffer.started()
             self._notify()  # wake the linger timer for the new first item
         return True
 
@@ -123,9 +125,8 @@ class SenderAdds(SenderSends):
         buffer = self._buffer
         # Whether it fits the batch is asked first: a result that does not is
         # left to add(), which cuts by bytes, and is not counted here.
-        if buffer.nbytes + size > buffer.room or not self._budget.try_take(size):
+        if buffer.nbytes + size > buffer.room or not self._has_room(1, size):
             return False
-        self._taken[state] += 1
         pending = buffer.add(state, obj, size)
         if pending >= buffer.batch_size:
             self._cut()
@@ -149,18 +150,17 @@ class SenderAdds(SenderSends):
                 await self._yield_to_sends()
             if self._state is not _OPEN:
                 self._check_usable()
-            if not budget.has_room(1, 0):
+            if not self._has_room(1, 0):
                 await self._wait_for_room(1, 0)
             # A run: what fits the batch being filled and the budget.
             want = max(1, buffer.batch_size - buffer.pending)
-            if budget.items:
-                want = min(want, budget.max_items - budget.items)
-            room = min(buffer.room - buffer.nbytes, budget.max_bytes - budget.bytes)
+            outstanding = budget.items + buffer.pending
+            if outstanding:
+                want = min(want, budget.max_items - outstanding)
+            room = min(buffer.room, budget.max_bytes - budget.bytes) - buffer.nbytes
             run = buffer.read_run(source, want, room, held)
             if run.objs:
                 index += len(run.objs)
-                budget.take(len(run.objs), run.nbytes)
-                self._taken[state] += len(run.objs)
                 was_empty = not buffer.pending
                 buffer.extend(state, run.objs, run.nbytes)
                 if buffer.pending >= buffer.batch_size:
@@ -191,7 +191,7 @@ class SenderAdds(SenderSends):
         if pending.count <= 0:
             pending.taken = True
             return
-        if wait and not self._budget.has_room(pending.count, pending.nbytes):
+        if wait and not self._has_room(pending.count, pending.nbytes):
             await self._wait_for_room(pending.count, pending.nbytes)
         # No await from here on: taken means counted and queued.
         self._budget.take(pending.count, pending.nbytes)
@@ -216,7 +216,21 @@ class SenderAdds(SenderSends):
     @property
     def summary(self) -> dict[State, int]:
         """How many results were taken per state (sent, queued or spooled)."""
-        return dict(self._taken)
+        summary = dict(self._ledger.taken)
+        for state, n in self._buffer.counts().items():
+            summary[state] += n
+        return summary
+
+    def _has_room(self, n: int, nbytes: int) -> bool:
+        """True if ``n`` more results of ``nbytes`` fit the budget, the results
+        in the buffer counted with the batches it was charged for (anything
+        fits when nothing is outstanding: one batch at most)."""
+        budget, buffer = self._budget, self._buffer
+        items = budget.items + buffer.pending
+        return (
+            items + n <= budget.max_items
+            and budget.bytes + buffer.nbytes + nbytes <= budget.max_bytes
+        ) or not items
 
     async def _yield_to_sends(self) -> None:
         # A producer that never awaits would starve the sends it just started;
@@ -230,16 +244,17 @@ class SenderAdds(SenderSends):
         self._adds_waiting += 1
         try:
             with anyio.fail_after(timeout):
-                while not self._budget.has_room(n, nbytes):
+                while not self._has_room(n, nbytes):
                     self._check_usable()
                     # Blocked: send what is pending now rather than after linger.
                     self._cut()
                     await self._wait_changed()
         except TimeoutError:
-            b = self._budget
+            b, buf = self._budget, self._buffer
             raise BackpressureTimeout(
                 f"add() waited {self.add_timeout}s for room in the send budget"
-                f" ({b.items}/{b.max_items} results, {b.bytes}/{b.max_bytes} bytes"
+                f" ({b.items + buf.pending}/{b.max_items} results,"
+                f" {b.bytes + buf.nbytes}/{b.max_bytes} bytes"
                 " queued or in flight): the hub is not keeping up"
             ) from None
         finally:

@@ -22,7 +22,6 @@ from ._batch_split import RefusedItem
 from ._batching import Batch, BatchPolicy
 from ._exceptions import HubError, HubProtocolError, HubUnavailableError, UsageError
 from ._hub_client import HubClient
-from ._paths import State
 from ._result_buffer import ResultBuffer
 from ._retry import Clock, Sleep
 from ._send_budget import SendBudget
@@ -53,7 +52,6 @@ class SenderSends:
     _tg: anyio.abc.TaskGroup | None
     _changed: anyio.Event | None
     _ledger: BatchLedger
-    _taken: dict[State, int]  # the ledger's, counted on the hot path of add()
     _adds_waiting: int
     _cut_since_yield: bool
     _last_error: str | None
@@ -72,10 +70,13 @@ class SenderSends:
     # -- cutting and sending -----------------------------------------------------
 
     def _cut(self) -> None:
-        nbytes = self._buffer.nbytes
-        batch = self._policy.cut()
-        if batch is not None:
-            self._budget.resize(len(batch.body) - nbytes)
+        pending = self._buffer.take()
+        if pending is not None:
+            # Counted once per batch here, not per result as it was added: the
+            # summary, and the budget (until now the buffer counted for it).
+            self._ledger.take(pending)
+            batch = self._policy.cut_pending(pending)
+            self._budget.take(pending.count, len(batch.body))
             self._enqueue(batch)
 
     def _enqueue(self, batch: Batch) -> None:
@@ -197,6 +198,7 @@ class SenderSends:
         return self._ledger.undelivered()
 
     def _cut_pending_for_spool(self) -> None:
-        batch = self._policy.cut()
-        if batch is not None:
-            self._ledger.keep(batch)
+        pending = self._buffer.take()
+        if pending is not None:
+            self._ledger.take(pending)
+            self._ledger.keep(self._policy.cut_pending(pending))

@@ -221,6 +221,12 @@ class AsyncStreamTaskResults:
         await self._shutdown()
         reraise(err, exc)
 
+    @property
+    def next_batch_size(self) -> int:
+        """Results in the next full batch: ``batch_size``, or what the adaptive
+        sizer made of it from the hub's answers."""
+        return self._sender.batch_size
+
     def thread_buffer(self) -> ResultBuffer:
         """A buffer with this status's batch settings, for a sync caller's thread;
         hand what it holds over with :meth:`add_pending`, a batch at a time."""

@@ -96,8 +96,13 @@ class StreamTaskResults:
             raise UsageError(
                 f"add({key!r}, {path!r}) after dump() or close(): {self!r} is finished"
             )
-        state = check_state(key)
+        # This runs once per result: the state's check (the buffer's lists per
+        # state hold the five states), ResultBuffer.fits() and add() are
+        # inlined here.
         buffer = self._buffer
+        state: State = (
+            key if type(key) is str and key in buffer.by_state else check_state(key)
+        )
         obj: Result
         if (
             type(path) is str
@@ -111,18 +116,24 @@ class StreamTaskResults:
         else:
             obj = to_path_object(path, message=message)
             size = buffer.measure(obj)
+        pending = buffer.pending
         if self._handing is not None or (
-            buffer.pending
+            pending
             and (
-                buffer.pending >= buffer.batch_size
-                or not buffer.fits(size)
+                pending >= buffer.batch_size
+                or buffer.nbytes + size > buffer.room
                 or self._clock() - buffer.first_at >= buffer.linger
             )
         ):
             self._hand_over()
+            pending = buffer.pending
         if self._core.error is not None:
             raise self._core.error
-        buffer.add(state, obj, size)
+        if not pending:
+            buffer.started()
+        buffer.by_state[state].append(obj)
+        buffer.pending = pending + 1
+        buffer.nbytes += size
 
     def add_many(self, key: str, items: Iterable[str | PathObject]) -> None:
         """Record that every path of ``items`` ended in state ``key``.
@@ -178,7 +189,7 @@ class StreamTaskResults:
             if pending.taken:
                 self._handing = None
         # The core adapts the batch size to the hub's answers; follow it.
-        self._buffer.batch_size = self._core.statistics().batch_size
+        self._buffer.batch_size = self._core.next_batch_size
 
     def _flush(self, *, wait: bool = True) -> None:
         # A hand-over interrupted earlier goes first, then what is buffered.

@@ -90,18 +90,6 @@ def test_budget_bounds_items_and_batches_in_flight() -> None:
     assert "items=0/5" in repr(budget)
 
 
-def test_budget_try_take_counts_one_result_only_when_it_has_room() -> None:
-    budget = SendBudget(max_items=2, max_batches=1, max_bytes=100)
-    assert budget.try_take(60)
-    assert not budget.try_take(41)  # over the bytes: nothing counted
-    assert (budget.items, budget.bytes) == (1, 60)
-    assert budget.try_take(40)
-    assert not budget.try_take(0)  # over the results
-    assert (budget.items, budget.bytes) == (2, 100)
-    budget.release(2, 100)
-    assert budget.try_take(500)  # an empty budget takes anything (one batch)
-
-
 def test_sender_rejects_a_budget_smaller_than_a_batch() -> None:
     hub = FakeHub()
     with pytest.raises(ValueError, match="max_pending_items"):

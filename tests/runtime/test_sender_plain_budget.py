@@ -96,3 +96,39 @@ async def test_a_bad_state_with_a_plain_path_raises_and_takes_nothing() -> None:
         assert status.summary == {**dict.fromkeys(STATES, 0), "processed": 1}
         await status.dump()
     assert [path for _, path in hub.paths("t1")] == ["/data/b"]
+
+
+async def test_buffered_results_count_before_their_batch_is_cut() -> None:
+    # The budget and the summary are charged once per batch, at the cut; until
+    # then the results in the buffer count as they are, for every way in.
+    hub = FakeHub()
+    sender, release = _stalled_sender(hub, batch_size=10, max_pending_items=10)
+    async with sender:
+        assert await _fill(sender, 3) == 3
+        await sender.add("failures", {"path": "/data/bad", "message": ["no"]})
+        await sender.add_many("skipped", ["/data/s0", "/data/s1"])
+        stats = sender.statistics()
+        assert stats.batches_cut == 0
+        assert sender._budget.items == 0  # nothing charged before the cut
+        assert (stats.items_added, stats.items_pending) == (6, 6)
+        assert stats.items_outstanding == 6
+        assert 0 < stats.bytes_outstanding == sender._buffer.nbytes
+        expected = {**dict.fromkeys(STATES, 0), "processed": 3, "skipped": 2}
+        assert sender.summary == {**expected, "failures": 1}
+        # Four more fill the budget of ten with the buffer alone: the fast path
+        # then declines, and the batch of ten is cut.
+        assert await _fill(sender, 4) == 4
+        assert sender.statistics().items_outstanding == 10
+        assert sender._budget.items == 10
+        assert sender.statistics().batches_cut == 1
+        await sender._yield_to_sends()  # the cut's turn for the sends
+        assert not sender.add_path_nowait("processed", "/data/over")
+        release.set()
+        await sender.drain()
+        stats = sender.statistics()
+        assert (stats.items_added, stats.items_acked, stats.items_outstanding) == (
+            10,
+            10,
+            0,
+        )
+    assert hub.summary("t1") == {**expected, "processed": 7, "failures": 1}
