@@ -202,11 +202,19 @@ class PrefetchPolicy:
         self.requested += 1
         return PageRequest(self.requested - 1, self._known[index])
 
+    def pages_left(self, page_size: int) -> int | None:
+        """The pages of a closed stream not requested yet (0: nothing is left to
+        ask for but answers); ``None`` while the stream may still grow."""
+        if not self.closed:
+            return None
+        awaited = self.requested - self.position
+        unread = self.count - self.paths_read - awaited * page_size
+        return max(0, -(-unread // page_size))
+
     def all_requested(self, page_size: int) -> bool:
         """True once the stream is known closed and the pages requested cover
         every path of it: nothing is left to ask for but answers."""
-        awaited = self.requested - self.position
-        return self.closed and self.paths_read + awaited * page_size >= self.count
+        return self.pages_left(page_size) == 0
 
     def page_released(self) -> None:
         """The consumer moved past a page: its slot is free again."""
