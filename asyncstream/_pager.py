@@ -14,7 +14,10 @@ budget adapts (:class:`~._prefetch_depth.PrefetchDepth`): deeper while the
 consumer waits on the network, shallower while pages wait for the consumer,
 within the explicit ``prefetch`` (a cap) and the memory budget. A hub
 that announces the cursors of full pages ahead lets up to ``prefetch`` requests
-run at once; with an older hub each request waits for the answer before it.
+run at once; with an older hub each request waits for the answer before it. A
+hub that sends the page header (:mod:`._stream_page`) lets pages wait as the
+bytes of their answers, decoded when the consumer gets to them: far more of
+them fit the memory budget.
 
 A task's next stream starts before this one ends, within the same budget. Once
 at most a budget's worth of this stream's pages is left to request
@@ -44,15 +47,14 @@ from ._paths import PathObject
 from ._prefetch_depth import DEFAULT_BUDGET_BYTES, PrefetchDepth
 from ._prefetch_policy import (
     DEFAULT_PAGE_SIZE,
-    Page,
     PageRequest,
     PrefetcherState,
     PrefetchOptions,
     PrefetchPolicy,
-    parse_page,
 )
 from ._prefetch_policy import PrefetchStatistics as PrefetchStatistics
 from ._retry import Clock, Sleep
+from ._stream_page import Page, decode_results, fetch_page
 
 # Retry budget of one page on top of its long-poll wait: past it the hub is down.
 DEFAULT_PAGE_TIMEOUT = 60.0
@@ -71,7 +73,7 @@ class _Answer:
     finished: float
 
 
-_Item = list[PathObject] | _Failed
+_Item = Page | _Failed
 
 
 class PagePrefetcher(AsyncResource):
@@ -292,7 +294,8 @@ class PagePrefetcher(AsyncResource):
             raise item.error
         self._holding = True
         self._handed_at = self._clock()
-        return item
+        # A page kept as the bytes of its answer is decoded now, one at a time.
+        return decode_results(item, self.url)
 
     async def _run(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -343,16 +346,19 @@ class PagePrefetcher(AsyncResource):
             pause = policy.after_page(
                 answer.request, page, now=answer.finished, elapsed=elapsed
             )
-            if page.results:
+            if page.size:
                 self._round_trip = elapsed
-                self._depth.page_read(page.results)
+                if page.body is None:
+                    self._depth.page_read(page.results or ())
+                else:
+                    self._depth.body_read(page.size, len(page.body))
                 policy.limit = min(policy.limit, self._depth.depth)
                 self._pages += 1
-                self._paths += len(page.results)
-                self._send.send_nowait(page.results)
+                self._paths += page.size
+                self._send.send_nowait(page)
             if pause is None:
                 return
-            if not page.results and not self._reading.is_set():
+            if not page.size and not self._reading.is_set():
                 # An open stream with nothing yet, started early: the idle
                 # timeout is about the consumer waiting, so polling waits for
                 # the consumer to get here.
@@ -368,9 +374,10 @@ class PagePrefetcher(AsyncResource):
         started = self._clock()
         answer: _Answer | _Failed
         try:
-            body = await self._client.get_page(
+            page = await fetch_page(
+                self._client,
                 self.url,
-                cursor=request.cursor,
+                request.cursor,
                 page_size=self._page_size,
                 wait=policy.poll_wait(started),
                 deadline=Deadline.after(
@@ -378,7 +385,6 @@ class PagePrefetcher(AsyncResource):
                 ),
                 on_retry=self._count_retry,
             )
-            page = parse_page(body, self.url)
             answer = _Answer(request, page, started, self._clock())
         except Exception as exc:  # delivered in order, after the pages before it
             answer = _Failed(exc)
