@@ -141,10 +141,12 @@ class HubConnection(AsyncResource):
         headers: Mapping[str, str] | None = None,
         deadline: Deadline | None = None,
         on_retry: OnRetry | None = None,
+        decode: Callable[[httpx.Response], Any] = check_response,
     ) -> Any:
         """Send one request, retrying transient failures until ``deadline``.
 
-        ``None`` means one attempt.
+        ``None`` means one attempt. ``decode`` turns the response into the
+        answer, raising the hub's errors (:func:`check_response`: its JSON).
         """
         http = self._http()
         target = self.resolve(url)
@@ -183,7 +185,7 @@ class HubConnection(AsyncResource):
                     f"{method} {httpx.URL(target).path}: {type(exc).__name__}: {exc}"
                 ) from exc
             try:
-                return check_response(response)
+                return decode(response)
             finally:
                 _release_body(response)
 

@@ -14,12 +14,18 @@ budget adapts (:class:`~._prefetch_depth.PrefetchDepth`): deeper while the
 consumer waits on the network, shallower while pages wait for the consumer,
 within the explicit ``prefetch`` (a cap) and the memory budget. A hub
 that announces the cursors of full pages ahead lets up to ``prefetch`` requests
-run at once; with an older hub each request waits for the answer before it.
+run at once; with an older hub each request waits for the answer before it. A
+hub that sends the page header (:mod:`._stream_page`) lets pages wait as the
+bytes of their answers, decoded when the consumer gets to them: far more of
+them fit the memory budget.
 
-A task's next stream may start before this one ends: once every page of this
-stream is requested (``on_all_requested``), the next prefetcher, its
-``successor``, requests what this one leaves of the budget (:meth:`lend`), and
-is handed the consumer when this one ends (:meth:`hand_over`).
+A task's next stream starts before this one ends, within the same budget. Once
+at most a budget's worth of this stream's pages is left to request
+(``on_near_end``), the next prefetcher, its ``successor``, is lent one page
+(:meth:`lend`): its first, whose answer announces the cursors after it a round
+trip before this stream has every page requested. From then on the successor
+requests what this stream leaves of the budget, without waiting for a cursor,
+and is handed the consumer when this one ends (:meth:`hand_over`).
 """
 
 from __future__ import annotations
@@ -41,15 +47,14 @@ from ._paths import PathObject
 from ._prefetch_depth import DEFAULT_BUDGET_BYTES, PrefetchDepth
 from ._prefetch_policy import (
     DEFAULT_PAGE_SIZE,
-    Page,
     PageRequest,
     PrefetcherState,
     PrefetchOptions,
     PrefetchPolicy,
-    parse_page,
 )
 from ._prefetch_policy import PrefetchStatistics as PrefetchStatistics
 from ._retry import Clock, Sleep
+from ._stream_page import Page, decode_results, fetch_page
 
 # Retry budget of one page on top of its long-poll wait: past it the hub is down.
 DEFAULT_PAGE_TIMEOUT = 60.0
@@ -68,7 +73,7 @@ class _Answer:
     finished: float
 
 
-_Item = list[PathObject] | _Failed
+_Item = Page | _Failed
 
 
 class PagePrefetcher(AsyncResource):
@@ -91,7 +96,7 @@ class PagePrefetcher(AsyncResource):
         page_timeout: float = DEFAULT_PAGE_TIMEOUT,
         budget_bytes: int = DEFAULT_BUDGET_BYTES,
         depth: PrefetchDepth | None = None,
-        on_all_requested: Callable[[], None] | None = None,
+        on_near_end: Callable[[], None] | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
     ) -> None:
@@ -107,11 +112,11 @@ class PagePrefetcher(AsyncResource):
             self._depth.depth, idle_timeout, wait, idle_since=clock()
         )
         self._state: PrefetcherState = "unopened"
-        # Told once every page has its request started (or the stream ended):
-        # the task may then start reading its next stream, its ``successor``,
-        # which gets what this stream leaves of the budget of pages.
-        self._on_all_requested = on_all_requested
-        self.all_requested = False
+        # Told once at most ``depth`` pages are left to request (or the stream
+        # ended): the task may then start reading its next stream, its
+        # ``successor``, which gets what this stream leaves of the budget.
+        self._on_near_end = on_near_end
+        self.near_end = self.all_requested = False
         self.successor: PagePrefetcher | None = None
         self._lent = False  # started early, on pages lent by the stream before
         self._holding = False
@@ -171,6 +176,33 @@ class PagePrefetcher(AsyncResource):
             self._policy.limit = pages
             if self._state == "open":
                 self._wakeup.set()
+
+    def share_budget(self) -> None:
+        """Give the ``successor`` what this stream leaves of the budget: one page
+        (its first) while this one still has pages to request, all it leaves
+        once it has none."""
+        successor, policy = self.successor, self._policy
+        if successor is None:
+            return
+        depth = self._depth.depth
+        if self.all_requested:
+            successor.lend(depth - policy.outstanding)
+        elif depth >= 2:  # at a depth of one, the successor waits for the rest
+            # This stream keeps all but one page: its limit is one less from now
+            # on, and the page is lent once this stream has it free.
+            policy.limit = self._own_limit(depth)
+            if policy.outstanding < depth and successor.pages_outstanding == 0:
+                successor.lend(1)
+
+    def _own_limit(self, depth: int) -> int:
+        """The pages this stream may have outstanding within ``depth``: one fewer
+        while its successor has its first page and this one pages to request."""
+        if self.successor is None or self.all_requested or depth < 2:
+            return depth
+        return depth - 1
+
+    def _successor_outstanding(self) -> int:
+        return 0 if self.successor is None else self.successor.pages_outstanding
 
     def hand_over(self) -> None:
         """The stream read before this one is done: the consumer gets to this
@@ -239,22 +271,21 @@ class PagePrefetcher(AsyncResource):
         policy = self._policy
         buffered = self._receive.statistics().current_buffer_used
         depth = self._depth.consumer_asks(
-            outstanding=policy.outstanding,
+            outstanding=policy.outstanding + self._successor_outstanding(),
             buffered=buffered,
             round_trip=self._round_trip,
             consumer_seconds=(
                 self._clock() - self._handed_at if self._holding else None
             ),
         )
-        if depth != policy.limit:
-            policy.limit = depth
+        if self._own_limit(depth) != policy.limit:
+            policy.limit = self._own_limit(depth)
             self._wakeup.set()
         if self._holding:  # the consumer has moved past the page it held
             self._holding = False
             policy.page_released()
             self._wakeup.set()
-            if self.successor is not None:
-                self.successor.lend(depth - policy.outstanding)
+            self.share_budget()
         try:
             item = await self._receive.receive()
         except anyio.EndOfStream:
@@ -263,7 +294,8 @@ class PagePrefetcher(AsyncResource):
             raise item.error
         self._holding = True
         self._handed_at = self._clock()
-        return item
+        # A page kept as the bytes of its answer is decoded now, one at a time.
+        return decode_results(item, self.url)
 
     async def _run(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -300,8 +332,8 @@ class PagePrefetcher(AsyncResource):
             while (request := policy.next_request()) is not None:
                 self._requests += 1
                 requests.start_soon(self._fetch, request)
-            if not self.all_requested and policy.all_requested(self._page_size):
-                self._tell_all_requested()
+            if not self.all_requested:
+                self._check_near_end()
             answer = self._answers.pop(policy.position, None)
             if answer is None:
                 # Woken by an answer coming in or by the consumer moving on.
@@ -314,16 +346,19 @@ class PagePrefetcher(AsyncResource):
             pause = policy.after_page(
                 answer.request, page, now=answer.finished, elapsed=elapsed
             )
-            if page.results:
+            if page.size:
                 self._round_trip = elapsed
-                self._depth.page_read(page.results)
+                if page.body is None:
+                    self._depth.page_read(page.results or ())
+                else:
+                    self._depth.body_read(page.size, len(page.body))
                 policy.limit = min(policy.limit, self._depth.depth)
                 self._pages += 1
-                self._paths += len(page.results)
-                self._send.send_nowait(page.results)
+                self._paths += page.size
+                self._send.send_nowait(page)
             if pause is None:
                 return
-            if not page.results and not self._reading.is_set():
+            if not page.size and not self._reading.is_set():
                 # An open stream with nothing yet, started early: the idle
                 # timeout is about the consumer waiting, so polling waits for
                 # the consumer to get here.
@@ -339,9 +374,10 @@ class PagePrefetcher(AsyncResource):
         started = self._clock()
         answer: _Answer | _Failed
         try:
-            body = await self._client.get_page(
+            page = await fetch_page(
+                self._client,
                 self.url,
-                cursor=request.cursor,
+                request.cursor,
                 page_size=self._page_size,
                 wait=policy.poll_wait(started),
                 deadline=Deadline.after(
@@ -349,7 +385,6 @@ class PagePrefetcher(AsyncResource):
                 ),
                 on_retry=self._count_retry,
             )
-            page = parse_page(body, self.url)
             answer = _Answer(request, page, started, self._clock())
         except Exception as exc:  # delivered in order, after the pages before it
             answer = _Failed(exc)
@@ -358,11 +393,24 @@ class PagePrefetcher(AsyncResource):
         self._answers[request.position] = answer
         self._wakeup.set()
 
+    def _check_near_end(self) -> None:
+        left = self._policy.pages_left(self._page_size)
+        if left == 0:
+            self._tell_all_requested()
+        elif left is not None and left <= self._depth.depth:
+            self._tell_near_end()
+
+    def _tell_near_end(self) -> None:
+        if not self.near_end:
+            self.near_end = True
+            if self._on_near_end is not None:
+                self._on_near_end()
+
     def _tell_all_requested(self) -> None:
         if not self.all_requested:
             self.all_requested = True
-            if self._on_all_requested is not None:
-                self._on_all_requested()
+            self._tell_near_end()
+            self.share_budget()
 
     def _count_retry(self, exc: Exception, delay: float) -> None:
         self._retries += 1

@@ -1,10 +1,10 @@
 """The decisions of reading one input stream, as small objects without I/O.
 
-:func:`parse_page` checks a page answer against protocol v1; :class:`PrefetchPolicy`
-says which page may be requested now (:meth:`~PrefetchPolicy.next_request`), whether
-the stream is done, idle too long or going round in circles, and how long to pause
-after an empty page. The async :class:`~._pager.PagePrefetcher` asks and only does
-the I/O.
+:class:`PrefetchPolicy` says which page may be requested now
+(:meth:`~PrefetchPolicy.next_request`), whether the stream is done, idle too long
+or going round in circles, and how long to pause after an empty page. The async
+:class:`~._pager.PagePrefetcher` asks and only does the I/O; pages are checked
+against the protocol in :mod:`._stream_page`.
 
 A page's cursor normally comes from the answer before it, which allows one request
 at a time. A hub that also announces the cursors of full pages further on (the
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from ._exceptions import (
     HubProtocolError,
@@ -25,7 +25,8 @@ from ._exceptions import (
     StreamIdleTimeout,
     UsageError,
 )
-from ._paths import PathObject
+from ._stream_page import MAX_AHEAD, Page
+from ._stream_page import parse_page as parse_page
 
 # A page of plain path objects costs roughly 250-400 bytes a path once decoded
 # (dict + str), so 5000 paths hold 1.5-2 MB, and the default budget of 2 pages
@@ -34,10 +35,6 @@ from ._paths import PathObject
 # 2 x 5000 paths allow 500k paths/s, above what one reader consumes, where 1000
 # paths a page capped it at 100k/s. The hub's own cap is 10_000.
 DEFAULT_PAGE_SIZE = 5000
-
-# At most this many ``ahead`` cursors of one answer are kept: the budget of pages
-# in flight is far smaller, and a misbehaving hub cannot grow the list unbounded.
-MAX_AHEAD = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,17 +87,6 @@ class PrefetchStatistics:
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    """One validated page of an input stream."""
-
-    results: list[PathObject]
-    next: str | None
-    count: int
-    closed: bool
-    ahead: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class PageRequest:
     """A page the policy allows to request now: its place in the read, its cursor.
 
@@ -109,42 +95,6 @@ class PageRequest:
 
     position: int
     cursor: str | None
-
-
-def parse_page(answer: dict[str, Any], url: str) -> Page:
-    """Check a page answer against protocol v1; raise :class:`HubProtocolError`."""
-    results, nxt = answer.get("results"), answer.get("next")
-    count, closed = answer.get("count"), answer.get("closed")
-    ahead = answer.get("ahead", [])
-    problem = None
-    if not isinstance(results, list):
-        problem = "'results' is not a list"
-    elif nxt is not None and (not isinstance(nxt, str) or not nxt):
-        problem = f"'next' must be a non-empty string or null, got {nxt!r:.100}"
-    elif not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        problem = f"'count' must be a non-negative integer, got {count!r:.100}"
-    elif not isinstance(closed, bool):
-        problem = f"'closed' must be a boolean, got {closed!r:.100}"
-    elif nxt is None and not closed:
-        problem = "'next' is null but the stream is not closed"
-    elif nxt is not None and closed and not results:
-        problem = "an empty page of a closed stream still has a 'next' cursor"
-    elif not isinstance(ahead, list) or not all(
-        isinstance(c, str) and c for c in ahead
-    ):
-        problem = f"'ahead' must be a list of non-empty strings, got {ahead!r:.100}"
-    elif ahead and (nxt is None or not results):
-        problem = "'ahead' cursors on a page without results or without 'next'"
-    else:
-        for index, item in enumerate(results):
-            path = item.get("path") if isinstance(item, dict) else None
-            if not isinstance(path, str) or not path:
-                problem = f"results[{index}] is not a path object: {item!r:.200}"
-                break
-    if problem is not None:
-        raise HubProtocolError(f"stream page from {url}: {problem}")
-    cursors = tuple(ahead[:MAX_AHEAD])
-    return Page(results, nxt, count, closed, cursors)  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)
@@ -202,11 +152,19 @@ class PrefetchPolicy:
         self.requested += 1
         return PageRequest(self.requested - 1, self._known[index])
 
+    def pages_left(self, page_size: int) -> int | None:
+        """The pages of a closed stream not requested yet (0: nothing is left to
+        ask for but answers); ``None`` while the stream may still grow."""
+        if not self.closed:
+            return None
+        awaited = self.requested - self.position
+        unread = self.count - self.paths_read - awaited * page_size
+        return max(0, -(-unread // page_size))
+
     def all_requested(self, page_size: int) -> bool:
         """True once the stream is known closed and the pages requested cover
         every path of it: nothing is left to ask for but answers."""
-        awaited = self.requested - self.position
-        return self.closed and self.paths_read + awaited * page_size >= self.count
+        return self.pages_left(page_size) == 0
 
     def page_released(self) -> None:
         """The consumer moved past a page: its slot is free again."""
@@ -231,9 +189,9 @@ class PrefetchPolicy:
         cursor = self._known.popleft()
         self._recent_cursors.append(cursor)
         announced = bool(self._known)  # a later page was announced: this one is full
-        self.paths_read += len(page.results)
+        self.paths_read += page.size
         self.count, self.closed = page.count, page.closed
-        if page.results:
+        if page.size:
             self._learn(cursor, page)
             self.position += 1
             self.idle_since, self.empty_polls = now, 0
@@ -267,7 +225,7 @@ class PrefetchPolicy:
         for later in following:
             if later in self._recent_cursors:
                 raise StreamError(
-                    f"the hub answered cursor {cursor!r} with {len(page.results)}"
+                    f"the hub answered cursor {cursor!r} with {page.size}"
                     f" paths and next cursor {later!r}, already read: reading"
                     " on would repeat paths forever"
                 )

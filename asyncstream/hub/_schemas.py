@@ -207,7 +207,7 @@ class StreamPage(BaseModel):
     closed: bool
     ahead: list[str] = Field(
         default_factory=list,
-        description="Cursors of the pages after `next` (same page_size, at most 16)"
+        description="Cursors of the pages after `next` (same page_size, at most 32)"
         " already stored in full: they may be requested at once. Readers that"
         " ignore it read one page after another.",
     )

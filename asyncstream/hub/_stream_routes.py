@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
 
 from ._context import HubContext
 from ._cursors import decode_cursor, encode_cursor
@@ -19,11 +21,16 @@ from ._schemas import (
     responses,
 )
 from ._store import NotFoundError, StreamInfo
+from ._wire_json import WireJSONResponse
 
 MAX_WAIT_SECONDS = 60.0
 # Cursors of full pages announced in a stream page's ``ahead``: more than any
-# reader's prefetch budget, few enough to keep the answer small.
-MAX_PAGES_AHEAD = 16
+# reader's prefetch budget, few enough to keep the answer (and its page
+# header, which repeats them) small.
+MAX_PAGES_AHEAD = 32
+# The page header: a page's fields but its paths, so that a reader may keep the
+# body undecoded until it gets to the page (docs/protocol.md).
+PAGE_HEADER = "Stream-Page"
 
 
 def _stream_json(info: StreamInfo) -> dict[str, Any]:
@@ -94,14 +101,16 @@ def add_stream_routes(router: APIRouter, hub: HubContext) -> None:
         cursor: str | None = None,
         page_size: int = Query(1000, ge=1, le=hub.max_page_size),
         wait: float = Query(0.0, ge=0.0, le=MAX_WAIT_SECONDS),
-    ) -> dict[str, Any]:
+    ) -> Response:
         """A page of paths. On an open stream with nothing new, wait up to ``wait``
         seconds; an empty page then has ``next`` equal to the cursor given.
 
         ``ahead`` lists the cursors of the pages after ``next`` (same
-        ``page_size``, at most 16) that are already stored in full, so a reader
+        ``page_size``, at most 32) that are already stored in full, so a reader
         may request them at once instead of one after another. Cursors are
-        opaque: read ``next`` and ``ahead``, never build them."""
+        opaque: read ``next`` and ``ahead``, never build them. The
+        ``Stream-Page`` header repeats every field but the paths, ``results``
+        being their number."""
         offset = decode_cursor(cursor, "s", 1)[0] if cursor else 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
@@ -124,13 +133,17 @@ def add_stream_routes(router: APIRouter, hub: HubContext) -> None:
                 hub.metrics.stream_readers_waiting.dec()
         end = offset + len(paths)
         done = info.closed and end >= info.count
-        return {
-            "results": paths,
+        fields = {
             "next": None if done else encode_cursor("s", end),
             "count": info.count,
             "closed": info.closed,
             "ahead": _full_pages_ahead(end, page_size, info.count) if paths else [],
         }
+        # Rendered here: the encoder of a returned dict would walk every path.
+        response = WireJSONResponse({"results": paths, **fields})
+        header = {"results": len(paths), **fields}
+        response.headers[PAGE_HEADER] = json.dumps(header, separators=(",", ":"))
+        return response
 
 
 def _full_pages_ahead(start: int, page_size: int, count: int) -> list[str]:

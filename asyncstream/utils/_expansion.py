@@ -8,9 +8,11 @@ consumer's own task (``async with``), a host task of its own (bare ``async for``
 or a task on the process's loop thread (sync iteration, through the portal).
 
 Streams are read one after the other within one budget of pages: the next
-stream's prefetcher starts as soon as every page of the current one has been
-requested, so its first page, and the pages that page announces, are on their
-way before the current stream ends instead of two round trips after it.
+stream's prefetcher starts once at most a budget's worth of the current one's
+pages is left to request, with one page lent, so its first page is answered, and
+the pages that page announces are known, by the time the current one has every
+page requested: they are on their way before the current stream ends instead of
+two round trips after it.
 """
 
 from __future__ import annotations
@@ -158,7 +160,7 @@ class PathExpansion(AsyncResource):
             await prefetcher.start(self._task_group)
         self.current, self._current_index = prefetcher, index
         self.streams_read += 1
-        if prefetcher.all_requested:  # told while it was not current yet
+        if prefetcher.near_end:  # told while it was not current yet
             self._start_after(index)
         return prefetcher
 
@@ -173,12 +175,13 @@ class PathExpansion(AsyncResource):
             wait=options.wait,
             idle_timeout=options.idle_timeout,
             depth=self._depth,
-            on_all_requested=lambda: self._start_after(index),
+            on_near_end=lambda: self._start_after(index),
         )
 
     def _start_after(self, index: int) -> None:
-        """Segment ``index`` has every page requested: if it is the stream being
-        read, start the next stream with what it leaves of the budget."""
+        """Segment ``index`` has at most a budget's worth of pages left to
+        request: if it is the stream being read, start the next stream with
+        what it leaves of the budget."""
         current = self.current
         if index != self._current_index or current is None or self._next is not None:
             return
@@ -190,9 +193,10 @@ class PathExpansion(AsyncResource):
         reference = segments[next_index]
         assert isinstance(reference, dict)
         prefetcher = self._prefetcher(next_index, reference)
-        prefetcher.lend(self._depth.depth - current.pages_outstanding)
+        prefetcher.lend(0)
         prefetcher.start_soon(self._task_group)
         current.successor = prefetcher
+        current.share_budget()
         self._next = (next_index, prefetcher)
 
     async def _close_next(self) -> None:

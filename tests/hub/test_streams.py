@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -193,9 +194,9 @@ async def test_ahead_is_capped_and_empty_without_full_pages(
 ) -> None:
     stream = (await client.post("/api/streams/", json={"paths": paths(0, 100)})).json()
     first = await read(client, stream["url"], None, 2)
-    assert len(first["ahead"]) == 16
+    assert len(first["ahead"]) == 32
     last = await read(client, stream["url"], first["ahead"][-1], 2)
-    assert last["results"] == paths(34, 36)
+    assert last["results"] == paths(66, 68)
     assert (await read(client, stream["url"], None, 60))["ahead"] == []
     whole = await read(client, stream["url"], None, 100)
     assert (whole["ahead"], len(whole["results"])) == ([], 100)
@@ -293,3 +294,14 @@ async def test_bad_offset_is_422_naming_it(
     )
     assert answer.status_code == 422
     assert answer.json()["field"] == "offset"
+
+
+async def test_the_page_header_repeats_the_page_but_its_paths(
+    client: httpx.AsyncClient,
+) -> None:
+    stream = (await client.post("/api/streams/", json={"paths": paths(0, 10)})).json()
+    answer = await client.get(stream["url"], params={"page_size": 3})
+    body = answer.json()
+    header = json.loads(answer.headers["Stream-Page"])
+    assert header == {**body, "results": 3}
+    assert len(header["ahead"]) == 1  # the page at 6; the one at 9 is not full

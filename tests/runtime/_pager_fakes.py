@@ -6,6 +6,7 @@ paths are generated on demand, so a long stream costs no memory in the fake.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import threading
@@ -20,6 +21,7 @@ import httpx
 from asyncstream._config import HubSettings
 from asyncstream._hub_client import HubClient
 from asyncstream._retry import RetryPolicy
+from asyncstream._stream_page import PAGE_HEADER
 
 HUB_URL = "http://hub.test"
 _PAGE_URL = re.compile(r"^/api/streams/(?P<id>[^/]+)/paths/$")
@@ -64,12 +66,16 @@ class FakeStreams:
     ``max_outstanding`` is the largest ``started - passed`` seen as a request
     starts: the pages the prefetcher had requested but the consumer not passed.
     ``ahead`` is how many cursors of full pages after ``next`` a page announces,
-    as the hub does (at most 16); 0 is a hub without the extension.
+    as the hub does (at most 32); 0 is a hub without the extension.
+    ``page_header`` sends the ``Stream-Page`` header the hub sends, as
+    ``edit_header`` returns it (a hub that lies, for tests).
     """
 
     streams: dict[str, FakeStream] = field(default_factory=dict)
     intercept: Intercept | None = None
     ahead: int = 0
+    page_header: bool = False
+    edit_header: Callable[[dict[str, Any]], Any] = lambda header: header
     started: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -121,13 +127,15 @@ class FakeStreams:
         done = stream.closed and end >= stream.total
         size = int(params["page_size"])
         ahead = range(end + size, stream.total - size + 1, size)[: self.ahead]
-        return httpx.Response(
-            200,
-            json={
-                "results": [stream_path(match["id"], i) for i in range(offset, end)],
-                "next": None if done else str(end),
-                "count": stream.total,
-                "closed": stream.closed,
-                "ahead": [str(a) for a in ahead] if end > offset else [],
-            },
-        )
+        fields = {
+            "next": None if done else str(end),
+            "count": stream.total,
+            "closed": stream.closed,
+            "ahead": [str(a) for a in ahead] if end > offset else [],
+        }
+        results = [stream_path(match["id"], i) for i in range(offset, end)]
+        headers = {}
+        if self.page_header:
+            header = {"results": len(results), **fields}
+            headers[PAGE_HEADER] = json.dumps(self.edit_header(header))
+        return httpx.Response(200, json={"results": results, **fields}, headers=headers)

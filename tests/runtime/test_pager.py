@@ -36,6 +36,22 @@ def page(
 # -- the policy: decisions without I/O -------------------------------------------
 
 
+def test_policy_counts_the_pages_of_a_closed_stream_left_to_request() -> None:
+    policy = PrefetchPolicy(limit=4, idle_timeout=10, wait=1, idle_since=0)
+    assert policy.pages_left(10) is None  # nothing known yet: it may grow
+    first = policy.next_request()
+    assert first is not None
+    answer = Page([{"path": f"/p{i}"} for i in range(10)], "10", 35, True, ("20",))
+    policy.after_page(first, answer, now=0, elapsed=0)
+    # 35 paths, 10 read: pages at 10, 20 and 30 are left, then the two known
+    # are requested and only the tail page's is.
+    assert policy.pages_left(10) == 3
+    policy.next_request()
+    policy.next_request()
+    assert policy.pages_left(10) == 1
+    assert not policy.all_requested(10)
+
+
 def test_policy_allows_limit_pages_until_one_is_released() -> None:
     policy = PrefetchPolicy(limit=2, idle_timeout=10, wait=1, idle_since=0)
     policy.fetch_started()

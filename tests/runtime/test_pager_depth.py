@@ -29,10 +29,11 @@ def test_depth_doubles_while_the_consumer_waits_with_the_budget_in_use() -> None
     assert depth.consumer_asks(outstanding=4, buffered=0) == 8
     # Nothing ready but a slot unused: a deeper budget would not help.
     assert depth.consumer_asks(outstanding=7, buffered=0) == 8
-    assert depth.consumer_asks(outstanding=8, buffered=0) == MAX_DEPTH
+    assert depth.consumer_asks(outstanding=8, buffered=0) == 16
+    assert depth.consumer_asks(outstanding=16, buffered=0) == MAX_DEPTH
     # Never past the ceiling.
     assert depth.consumer_asks(outstanding=MAX_DEPTH, buffered=0) == MAX_DEPTH
-    assert depth.grown == 3
+    assert depth.grown == 4
 
 
 def test_a_wait_grows_the_depth_to_what_the_round_trip_needs() -> None:
@@ -107,7 +108,7 @@ async def read_all(
 
 
 async def test_fast_consumer_gets_more_pages_in_flight_than_the_start() -> None:
-    fake = FakeStreams(ahead=16)
+    fake = FakeStreams(ahead=32)
     fake.add("s1", 400)
 
     async def network(request: Any, number: int) -> None:
@@ -204,3 +205,39 @@ async def test_the_next_stream_starts_at_the_depth_the_last_one_settled_at() -> 
     assert second.prefetch_limit >= first.prefetch_limit
     assert second.depth_changes[0] >= first.depth_changes[0]
     assert second.depth_changes[1] == first.depth_changes[1]
+
+
+def test_pages_waiting_as_bodies_fit_the_budget_many_times_over() -> None:
+    decoded = PrefetchDepth(None, budget_bytes=10_000_000, depth=2)
+    decoded.page_read([{"path": "/p" * 20}] * 5000)  # 340 bytes a path: 1.7 MB
+    assert decoded.ceiling == 10_000_000 // decoded.largest_page_bytes == 5
+    # The same page kept as its 275 kB body: two pages decoded, the rest bodies.
+    compact = PrefetchDepth(None, budget_bytes=10_000_000, depth=2)
+    compact.body_read(5000, 275_000)
+    held = 2 * (5000 * PATH_OVERHEAD_BYTES + 275_000)
+    assert compact.ceiling == min(MAX_DEPTH, 2 + (10_000_000 - held) // 275_000)
+    assert compact.ceiling > 2 * decoded.ceiling
+    # A budget smaller than two decoded pages still bounds them.
+    tight = PrefetchDepth(None, budget_bytes=2_000_000)
+    tight.body_read(5000, 275_000)
+    assert tight.ceiling == 1
+
+
+async def test_a_hub_with_the_page_header_gets_deeper_within_the_same_budget() -> None:
+    ceilings = []
+    for header in (False, True):
+        fake = FakeStreams(ahead=32, page_header=header)
+        fake.add("s1", 400)
+        one_page = page_bytes([{"path": "/data/s1/file0000000"}] * 10)
+        async with fake.client() as client:
+            pages = PagePrefetcher(client, URL, page_size=10, budget_bytes=4 * one_page)
+            async with pages:
+                seen = await read_all(pages, fake, slow=False)
+                ceilings.append(pages.statistics().depth_ceiling)
+        assert [p["path"] for p in seen] == [
+            f"/data/s1/file{i:07d}" for i in range(400)
+        ]
+    # Decoded pages: 4 fit. Bodies of ~400 bytes (10 paths of 20 characters,
+    # where a decoded page counts ~3.2 kB): two decoded, the rest as bodies.
+    assert ceilings[0] == 4
+    assert ceilings[1] > 8
