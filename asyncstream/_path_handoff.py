@@ -32,15 +32,29 @@ from ._paths import PathObject
 
 class SharedPathBuffer:
     """Paths waiting for a worker thread: at most ``capacity`` of them, and at
-    most ``credits`` chunks out (taken and not yet consumed)."""
+    most ``credits`` chunks out (taken and not yet consumed).
 
-    def __init__(self, capacity: int, credits: int) -> None:
+    Chunks are up to ``chunk_size`` paths, a fair share (``1 / share_of``) of
+    what is buffered, so that a short input keeps every thread busy. A thread
+    takes a chunk when its share is a full chunk, or when the feed has paused
+    (its task waits on the loop: for the input, or for room), never mid-burst:
+    a thread woken for each path that came in would take chunks of a path or
+    two, and each chunk costs the loop a wake-up and the status a call.
+    """
+
+    def __init__(
+        self, capacity: int, *, credits: int, chunk_size: int, share_of: int
+    ) -> None:
         self.capacity = capacity
+        self.chunk_size = chunk_size
+        self._share_of = share_of
         self._items: deque[PathObject] = deque()
         self._credits = credits
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._idle = 0  # threads waiting on _changed
+        self._paused = True  # the feed is not in the middle of a burst
+        self._pause_noted = False  # a call to _feed_paused is scheduled
         self._closed = False  # no more paths will come
         self._halted = False  # stop now, leave the rest
         self._taken = 0  # chunks taken: the next chunk's sequence number
@@ -67,12 +81,13 @@ class SharedPathBuffer:
 
     def put_nowait(self, item: PathObject) -> bool:
         """Add one path if there is room; False (nothing added) if full."""
-        with self._lock:
-            if len(self._items) >= self.capacity:
-                return False
-            self._items.append(item)
-            if self._idle:
-                self._changed.notify()
+        # No lock: only the feed adds, and deque appends and pops are atomic,
+        # so a length read here can only be too high (a thread took since).
+        items = self._items
+        if len(items) >= self.capacity:
+            return False
+        items.append(item)
+        self._burst()
         return True
 
     async def put(self, item: PathObject) -> None:
@@ -84,15 +99,29 @@ class SharedPathBuffer:
         """Add ``items`` in order, as many at a time as there is room for."""
         start, end = 0, len(items)
         while start < end:
-            with self._lock:
-                stop = min(end, start + self.capacity - len(self._items))
-                if stop > start:
-                    self._items.extend(islice(items, start, stop))
-                    if self._idle:
-                        self._changed.notify(stop - start)
+            stop = min(end, start + self.capacity - len(self._items))
             if stop <= start:
                 await self._wait_writable()
-            start = max(start, stop)
+                continue
+            self._items.extend(islice(items, start, stop))
+            start = stop
+            self._burst()
+
+    def _burst(self) -> None:
+        """Paths came in: the feed is busy until its task next waits, when
+        :meth:`_feed_paused` runs (at the latest once the buffer is full)."""
+        self._paused = False
+        if not self._pause_noted:
+            self._pause_noted = True
+            self._loop.call_soon(self._feed_paused)
+
+    def _feed_paused(self) -> None:
+        # A callback: it runs once the feed's task has given the loop back.
+        self._pause_noted = False
+        with self._lock:
+            self._paused = True
+            if self._idle:
+                self._changed.notify_all()
 
     async def _wait_writable(self) -> None:
         with self._lock:
@@ -120,38 +149,38 @@ class SharedPathBuffer:
 
     # -- the consumer, on the event loop -----------------------------------------
 
-    def give_back(self) -> None:
-        """The outcomes of one chunk were taken: one more chunk may go out."""
+    def give_back(self, chunks: int = 1) -> None:
+        """The outcomes of ``chunks`` chunks were taken: as many more may go out."""
         with self._lock:
-            self._credits += 1
+            self._credits += chunks
             if self._idle:
-                self._changed.notify()
+                self._changed.notify(chunks)
 
     # -- the worker threads --------------------------------------------------------
 
-    def take(self, most: int, share_of: int) -> tuple[int, list[PathObject]] | None:
+    def take(self) -> tuple[int, list[PathObject]] | None:
         """The next chunk and its sequence number, waiting (in this thread) for
         paths and for a credit; ``None`` once halted, or closed and empty.
 
-        A chunk is up to ``most`` paths, a fair share (``1 / share_of``) of what
-        is buffered, so that a short input keeps every thread busy; it is taken
-        and numbered under the lock, so the numbers follow the input.
+        Taken and numbered under the lock, so that the numbers follow the input.
         """
         with self._lock:
+            items = self._items
             while True:
                 if self._halted:
                     return None
-                items = self._items
                 if items and self._credits:
-                    break
-                if not items and self._closed:
+                    full = 1 + len(items) // self._share_of >= self.chunk_size
+                    if full or self._paused or self._closed:
+                        break
+                elif not items and self._closed:
                     return None
                 self._idle += 1
                 try:
                     self._changed.wait()
                 finally:
                     self._idle -= 1
-            count = min(most, 1 + len(items) // share_of, len(items))
+            count = min(self.chunk_size, 1 + len(items) // self._share_of, len(items))
             popleft = items.popleft
             chunk = [popleft() for _ in range(count)]
             self._credits -= 1

@@ -34,8 +34,8 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from collections.abc import AsyncIterable, Callable, Iterable
-from contextlib import AsyncExitStack, suppress
+from collections.abc import AsyncIterable, Iterable
+from contextlib import AsyncExitStack, aclosing, suppress
 from itertools import islice
 from typing import Any, Self, TypeAlias, cast
 
@@ -91,6 +91,11 @@ class PathWorkers:
         self._context = context
         self._stop = threading.Event()
         self._shared: SharedPathBuffer | None = None  # the threads' buffer
+        # Outcomes of threads, waiting for the loop to pass them on; the loop
+        # is woken once for all that finish before it gets to them.
+        self._finished: list[tuple[int, ChunkOutcomes]] = []
+        self._finished_lock = threading.Lock()
+        self._deliver_to: _Done | None = None
         self._limiter = anyio.CapacityLimiter(concurrency)
         # Ordered: chunks taken but not yet handed out, held back at most.
         self._window = anyio.Semaphore(2 * concurrency)
@@ -165,8 +170,15 @@ class PathWorkers:
         if self._is_async:
             buffer = PathBuffer(self.buffer_paths)
         else:
-            credits = 2 * self.concurrency  # as the ordered window of async workers
-            buffer = self._shared = SharedPathBuffer(self.buffer_paths, credits)
+            buffer = self._shared = SharedPathBuffer(
+                self.buffer_paths,
+                credits=2 * self.concurrency,  # as the window of async workers
+                chunk_size=self.chunk_size,
+                share_of=self.concurrency,
+            )
+            # Closed once every thread returned: what they finished is passed
+            # on by then (scheduled before their return is reported).
+            self._deliver_to = done.clone()
         # Each worker closes its own end; these are closed again here for the
         # workers that were cancelled before they ever ran.
         ends = [done]
@@ -174,10 +186,10 @@ class PathWorkers:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._feed, buffer)
                 for _ in range(self.concurrency):
-                    ends.append(done.clone())
                     if isinstance(buffer, SharedPathBuffer):
-                        group.start_soon(self._thread_worker, buffer, ends[-1])
+                        group.start_soon(self._thread_worker, buffer)
                     else:
+                        ends.append(done.clone())
                         group.start_soon(self._worker, buffer, ends[-1])
                 done.close()
         except Exception as exc:
@@ -186,6 +198,8 @@ class PathWorkers:
         finally:
             for end in ends:
                 end.close()
+            if self._deliver_to is not None:
+                self._deliver_to.close()
 
     async def _feed(self, buffer: _Buffer) -> None:
         try:
@@ -216,37 +230,43 @@ class PathWorkers:
                 settled = await run_chunk_async(fn, chunk)
                 await _send(done, (seq, ChunkOutcomes(chunk, settled)))
 
-    async def _thread_worker(self, buffer: SharedPathBuffer, done: _Done) -> None:
+    async def _thread_worker(self, buffer: SharedPathBuffer) -> None:
         # One hand-off for the whole run: the thread takes its chunks itself.
-        loop = asyncio.get_running_loop()
-
-        def deliver(item: tuple[int, ChunkOutcomes]) -> None:
-            # On the loop. Scheduled by the thread before it returns, so it runs
-            # before this task closes `done`; after the consumer left, dropped.
-            with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-                done.send_nowait(item)
-
-        def send(item: tuple[int, ChunkOutcomes]) -> None:
-            loop.call_soon_threadsafe(deliver, item)
-
-        async with done:
-            await anyio.to_thread.run_sync(
-                self._work_in_thread, buffer, send, limiter=self._limiter
-            )
+        await anyio.to_thread.run_sync(
+            self._work_in_thread,
+            buffer,
+            asyncio.get_running_loop(),
+            limiter=self._limiter,
+        )
 
     def _work_in_thread(
-        self,
-        buffer: SharedPathBuffer,
-        send: Callable[[tuple[int, ChunkOutcomes]], None],
+        self, buffer: SharedPathBuffer, loop: asyncio.AbstractEventLoop
     ) -> None:
         fn, stop = cast(PathFunction, self._fn), self._stop
+        finished, lock = self._finished, self._finished_lock
         try:
-            while taken := buffer.take(self.chunk_size, self.concurrency):
+            while taken := buffer.take():
                 seq, chunk = taken
-                send((seq, ChunkOutcomes(chunk, run_chunk(fn, chunk, stop))))
+                outcomes = ChunkOutcomes(chunk, run_chunk(fn, chunk, stop))
+                with lock:
+                    finished.append((seq, outcomes))
+                    first = len(finished) == 1
+                if first:
+                    loop.call_soon_threadsafe(self._deliver)
         except BaseException:
             self._halt()  # the other threads, which no cancellation reaches
             raise
+
+    def _deliver(self) -> None:
+        """On the loop: pass on what the threads finished (dropped once the
+        consumer has left)."""
+        with self._finished_lock:
+            finished = self._finished.copy()
+            self._finished.clear()
+        assert self._deliver_to is not None
+        with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            for item in finished:
+                self._deliver_to.send_nowait(item)
 
     async def next_chunk(self) -> ChunkOutcomes | None:
         """The outcomes of the next paths, or ``None`` once all are out: the next
@@ -357,14 +377,19 @@ def _first_error(exc: Exception) -> Exception:
 async def _feed_async(inputs: AsyncIterable[Any], buffer: _Buffer) -> None:
     """Put the paths of ``inputs`` into ``buffer``; close ``inputs`` at the end.
 
-    The paths of ``expand_paths`` are path objects already; anything else is
-    checked (and strings made path objects) as ``status.add`` would.
+    The paths of ``expand_paths`` are path objects already, taken a page at a
+    time; anything else is checked (and strings made path objects) as
+    ``status.add`` would.
     """
-    checked = isinstance(inputs, ExpandedPaths)
+    if isinstance(inputs, ExpandedPaths):
+        async with aclosing(inputs._pages_async()) as pages:
+            async for page in pages:
+                await buffer.put_many(page)
+        return
     iterator = aiter(inputs)
     try:
         async for item in iterator:
-            path = item if checked else to_path_object(item)
+            path = to_path_object(item)
             if not buffer.put_nowait(path):
                 await buffer.put(path)
     finally:
