@@ -4,6 +4,7 @@ for the whole run, and a failure anywhere stops every thread at once."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +13,7 @@ import anyio.to_thread
 import pytest
 
 from asyncstream import AppliedPaths, InvalidStateError, apply_paths
+from asyncstream._path_handoff import SharedPathBuffer
 
 WAIT = 10.0  # seconds a thread holds a path it was not told to let go of
 
@@ -94,3 +96,35 @@ async def test_an_input_that_fails_stops_the_threads_at_once() -> None:
     with anyio.fail_after(WAIT), pytest.raises(OSError, match="the input broke"):
         await work[0]
     assert sorted(started) == ["/p/1", "/p/2"]
+
+
+def _wait_until_idle(buffer: SharedPathBuffer) -> None:
+    deadline = time.monotonic() + WAIT
+    while buffer._idle != 1:
+        assert time.monotonic() < deadline, "the thread never waited"
+        time.sleep(0.001)
+
+
+def _burst(buffer: SharedPathBuffer, n: int) -> None:
+    for i in range(n):
+        assert buffer.put_nowait({"path": f"/p/{i}"})
+        # Lets a thread woken by this path run, yet the feed's task does not
+        # pause: the thread must wait for the rest of the burst.
+        time.sleep(0.005)
+
+
+async def test_a_waiting_thread_takes_a_burst_of_paths_as_one_chunk() -> None:
+    buffer = SharedPathBuffer(100, credits=4, chunk_size=50, share_of=1)
+    taken: list[Any] = []
+
+    async def take() -> None:
+        taken.append(await anyio.to_thread.run_sync(buffer.take))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(take)
+        await anyio.to_thread.run_sync(_wait_until_idle, buffer)
+        _burst(buffer, 10)
+
+    ((seq, chunk),) = taken
+    assert seq == 0
+    assert [item["path"] for item in chunk] == [f"/p/{i}" for i in range(10)]
