@@ -36,10 +36,11 @@ class SharedPathBuffer:
 
     Chunks are up to ``chunk_size`` paths, a fair share (``1 / share_of``) of
     what is buffered, so that a short input keeps every thread busy. A thread
-    takes a chunk when its share is a full chunk, or when the feed has paused
-    (its task waits on the loop: for the input, or for room), never mid-burst:
-    a thread woken for each path that came in would take chunks of a path or
-    two, and each chunk costs the loop a wake-up and the status a call.
+    takes a chunk when its share is at least a quarter of a full chunk, or when
+    the feed has paused (its task waits on the loop: for the input, or for
+    room); a waiting thread is woken when the feed pauses, not for each path
+    that comes in: it would take chunks of a path or two, and each chunk costs
+    the loop a wake-up and the status a call.
     """
 
     def __init__(
@@ -48,6 +49,8 @@ class SharedPathBuffer:
         self.capacity = capacity
         self.chunk_size = chunk_size
         self._share_of = share_of
+        # Buffered paths from which a share is a quarter chunk (1 + n // share_of).
+        self._least = (max(1, chunk_size // 4) - 1) * share_of
         self._items: deque[PathObject] = deque()
         self._credits = credits
         self._lock = threading.Lock()
@@ -170,8 +173,7 @@ class SharedPathBuffer:
                 if self._halted:
                     return None
                 if items and self._credits:
-                    full = 1 + len(items) // self._share_of >= self.chunk_size
-                    if full or self._paused or self._closed:
+                    if len(items) >= self._least or self._paused or self._closed:
                         break
                 elif not items and self._closed:
                     return None
