@@ -2,10 +2,11 @@
 
 :class:`~._path_buffer.PathBuffer` is the event loop's own: a thread can only
 reach it through the loop, one ``to_thread`` hand-off per chunk. At 64 threads
-of 2 ms operations that hand-off was the runtime's loss against plain threads:
-the loop's time per chunk (anyio's worker queue, cancel scopes, a wake-up each
-way) held the GIL in bursts that the woken threads waited behind, and a thread
-that finished a chunk waited for the loop to hand it the next one.
+of 2 ms operations that hand-off was part of the runtime's loss against plain
+threads: the loop's time per chunk (anyio's worker queue, cancel scopes, a
+wake-up each way) added to the bursts in which the loop holds the GIL and
+woken threads wait for it, and a thread that finished a chunk waited for the
+loop to hand it the next one (about 2 ms per chunk, with the results sent).
 
 :class:`SharedPathBuffer` is filled by the feed on the event loop and emptied
 by long-lived worker threads under one lock, so that a thread goes from one
