@@ -269,8 +269,9 @@ def apply_paths(
     ``failures`` result whose message is the exception's; a return value that is
     not a state stops the run with :class:`InvalidStateError`.
 
-    * A plain (blocking) ``fn`` runs in ``concurrency`` worker threads, a chunk of
-      up to ``chunk_size`` paths per thread hand-off, not one hop per path.
+    * A plain (blocking) ``fn`` runs in ``concurrency`` worker threads, each
+      taking chunks of up to ``chunk_size`` paths itself, with no hop through
+      the event loop per path or per chunk.
     * An ``async def fn`` runs on the event loop, ``concurrency`` paths at once.
 
     ``concurrency`` defaults to the setting ``ASYNCSTREAM_PATH_CONCURRENCY``

@@ -73,6 +73,13 @@ def state_runs(
     """The chunk's results in order: runs of paths that ended in one state (one
     ``add_many`` each), and on its own each outcome that carries a message or a
     changed path."""
+    settled, paths = chunk.settled, chunk.paths
+    first = settled[0] if settled else None
+    if isinstance(first, str) and settled.count(first) == len(settled):
+        # The common case, every path in one plain state: counted in C, not
+        # looked at one by one.
+        yield first, paths if len(paths) == len(settled) else paths[: len(settled)]
+        return
     run: list[PathObject] = []
     run_state: State | None = None
     for item, entry in zip(chunk.paths, chunk.settled, strict=False):

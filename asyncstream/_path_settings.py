@@ -24,9 +24,9 @@ ENV_PATH_CONCURRENCY: Final = "ASYNCSTREAM_PATH_CONCURRENCY"
 DEFAULT_CHUNK_SIZE: Final = 256
 # Paths the input buffer holds, at least; a worker's chunk is its share of it.
 BUFFER_PATHS: Final = 1024
-# A worker's share at high concurrency, at least: each chunk costs a hand-off
-# through the event loop, which at 64 workers of 16-path chunks of 2 ms
-# operations (32 ms each) kept threads waiting for their next chunk.
+# A worker's share at high concurrency, at least: each chunk's outcomes cost the
+# event loop a wake-up and the status a call, which at 64 workers of 16-path
+# chunks of 2 ms operations (32 ms each) kept threads waiting for their next one.
 MIN_SHARE: Final = 64
 
 

@@ -3,10 +3,12 @@
 :class:`PathWorkers` reads the input in one task (the *feed*) into a bounded buffer
 and runs ``concurrency`` workers that take from it:
 
-* a blocking function runs in worker threads, a *chunk* of paths per thread
-  hand-off: a worker takes every path the buffer holds, up to its chunk size, so a
-  full buffer makes full chunks and a trickling input makes small ones, never
-  waits for a chunk to fill;
+* a blocking function runs in ``concurrency`` worker threads, each started once
+  and taking chunk after chunk from a buffer it shares with the feed
+  (:mod:`._path_handoff`), without going through the event loop between two
+  chunks: a worker takes a fair share of the paths the buffer holds, up to its
+  chunk size, so a full buffer makes full chunks and a trickling input makes
+  small ones, never waits for a chunk to fill;
 * an ``async def`` function runs in ``concurrency`` worker tasks, each taking a
   chunk the same way and awaiting its paths one after the other, so that
   ``concurrency`` paths are in flight.
@@ -29,9 +31,11 @@ next path, and leaving waits for it.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import threading
 from collections.abc import AsyncIterable, Iterable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing, suppress
 from itertools import islice
 from typing import Any, Self, TypeAlias, cast
 
@@ -41,6 +45,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._context import TaskContext, task_context
 from ._path_buffer import PathBuffer
+from ._path_handoff import SharedPathBuffer
 from ._path_outcomes import (
     AsyncPathFunction,
     ChunkOutcomes,
@@ -58,6 +63,7 @@ FEED = 256
 
 Inputs: TypeAlias = AsyncIterable[Any] | Iterable[Any]
 _Done: TypeAlias = MemoryObjectSendStream[tuple[int, ChunkOutcomes]]
+_Buffer: TypeAlias = PathBuffer | SharedPathBuffer
 
 
 class PathWorkers:
@@ -84,6 +90,12 @@ class PathWorkers:
         self._ordered = ordered
         self._context = context
         self._stop = threading.Event()
+        self._shared: SharedPathBuffer | None = None  # the threads' buffer
+        # Outcomes of threads, waiting for the loop to pass them on; the loop
+        # is woken once for all that finish before it gets to them.
+        self._finished: list[tuple[int, ChunkOutcomes]] = []
+        self._finished_lock = threading.Lock()
+        self._deliver_to: _Done | None = None
         self._limiter = anyio.CapacityLimiter(concurrency)
         # Ordered: chunks taken but not yet handed out, held back at most.
         self._window = anyio.Semaphore(2 * concurrency)
@@ -117,9 +129,12 @@ class PathWorkers:
             # Leaving cancels the group first, so a normal exit and a break look
             # alike: nothing is left running once the block is left.
             stack.callback(self._stop_all, group)
+            # Threads are bounded by the credits of their buffer, and cannot
+            # wait on a stream of the loop's: theirs never refuses a chunk.
+            room = self.concurrency if self._is_async else math.inf
             done_in, self._outcomes = anyio.create_memory_object_stream[
                 tuple[int, ChunkOutcomes]
-            ](self.concurrency)
+            ](room)
             group.start_soon(self._run, done_in)
             self._stack = stack.pop_all()
         return self
@@ -137,14 +152,33 @@ class PathWorkers:
             raise self._failure
 
     def _stop_all(self, group: TaskGroup) -> None:
-        self._stop.set()
+        self._halt()
         group.cancel_scope.cancel()
+
+    def _halt(self) -> None:
+        """Stop the threads: before their next path, and from waiting for one.
+        Cancelling their tasks cannot: a task waits for its thread to return."""
+        self._stop.set()
+        if self._shared is not None:
+            self._shared.halt()
 
     async def _run(self, done: _Done) -> None:
         # The feed and the workers in a group of their own: one that fails
         # cancels them, never the task that reads the outcomes, which learns of
         # the failure from next_chunk() once the outcome stream has ended.
-        buffer = PathBuffer(self.buffer_paths)
+        buffer: _Buffer
+        if self._is_async:
+            buffer = PathBuffer(self.buffer_paths)
+        else:
+            buffer = self._shared = SharedPathBuffer(
+                self.buffer_paths,
+                credits=2 * self.concurrency,  # as the window of async workers
+                chunk_size=self.chunk_size,
+                share_of=self.concurrency,
+            )
+            # Closed once every thread returned: what they finished is passed
+            # on by then (scheduled before their return is reported).
+            self._deliver_to = done.clone()
         # Each worker closes its own end; these are closed again here for the
         # workers that were cancelled before they ever ran.
         ends = [done]
@@ -152,17 +186,22 @@ class PathWorkers:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._feed, buffer)
                 for _ in range(self.concurrency):
-                    ends.append(done.clone())
-                    group.start_soon(self._worker, buffer, ends[-1])
+                    if isinstance(buffer, SharedPathBuffer):
+                        group.start_soon(self._thread_worker, buffer)
+                    else:
+                        ends.append(done.clone())
+                        group.start_soon(self._worker, buffer, ends[-1])
                 done.close()
         except Exception as exc:
-            self._stop.set()
+            self._halt()
             self._failure = _first_error(exc)
         finally:
             for end in ends:
                 end.close()
+            if self._deliver_to is not None:
+                self._deliver_to.close()
 
-    async def _feed(self, buffer: PathBuffer) -> None:
+    async def _feed(self, buffer: _Buffer) -> None:
         try:
             inputs = self._inputs
             if not isinstance(inputs, AsyncIterable):
@@ -172,11 +211,14 @@ class PathWorkers:
                     await buffer.put_many(chunk)
                 return
             await _feed_async(inputs, buffer)
+        except BaseException:
+            self._halt()  # the threads would wait for the rest of the input
+            raise
         finally:
             buffer.close()
 
     async def _worker(self, buffer: PathBuffer, done: _Done) -> None:
-        threads = not self._is_async
+        fn = cast(AsyncPathFunction, self._fn)
         async with done:
             while True:
                 if self._ordered:
@@ -185,15 +227,46 @@ class PathWorkers:
                 if not chunk:
                     return
                 seq, self._taken = self._taken, self._taken + 1
-                if threads:
-                    fn = cast(PathFunction, self._fn)
-                    settled = await anyio.to_thread.run_sync(
-                        run_chunk, fn, chunk, self._stop, limiter=self._limiter
-                    )
-                else:
-                    fn_async = cast(AsyncPathFunction, self._fn)
-                    settled = await run_chunk_async(fn_async, chunk)
+                settled = await run_chunk_async(fn, chunk)
                 await _send(done, (seq, ChunkOutcomes(chunk, settled)))
+
+    async def _thread_worker(self, buffer: SharedPathBuffer) -> None:
+        # One hand-off for the whole run: the thread takes its chunks itself.
+        await anyio.to_thread.run_sync(
+            self._work_in_thread,
+            buffer,
+            asyncio.get_running_loop(),
+            limiter=self._limiter,
+        )
+
+    def _work_in_thread(
+        self, buffer: SharedPathBuffer, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        fn, stop = cast(PathFunction, self._fn), self._stop
+        finished, lock = self._finished, self._finished_lock
+        try:
+            while taken := buffer.take():
+                seq, chunk = taken
+                outcomes = ChunkOutcomes(chunk, run_chunk(fn, chunk, stop))
+                with lock:
+                    finished.append((seq, outcomes))
+                    first = len(finished) == 1
+                if first:
+                    loop.call_soon_threadsafe(self._deliver)
+        except BaseException:
+            self._halt()  # the other threads, which no cancellation reaches
+            raise
+
+    def _deliver(self) -> None:
+        """On the loop: pass on what the threads finished (dropped once the
+        consumer has left)."""
+        with self._finished_lock:
+            finished = self._finished.copy()
+            self._finished.clear()
+        assert self._deliver_to is not None
+        with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            for item in finished:
+                self._deliver_to.send_nowait(item)
 
     async def next_chunk(self) -> ChunkOutcomes | None:
         """The outcomes of the next paths, or ``None`` once all are out: the next
@@ -221,6 +294,7 @@ class PathWorkers:
         try:
             if not self._ordered:
                 outcomes: ChunkOutcomes = self._outcomes.receive_nowait()[1]
+                self._gave_out()
                 return outcomes
             while self._next_out not in self._held:
                 seq, outcomes = self._outcomes.receive_nowait()
@@ -228,6 +302,12 @@ class PathWorkers:
         except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
             return None
         return self._hand_out()
+
+    def _gave_out(self) -> None:
+        """A chunk's outcomes went out as completed: the threads may take one
+        more (``async def`` workers are held back by the outcome stream)."""
+        if self._shared is not None:
+            self._shared.give_back()
 
     def _ended(self) -> None:
         """The outcome stream has ended: raise what stopped it, if anything."""
@@ -238,6 +318,7 @@ class PathWorkers:
     async def _next_completed(self) -> ChunkOutcomes | None:
         try:
             outcomes: ChunkOutcomes = (await _receive(self._outcomes))[1]
+            self._gave_out()
             return outcomes
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             self._ended()
@@ -257,7 +338,10 @@ class PathWorkers:
         """The held chunk next in order, its place in the window freed."""
         outcomes = self._held.pop(self._next_out)
         self._next_out += 1
-        self._window.release()
+        if self._shared is not None:
+            self._shared.give_back()
+        else:
+            self._window.release()
         return outcomes
 
 
@@ -290,17 +374,22 @@ def _first_error(exc: Exception) -> Exception:
     return exc
 
 
-async def _feed_async(inputs: AsyncIterable[Any], buffer: PathBuffer) -> None:
+async def _feed_async(inputs: AsyncIterable[Any], buffer: _Buffer) -> None:
     """Put the paths of ``inputs`` into ``buffer``; close ``inputs`` at the end.
 
-    The paths of ``expand_paths`` are path objects already; anything else is
-    checked (and strings made path objects) as ``status.add`` would.
+    The paths of ``expand_paths`` are path objects already, taken a page at a
+    time; anything else is checked (and strings made path objects) as
+    ``status.add`` would.
     """
-    checked = isinstance(inputs, ExpandedPaths)
+    if isinstance(inputs, ExpandedPaths):
+        async with aclosing(inputs._pages_async()) as pages:
+            async for page in pages:
+                await buffer.put_many(page)
+        return
     iterator = aiter(inputs)
     try:
         async for item in iterator:
-            path = item if checked else to_path_object(item)
+            path = to_path_object(item)
             if not buffer.put_nowait(path):
                 await buffer.put(path)
     finally:

@@ -22,8 +22,9 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,26 @@ def plan(n: int, *, quick: bool) -> list[FileRow]:
             )
         )
     return rows
+
+
+def select(rows: list[FileRow], patterns: Sequence[str]) -> list[FileRow]:
+    """The rows whose keys match any of ``patterns`` (shell-style), with the rows
+    they are compared with: a handler's raw loop, a latency row's runtime-free
+    twin at its concurrency. A pattern that matches nothing is an error."""
+    keys = set()
+    for pattern in patterns:
+        matched = {row.key for row in rows if fnmatchcase(row.key, pattern)}
+        if not matched:
+            raise ValueError(f"no file-work row matches {pattern!r}")
+        keys |= matched
+    for key in list(keys):
+        parts = key.split(":")
+        if parts[0] in ("delete", "move"):
+            keys.add(f"{parts[0]}:raw")
+        elif parts[0] == "latency":
+            base = "loop" if parts[1] == "async" else "plain"
+            keys.add(f"latency:{base}:{parts[2]}")
+    return [row for row in rows if row.key in keys]
 
 
 class _Hubs:
@@ -207,11 +228,19 @@ def _ignore(n: int) -> None:
 
 
 def run_file_bench(
-    n: int, *, quick: bool, json_path: Path | None, console: Console
+    n: int,
+    *,
+    quick: bool,
+    json_path: Path | None,
+    console: Console,
+    patterns: Sequence[str] = (),
 ) -> bool:
-    """Run every row, print the table (and write JSON); False if a row failed."""
+    """Run every row (or those ``patterns`` select), print the table (and write
+    JSON); False if a row failed."""
     status = Console(stderr=True)
     rows = plan(n, quick=quick)
+    if patterns:
+        rows = select(rows, patterns)
     load_before = os.getloadavg()
     started = time.monotonic()
     status.print(f"file work: {len(rows)} rows, fresh scratch trees of {n:,} files")

@@ -95,7 +95,18 @@ def bench(
         from ..bench._filework_run import run_file_bench
 
         n = parse_sizes(sizes)[0] if sizes else 2_000 if quick else 100_000
-        if not run_file_bench(n, quick=quick, json_path=json_path, console=Console()):
+        chosen_rows = tuple(p.strip() for p in (row_patterns or "").split(","))
+        try:
+            ok = run_file_bench(
+                n,
+                quick=quick,
+                json_path=json_path,
+                console=Console(),
+                patterns=tuple(p for p in chosen_rows if p),
+            )
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--rows") from None
+        if not ok:
             raise SystemExit(1)
         return
 

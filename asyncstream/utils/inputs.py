@@ -14,8 +14,8 @@ of pages ahead, so memory never grows with the length of a stream::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from contextlib import AbstractContextManager, aclosing
 from typing import Any, Literal, Self
 
 import httpx
@@ -91,6 +91,14 @@ class ExpandedPaths(AsyncResource):
         return self._iterate_async()
 
     async def _iterate_async(self) -> AsyncIterator[PathObject]:
+        async with aclosing(self._pages_async()) as pages:
+            async for page in pages:
+                for item in page:
+                    yield item
+
+    async def _pages_async(self) -> AsyncGenerator[list[PathObject], None]:
+        """The path objects a page at a time, for a reader that takes them in
+        bulk (``apply_paths``); opened and closed as ``async for`` would."""
         detached = self._mode == "unopened"
         try:
             if detached:
@@ -98,8 +106,7 @@ class ExpandedPaths(AsyncResource):
             elif self._mode not in ("async", "detached"):
                 raise UsageError(f"{self!r} cannot be iterated with 'async for'")
             while (page := await self._expansion.next_page()) is not None:
-                for item in page:
-                    yield item
+                yield page
         finally:
             if detached:
                 await self.aclose()
