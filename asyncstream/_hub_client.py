@@ -19,6 +19,7 @@ from ._hub_connection import HubConnection
 from ._hub_pools import DEFAULT_TIMEOUT
 from ._identity import TaskIdentity
 from ._retry import OnRetry
+from ._stream_page import page_query
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -266,11 +267,7 @@ class HubClient(HubConnection):
         on_retry: OnRetry | None = None,
     ) -> dict[str, Any]:
         """Read one page of a stream at ``url`` (a stream reference's ``stream``)."""
-        params: dict[str, Any] = {"page_size": page_size}
-        if cursor:
-            params["cursor"] = cursor
-        if wait:
-            params["wait"] = wait
+        params = page_query(cursor, page_size, wait)
         answer = await self.request(
             "GET", url, params=params, deadline=deadline, on_retry=on_retry
         )

@@ -79,20 +79,27 @@ async def fetch_page(
 ) -> Page:
     """Request the page at ``cursor`` of the stream at ``url``, retried until
     ``deadline``, long-polled ``wait`` seconds on an open stream."""
-    params: dict[str, Any] = {"page_size": page_size}
-    if cursor:
-        params["cursor"] = cursor
-    if wait:
-        params["wait"] = wait
     answer = await client.request(
         "GET",
         url,
-        params=params,
+        params=page_query(cursor, page_size, wait),
         deadline=deadline,
         on_retry=on_retry,
         decode=read_page_answer,
     )
     return parse_page_answer(answer, url)
+
+
+def page_query(
+    cursor: str | None, page_size: int, wait: float | None
+) -> dict[str, Any]:
+    """The query of a page request: no cursor for the first page, no wait for none."""
+    params: dict[str, Any] = {"page_size": page_size}
+    if cursor:
+        params["cursor"] = cursor
+    if wait:
+        params["wait"] = wait
+    return params
 
 
 def read_page_answer(response: httpx.Response) -> Any:
