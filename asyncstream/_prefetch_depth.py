@@ -113,10 +113,10 @@ class PrefetchDepth:
         self._account(paths * PATH_OVERHEAD_BYTES + body_bytes, body_bytes)
 
     def _account(self, decoded: int, waiting: int) -> None:
-        if decoded > self.largest_page_bytes or waiting > self.largest_waiting_bytes:
-            self.largest_page_bytes = max(decoded, self.largest_page_bytes)
-            self.largest_waiting_bytes = max(waiting, self.largest_waiting_bytes)
-            self.depth = min(self.depth, self.ceiling)
+        # Sizes only grow, so the ceiling only falls: the depth follows it down.
+        self.largest_page_bytes = max(decoded, self.largest_page_bytes)
+        self.largest_waiting_bytes = max(waiting, self.largest_waiting_bytes)
+        self.depth = min(self.depth, self.ceiling)
 
     @property
     def floor(self) -> int:

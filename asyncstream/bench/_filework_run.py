@@ -24,7 +24,6 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from ..hub._serve import StoreKind
 from ._filework import CONCURRENCIES, FACES, OP_SECONDS, OPS
 from ._filework_report import FileFigures, FileRow, render, targets
 from ._hubs import API_KEY
+from ._rows import matching_keys
 from ._runner import run_child
 
 _QUIET = ("--log-level", "warning")
@@ -112,12 +112,7 @@ def select(rows: list[FileRow], patterns: Sequence[str]) -> list[FileRow]:
     """The rows whose keys match any of ``patterns`` (shell-style), with the rows
     they are compared with: a handler's raw loop, a latency row's runtime-free
     twin at its concurrency. A pattern that matches nothing is an error."""
-    keys = set()
-    for pattern in patterns:
-        matched = {row.key for row in rows if fnmatchcase(row.key, pattern)}
-        if not matched:
-            raise ValueError(f"no file-work row matches {pattern!r}")
-        keys |= matched
+    keys = matching_keys([row.key for row in rows], patterns, "file-work row")
     for key in list(keys):
         parts = key.split(":")
         if parts[0] in ("delete", "move"):

@@ -9,7 +9,7 @@ flat as the number of paths grows. Slow baselines are *capped*: they run at most
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Literal
@@ -163,6 +163,19 @@ class PlannedRun:
     sizes: tuple[int, ...]  # the requested sizes this measurement stands for
 
 
+def matching_keys(keys: Iterable[str], patterns: Iterable[str], what: str) -> set[str]:
+    """The ``keys`` matching any of ``patterns`` (shell-style); ``ValueError``
+    naming a pattern that matches none (``what`` names the kind of row)."""
+    keys = list(keys)
+    chosen: set[str] = set()
+    for pattern in patterns:
+        matched = {key for key in keys if fnmatchcase(key, pattern)}
+        if not matched:
+            raise ValueError(f"{pattern!r} matches no {what}")
+        chosen |= matched
+    return chosen
+
+
 def select_rows(
     patterns: tuple[str, ...], needs: Mapping[str, tuple[str, ...]] | None = None
 ) -> frozenset[str]:
@@ -171,12 +184,7 @@ def select_rows(
     through ``needs``, the rows their targets divide by.
 
     Raises ``ValueError`` naming a pattern that matches no row."""
-    chosen: set[str] = set()
-    for pattern in patterns:
-        matched = {row.key for row in ROWS if fnmatchcase(row.key, pattern)}
-        if not matched:
-            raise ValueError(f"{pattern!r} matches no bench row")
-        chosen |= matched
+    chosen = matching_keys([row.key for row in ROWS], patterns, "bench row")
     needs = needs or {}
     pending = list(chosen)
     while pending:

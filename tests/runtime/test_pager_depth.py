@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 
-from asyncstream._pager import PagePrefetcher
+from asyncstream._pager import PagePrefetcher, PrefetchStatistics
 from asyncstream._prefetch_depth import (
     MAX_DEPTH,
     PATH_OVERHEAD_BYTES,
@@ -154,15 +154,24 @@ async def test_slow_consumer_brings_the_depth_back_down() -> None:
     assert stats.depth_changes == (0, 6)
 
 
-async def test_memory_budget_caps_the_pages_outstanding() -> None:
-    fake = FakeStreams(ahead=16)
+async def read_within_pages(
+    fake: FakeStreams, decoded_pages: int
+) -> tuple[list[Any], PrefetchStatistics]:
+    """Read the 400 paths of ``s1`` in pages of 10, within a budget of
+    ``decoded_pages`` decoded pages; the paths and the statistics at the end."""
     fake.add("s1", 400)
     one_page = page_bytes([{"path": "/data/s1/file0000000"}] * 10)
+    budget = decoded_pages * one_page
     async with fake.client() as client:
-        pages = PagePrefetcher(client, URL, page_size=10, budget_bytes=3 * one_page)
+        pages = PagePrefetcher(client, URL, page_size=10, budget_bytes=budget)
         async with pages:
             seen = await read_all(pages, fake, slow=False)
-            stats = pages.statistics()
+            return seen, pages.statistics()
+
+
+async def test_memory_budget_caps_the_pages_outstanding() -> None:
+    fake = FakeStreams(ahead=16)
+    seen, stats = await read_within_pages(fake, 3)
     assert len(seen) == 400
     assert stats.depth_ceiling == 3
     assert stats.prefetch_limit == 3
@@ -226,14 +235,10 @@ def test_pages_waiting_as_bodies_fit_the_budget_many_times_over() -> None:
 async def test_a_hub_with_the_page_header_gets_deeper_within_the_same_budget() -> None:
     ceilings = []
     for header in (False, True):
-        fake = FakeStreams(ahead=32, page_header=header)
-        fake.add("s1", 400)
-        one_page = page_bytes([{"path": "/data/s1/file0000000"}] * 10)
-        async with fake.client() as client:
-            pages = PagePrefetcher(client, URL, page_size=10, budget_bytes=4 * one_page)
-            async with pages:
-                seen = await read_all(pages, fake, slow=False)
-                ceilings.append(pages.statistics().depth_ceiling)
+        seen, stats = await read_within_pages(
+            FakeStreams(ahead=32, page_header=header), 4
+        )
+        ceilings.append(stats.depth_ceiling)
         assert [p["path"] for p in seen] == [
             f"/data/s1/file{i:07d}" for i in range(400)
         ]
