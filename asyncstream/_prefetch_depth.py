@@ -35,9 +35,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 # Little's law: at 100 ms a page and 900k paths/s, 18 pages of 5000 are in
-# flight, one held, a few ready. The hub announces at most 32 pages ahead, and
-# the process's pool of connections to a hub is 32, shared with the sender.
-MAX_DEPTH: Final = 24
+# flight, one held, a few ready, but a page's round trip is not the hub's
+# latency: answers wait for the consumer's loop to read them, and at +100 ms
+# they took 0.2-0.55 s (measured) with 24 pages, which ran dry every ~25 pages.
+# 32 is what the hub announces ahead and the process's pool of connections to
+# a hub (shared with the sender): a deeper budget would only queue requests.
+MAX_DEPTH: Final = 32
 # Pages decoded at once when pages wait as bytes: the consumer's, the next one.
 DECODED_PAGES: Final = 2
 # Memory the pages read ahead may hold, decoded, when nothing else is said.

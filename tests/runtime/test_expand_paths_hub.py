@@ -171,7 +171,9 @@ async def test_latency_is_overlapped_by_reading_ahead_in_parallel(
 async def test_unset_prefetch_reads_deeper_while_pages_wait_on_the_hub(
     hub: RunningHub, producer: HubClient
 ) -> None:
-    reference = await closed_stream(producer, "slow", 3000)
+    # More pages than the deepest budget and the first page, so that the
+    # budget, not the stream's end, is what stops the requests.
+    reference = await closed_stream(producer, "slow", 4000)
     hub.faults.delay(0.1, path_prefix="/api/streams/")
     read: list[str] = []
     async with expand(hub, [reference], page_size=100, prefetch=None) as inputs:
@@ -180,7 +182,7 @@ async def test_unset_prefetch_reads_deeper_while_pages_wait_on_the_hub(
             if len(read) == 101:  # the first path of the second page
                 second = inputs.statistics()
         stats = inputs.statistics()
-    assert read == [p["path"] for p in paths_of("slow", 0, 3000)]
+    assert read == [p["path"] for p in paths_of("slow", 0, 4000)]
     assert stats is not None
     assert second is not None
     assert stats.prefetch_cap is None

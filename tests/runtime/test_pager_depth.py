@@ -6,7 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import pytest
 
+from asyncstream import _pager
+from asyncstream._hub_pools import POOL_LIMITS
 from asyncstream._pager import PagePrefetcher, PrefetchStatistics
 from asyncstream._prefetch_depth import (
     MAX_DEPTH,
@@ -15,6 +18,8 @@ from asyncstream._prefetch_depth import (
     page_bytes,
     pages_in_flight,
 )
+from asyncstream._stream_page import decode_results
+from asyncstream.hub._stream_routes import MAX_PAGES_AHEAD
 from asyncstream.utils.inputs import expand_paths
 from tests.runtime._pager_fakes import HUB_URL, FakeStreams
 
@@ -246,3 +251,39 @@ async def test_a_hub_with_the_page_header_gets_deeper_within_the_same_budget() -
     # where a decoded page counts ~3.2 kB): two decoded, the rest as bodies.
     assert ceilings[0] == 4
     assert ceilings[1] > 8
+
+
+async def test_the_loop_turns_between_decoding_a_page_and_handing_it_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The answers in flight are read by the consumer's loop: a task that became
+    # ready while a page was decoded (as an answer's next chunk does) runs
+    # before the consumer gets the page, even when the page was ready already.
+    fake = FakeStreams(ahead=16, page_header=True)
+    fake.add("s1", 50)
+    ran_after_decoding: list[bool] = []
+    async with anyio.create_task_group() as tasks:
+        ready: list[int] = []
+
+        def decode_and_wake(page: Any, url: str) -> Any:
+            tasks.start_soon(lambda: _append(ready))
+            return decode_results(page, url)
+
+        monkeypatch.setattr(_pager, "decode_results", decode_and_wake)
+        async with (
+            fake.client() as client,
+            PagePrefetcher(client, URL, page_size=10) as pages,
+        ):
+            async for _ in pages:
+                ran_after_decoding.append(len(ready) == len(ran_after_decoding) + 1)
+    assert ran_after_decoding == [True] * 5
+
+
+async def _append(ready: list[int]) -> None:
+    ready.append(1)
+
+
+def test_the_deepest_budget_is_what_the_pool_and_the_hub_allow() -> None:
+    # Answers are slow to be read while the consumer works (0.2-0.55 s at
+    # +100 ms a page): every connection and every announced cursor is used.
+    assert MAX_DEPTH == POOL_LIMITS.max_connections == MAX_PAGES_AHEAD
