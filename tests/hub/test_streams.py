@@ -13,6 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from asyncstream.hub import RunningHub, running_hub
+from asyncstream.hub._stream_routes import PageResponse
+from asyncstream.hub._wire_json import WireJSONResponse
 
 from .conftest import hub_over
 
@@ -305,3 +307,22 @@ async def test_the_page_header_repeats_the_page_but_its_paths(
     header = json.loads(answer.headers["Stream-Page"])
     assert header == {**body, "results": 3}
     assert len(header["ahead"]) == 1  # the page at 6; the one at 9 is not full
+
+
+def test_a_page_renders_as_the_standard_encoder_would() -> None:
+    # Rendered by orjson for speed, a page must stay the compact UTF-8 JSON
+    # every answer is, byte for byte; a name that is not UTF-8 (a surrogate
+    # escape) or an integer past 64 bits falls back to the standard encoder.
+    page = {
+        "results": [*paths(0, 3), {"path": "/fs/é ✓"}],
+        "next": "c1",
+        "count": 4,
+        "closed": True,
+        "ahead": ["c2"],
+    }
+    standard = WireJSONResponse(page).body
+    assert PageResponse(page).body == standard
+    assert b"\\u" not in standard  # UTF-8 as it is, not escaped
+    odd = {**page, "results": [{"path": "/fs/\udcff"}, {"path": "/x", "n": 2**70}]}
+    assert PageResponse(odd).body == WireJSONResponse(odd).body
+    assert json.loads(PageResponse(odd).body)["results"][0]["path"] == "/fs/\udcff"
