@@ -38,9 +38,10 @@ from typing import Any, Final
 # flight, one held, a few ready, but a page's round trip is not the hub's
 # latency: answers wait for the consumer's loop to read them, and at +100 ms
 # they took 0.2-0.55 s (measured) with 24 pages, which ran dry every ~25 pages.
-# 32 is what the hub announces ahead and the process's pool of connections to
-# a hub (shared with the sender): a deeper budget would only queue requests.
-MAX_DEPTH: Final = 32
+# The process's pool of connections to a hub is 32, shared with the sender
+# (4 batches in flight by default): 28 pages use the rest, without making a
+# batch wait for a page's connection, within the 32 cursors the hub announces.
+MAX_DEPTH: Final = 28
 # Pages decoded at once when pages wait as bytes: the consumer's, the next one.
 DECODED_PAGES: Final = 2
 # Memory the pages read ahead may hold, decoded, when nothing else is said.

@@ -18,6 +18,7 @@ from asyncstream._prefetch_depth import (
     page_bytes,
     pages_in_flight,
 )
+from asyncstream._sender import DEFAULT_MAX_INFLIGHT_BATCHES
 from asyncstream._stream_page import decode_results
 from asyncstream.hub._stream_routes import MAX_PAGES_AHEAD
 from asyncstream.utils.inputs import expand_paths
@@ -283,7 +284,11 @@ async def _append(ready: list[int]) -> None:
     ready.append(1)
 
 
-def test_the_deepest_budget_is_what_the_pool_and_the_hub_allow() -> None:
+def test_the_deepest_budget_is_what_the_pool_leaves_the_sender() -> None:
     # Answers are slow to be read while the consumer works (0.2-0.55 s at
-    # +100 ms a page): every connection and every announced cursor is used.
-    assert MAX_DEPTH == POOL_LIMITS.max_connections == MAX_PAGES_AHEAD
+    # +100 ms a page): the reader uses every connection of the shared pool but
+    # what the sender's batches in flight need, within the cursors announced.
+    pool = POOL_LIMITS.max_connections
+    assert pool is not None
+    assert pool - DEFAULT_MAX_INFLIGHT_BATCHES == MAX_DEPTH
+    assert MAX_DEPTH <= MAX_PAGES_AHEAD
