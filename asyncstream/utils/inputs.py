@@ -214,7 +214,7 @@ def expand_paths(
     ahead of the consumer (up to ``prefetch`` requests at once from a hub that
     announces the pages it can serve ahead). ``None``, the default, adapts: the
     depth grows while the task waits on the network and shrinks while the task
-    is the slower side, up to 24 pages within a 32 MiB budget. An open stream is
+    is the slower side, up to 28 pages within a 32 MiB budget. An open stream is
     long-polled ``wait`` seconds at a time and fails with
     :class:`StreamIdleTimeout` after ``idle_timeout`` seconds without a new path.
     Bad items raise :class:`InvalidPathError` or :class:`PathTypeError` naming
