@@ -298,7 +298,7 @@ class PagePrefetcher(AsyncResource):
         # A page kept as the bytes of its answer is decoded now, one at a time.
         results = decode_results(item, self.url)
         # Answers in flight are read by this loop a chunk a turn: one more turn
-        # a page (no cancellation point) halved their 0.5 s delays at +100 ms.
+        # a page (no cancellation point) cut their wait, 0.55 to 0.39 s measured.
         await cancel_shielded_checkpoint()
         return results
 
