@@ -314,3 +314,12 @@ def test_concurrency_comes_from_the_setting_and_bad_values_are_named(
         apply_paths(unlink, [], concurrency=0)
     with pytest.raises(InvalidInputError, match="chunk_size must be"):
         apply_paths(unlink, [], chunk_size=-1)
+
+
+def test_local_disk_default_is_two_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # More threads only contend on a local disk: for the kernel's lock of the
+    # directory and for the GIL after each system call (see _path_settings).
+    monkeypatch.delenv("ASYNCSTREAM_PATH_CONCURRENCY", raising=False)
+    work = apply_paths(unlink, [])
+    assert work.run() == work.summary
+    assert "concurrency=2" in repr(work)
