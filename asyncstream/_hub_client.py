@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from ._batch_body import encode_value
 from ._deadline import Deadline
 from ._exceptions import HubProtocolError
 from ._hub_answers import check_response, encode_json, expect_dict, parse_retry_after
@@ -215,7 +216,7 @@ class HubClient(HubConnection):
         """Create an input stream, optionally with a first chunk of paths."""
         body = {"paths": paths} if paths is not None else {}
         answer = await self.request(
-            "POST", "/api/streams/", content=encode_json(body), deadline=deadline
+            "POST", "/api/streams/", content=encode_value(body), deadline=deadline
         )
         return expect_dict(answer, "stream")
 
@@ -236,10 +237,11 @@ class HubClient(HubConnection):
         body: dict[str, Any] = {"paths": paths}
         if offset is not None:
             body["offset"] = offset
+        # orjson, as result batches are: a chunk holds up to thousands of paths.
         answer = await self.request(
             "POST",
             f"/api/streams/{url_segment(stream_id)}/paths/",
-            content=encode_json(body),
+            content=encode_value(body),
             deadline=deadline,
         )
         return expect_dict(answer, "stream append")

@@ -19,6 +19,8 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import orjson
+
 from .._paths import PathObject, State, is_unicode
 from ._store import (
     JobSummary,
@@ -38,17 +40,33 @@ TASK_QUERY = (
 )
 
 
+# The standard library's compact encoder, built once: ``json.dumps`` with
+# ``separators`` builds a new encoder at every call, per stored result.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def _extra_json(rest: dict[str, Any]) -> str:
+    """The ``extra`` column of a path object's other keys: orjson's compact JSON,
+    or the standard library's for what orjson refuses (an integer beyond 64 bits,
+    kept exact; a lone surrogate, escaped as ``\\udcXX``). Either reads back the
+    same through :func:`join_path_object`."""
+    try:
+        return orjson.dumps(rest).decode()
+    except orjson.JSONEncodeError:
+        return _COMPACT_JSON.encode(rest)
+
+
 def split_path_object(obj: PathObject) -> tuple[str, str | None]:
     """The ``path`` and ``extra`` columns of a path object."""
     path: str = obj["path"]
     if isinstance(path, str) and not is_unicode(path):
         # ensure_ascii (the default) writes the surrogate escapes as \udcXX.
         stand_in = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        return stand_in, json.dumps(obj, separators=(",", ":"))
+        return stand_in, _COMPACT_JSON.encode(obj)
     if len(obj) == 1:
         return path, None
     rest = {k: v for k, v in obj.items() if k != "path"}
-    return path, json.dumps(rest, separators=(",", ":"))
+    return path, _extra_json(rest)
 
 
 def join_path_object(path: str, extra: str | None) -> PathObject:

@@ -82,12 +82,14 @@ class SqliteStore(SqliteStreams):
     async def add_batch(self, batch: ResultBatch) -> BatchOutcome:
         w = self._w
         async with self._write_lock:
-            async with w.execute(
+            # One trip to the connection's thread, not three (execute, fetch,
+            # close): each costs the hub tens of microseconds, once per batch.
+            rows = await w.execute_fetchall(
                 "SELECT b.digest, t.finished FROM tasks t LEFT JOIN batches b"
                 " ON b.taskid = t.id AND b.seq = ? WHERE t.id = ?",
                 (batch.seq, batch.taskid),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
+            row = next(iter(rows), None)
             if row is not None and row[0] is not None:
                 return await self._repeated(batch, row[0])
             if row is not None and row[1] is not None:

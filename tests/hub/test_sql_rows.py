@@ -1,0 +1,45 @@
+"""Path objects as SQL rows: the ``extra`` column round-trips every JSON value."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from asyncstream.hub._sql_rows import join_path_object, split_path_object
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"path": "/a", "from": "/b"},
+        {"path": "/a", "size": 2**70, "neg": -(2**64)},  # beyond orjson's range
+        {"path": "/a", "note": "caf\u00e9 \u2603", "f": 1e16, "g": 0.1},
+        {"path": "/a", "raw": "x\udc80y"},  # a file name's byte, escaped
+        {"path": "/a", "nested": [1, {"b": None, "c": [True, False]}], "m": ["x"]},
+        {"path": "/a", "ctl": "tab\there\u0000nul"},
+    ],
+)
+def test_extra_round_trips(obj: dict[str, object]) -> None:
+    path, extra = split_path_object(obj)
+    assert path == "/a"
+    assert extra is not None
+    assert json.loads(extra) == {k: v for k, v in obj.items() if k != "path"}
+    assert join_path_object(path, extra) == obj
+
+
+def test_big_integers_stay_exact_in_the_stored_text() -> None:
+    # orjson refuses integers past 64 bits; the fallback must not round them.
+    _, extra = split_path_object({"path": "/a", "n": 2**64 + 1})
+    assert extra == '{"n":18446744073709551617}'
+
+
+def test_a_bare_path_object_has_no_extra() -> None:
+    assert split_path_object({"path": "/a"}) == ("/a", None)
+
+
+def test_a_path_that_is_not_utf8_keeps_its_bytes() -> None:
+    obj = {"path": "/a\udcff", "from": "/b"}
+    path, extra = split_path_object(obj)
+    assert path == "/a\ufffd"
+    assert join_path_object(path, extra) == obj
