@@ -14,7 +14,7 @@ from .._config import ENV_API_KEY, ENV_HUB_URL
 from ._extras import needs_source_checkout
 from ._hub import ENV_HUB_DB
 
-QUICK = (2, 3, 2_000)
+QUICK = (2, 3, 5_000)
 if TYPE_CHECKING:
     from ..bench._load_runner import LoadConfig, LoadOutcome
 

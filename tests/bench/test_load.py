@@ -110,9 +110,9 @@ def test_quick_run_against_its_own_hub_counts_every_result(tmp_path: Path) -> No
     assert "exactly once, no failed task: ok" in done.stdout
     document = json.loads(figures.read_text())
     single, contention = document["single_sender"], document["contention"]
-    assert (single["tasks_reported"], single["stored"]) == (1, 2_000)
+    assert (single["tasks_reported"], single["stored"]) == (1, 5_000)
     assert contention["tasks_reported"] == 6
-    assert contention["sent"] == contention["stored"] == 12_000
+    assert contention["sent"] == contention["stored"] == 30_000
     assert contention["failed"] == contention["not_exact"] == []
     assert contention["overloaded_503"] is not None
 
@@ -124,7 +124,7 @@ def test_bare_copy_writes_the_rows_the_store_writes_for_the_same_batch() -> None
         items.setdefault(STATES[i % 2], []).append({"path": result_path(taskid, i)})
     batch = ResultBatch(taskid, seq, "j", "load", "load", items, "d", BATCH_SIZE)  # type: ignore[arg-type]
     assert list(batch_rows(taskid, seq, start, stop)) == list(result_rows(batch))
-    assert BATCH_SIZE == 500  # the sender's default, read from its signature
+    assert BATCH_SIZE == 2000  # the sender's default, read from its signature
 
 
 async def test_bare_copy_stores_every_row_once_across_its_connections(
@@ -215,10 +215,10 @@ def test_quick_run_against_its_own_postgres_hub_of_two_processes(
     document = json.loads(figures.read_text())
     assert (document["store"], document["hub_processes"]) == ("postgres", 2)
     contention = document["contention"]
-    assert contention["sent"] == contention["stored"] == 12_000
+    assert contention["sent"] == contention["stored"] == 30_000
     assert contention["failed"] == contention["not_exact"] == []
     copy = document["bare_copy"]
-    assert (copy["rows"], copy["batches"], copy["connections"]) == (2_000, 4, 4)
+    assert (copy["rows"], copy["batches"], copy["connections"]) == (5_000, 3, 4)
     assert copy["rows_per_second"] > 0
     # The run's schema, hub rows and COPY rows alike, is gone.
     assert _load_schemas(postgres_server) <= schemas_before

@@ -86,7 +86,9 @@ def _wait_for(gate: str | None, after: int, index: int) -> None:
             time.sleep(0.05)
 
 
-@custom_task(app)
+# Batches of 500, not the default: the worker tests count the batches a run of a
+# few thousand paths leaves at the hub (several, before a kill or a time limit).
+@custom_task(app, status_options={"batch_size": 500})
 def stream_sync(
     status: Any,
     *,
