@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Final
 
 import httpx
@@ -194,7 +195,7 @@ def parse_page(answer: dict[str, Any], url: str, *, size: int | None = None) -> 
         problem = f"'ahead' must be a list of non-empty strings, got {ahead!r:.100}"
     elif ahead and (nxt is None or not has_results):
         problem = "'ahead' cursors on a page without results or without 'next'"
-    else:
+    elif not _all_path_objects(results):
         for index, item in enumerate(results):
             path = item.get("path") if isinstance(item, dict) else None
             if not isinstance(path, str) or not path:
@@ -204,3 +205,24 @@ def parse_page(answer: dict[str, Any], url: str, *, size: int | None = None) -> 
         raise HubProtocolError(f"stream page from {url}: {problem}")
     cursors = tuple(ahead[:MAX_AHEAD])
     return Page(results, nxt, count, closed, cursors)  # type: ignore[arg-type]
+
+
+_get_path = itemgetter("path")
+
+
+def _all_path_objects(results: list[Any]) -> bool:
+    """True if every item is a dict whose ``"path"`` is a non-empty string.
+
+    The check of every path of every page read, on the event loop: done in C
+    (``map``, ``set``, ``in``) rather than item by item in Python, which cost
+    the loop a third of a microsecond per path. Decoded JSON holds only dicts,
+    lists, strings, numbers, booleans and ``None``: ``results`` holds dicts if
+    their types are; ``False`` sends the caller to the item-by-item check,
+    which names the first bad item."""
+    if set(map(type, results)) - {dict}:
+        return False
+    try:
+        paths = list(map(_get_path, results))
+    except KeyError:
+        return False
+    return not set(map(type, paths)) - {str} and "" not in paths

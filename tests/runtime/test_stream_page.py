@@ -14,6 +14,7 @@ from asyncstream._stream_page import (
     PAGE_HEADER,
     PageAnswer,
     decode_results,
+    parse_page,
     parse_page_answer,
     read_page_answer,
 )
@@ -127,3 +128,42 @@ async def test_expand_paths_reports_a_hub_whose_header_lies() -> None:
 
     with pytest.raises(HubProtocolError, match="header said"):
         await read_all()
+
+
+class _Path(str):
+    pass
+
+
+class _Item(dict[str, Any]):
+    pass
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        [{"path": "/a"}, {"path": "/b", "size": 2}],
+        [{"path": _Path("/a")}],  # not what JSON gives, but a path all the same
+        [_Item(path="/a")],
+    ],
+)
+def test_every_path_object_passes_the_check(results: list[Any]) -> None:
+    page = parse_page({"results": results, **FIELDS}, URL)
+    assert page.results == results
+
+
+@pytest.mark.parametrize(
+    ("results", "bad"),
+    [
+        ([{"path": "/a"}, {"size": 2}], 1),
+        ([{"path": "/a"}, {"path": ""}], 1),
+        ([{"path": 3}, {"path": "/b"}], 0),
+        ([{"path": "/a"}, {"path": "/b"}, "/c"], 2),
+        ([["/a"]], 0),
+        ([{"path": "/a"}, None], 1),
+    ],
+)
+def test_the_first_item_that_is_no_path_object_is_named(
+    results: list[Any], bad: int
+) -> None:
+    with pytest.raises(HubProtocolError, match=rf"results\[{bad}\] is not a path"):
+        parse_page({"results": results, **FIELDS}, URL)
