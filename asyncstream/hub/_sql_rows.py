@@ -19,8 +19,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-import orjson
-
+from .._batch_body import encode_value
 from .._paths import PathObject, State, is_unicode
 from ._store import (
     JobSummary,
@@ -45,17 +44,6 @@ TASK_QUERY = (
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
-def _extra_json(rest: dict[str, Any]) -> str:
-    """The ``extra`` column of a path object's other keys: orjson's compact JSON,
-    or the standard library's for what orjson refuses (an integer beyond 64 bits,
-    kept exact; a lone surrogate, escaped as ``\\udcXX``). Either reads back the
-    same through :func:`join_path_object`."""
-    try:
-        return orjson.dumps(rest).decode()
-    except orjson.JSONEncodeError:
-        return _COMPACT_JSON.encode(rest)
-
-
 def split_path_object(obj: PathObject) -> tuple[str, str | None]:
     """The ``path`` and ``extra`` columns of a path object."""
     path: str = obj["path"]
@@ -66,7 +54,8 @@ def split_path_object(obj: PathObject) -> tuple[str, str | None]:
     if len(obj) == 1:
         return path, None
     rest = {k: v for k, v in obj.items() if k != "path"}
-    return path, _extra_json(rest)
+    # orjson, or the standard library for what it refuses: reads back the same.
+    return path, encode_value(rest).decode()
 
 
 def join_path_object(path: str, extra: str | None) -> PathObject:

@@ -6,7 +6,6 @@ import asyncio
 import json
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
@@ -141,24 +140,10 @@ def add_stream_routes(router: APIRouter, hub: HubContext) -> None:
             "ahead": _full_pages_ahead(end, page_size, info.count) if paths else [],
         }
         # Rendered here: the encoder of a returned dict would walk every path.
-        response = PageResponse({"results": paths, **fields})
+        response = WireJSONResponse({"results": paths, **fields})
         header = {"results": len(paths), **fields}
         response.headers[PAGE_HEADER] = json.dumps(header, separators=(",", ":"))
         return response
-
-
-class PageResponse(WireJSONResponse):
-    """A stream page, rendered by orjson: the same bytes as the standard encoder
-    in a tenth of its time (0.2 ms against 2.5 ms for 5000 paths, half of what
-    the hub spent on a page), so that answers queue less behind one another.
-    orjson refuses the surrogate escapes of a file name that is not UTF-8 (and
-    integers past 64 bits): such a page is rendered as any other answer."""
-
-    def render(self, content: Any) -> bytes:
-        try:
-            return orjson.dumps(content)
-        except orjson.JSONEncodeError:
-            return super().render(content)
 
 
 def _full_pages_ahead(start: int, page_size: int, count: int) -> list[str]:
