@@ -45,6 +45,7 @@ from .._config import HubSettings
 from .._context import TaskContext
 from .._run_task import TaskTarget, call_task
 from .._task_invoker import Invocation
+from ..demo._spread import spread_subdirectories
 from ..streamstatus import AsyncStreamTaskResults
 from ._workload import QUEUE, Tick, Workload, check_delivered
 
@@ -108,6 +109,9 @@ class _Scratch:
         self.source = f"{self.root}/source"
         self.replica = f"{self.root}/replica"
         os.makedirs(self.replica)
+        # Its directories spread over the disk: a tree built where the last row
+        # just deleted its own would take minutes (see demo._spread).
+        spread_subdirectories(self.replica)
         _build(self.replica, n)
 
     def __enter__(self) -> _Scratch:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._paths import PathObject
+from ._spread import spread_subdirectories
 
 FILES_PER_DIR = 100
 # Most files change, so that most of the tree's paths go through the hub.
@@ -67,6 +68,9 @@ def build_tree(root: Path, files: int) -> DemoTree:
     """
     tree = DemoTree(root, files)
     source, replica = str(tree.source), str(tree.replica)
+    for top in (source, replica):
+        os.makedirs(top)
+        spread_subdirectories(top)  # quick to build after a run (see ._spread)
     for index in range(files):
         relative = f"/d{index // FILES_PER_DIR:03d}/f{index:06d}.txt"
         if index % FILES_PER_DIR == 0:
