@@ -8,7 +8,8 @@ moves both sides alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, field
 
 from rich.table import Table
 
@@ -32,17 +33,39 @@ class FileRow:
 
 @dataclass(slots=True)
 class FileFigures:
-    """What a row measured (``error`` if it failed to run)."""
+    """What a row measured (``error`` if it failed to run).
+
+    A row may run several times, alternated with the other rows: ``runs`` holds
+    each run's seconds, ``seconds`` their median (what the rate and the targets
+    use), the peaks the highest of any run.
+    """
 
     row: FileRow
     seconds: float = 0.0
     rss_peak: int = 0
     traced_peak: int | None = None
     error: str | None = None
+    runs: list[float] = field(default_factory=list)
+
+    def add_run(self, seconds: float, rss_peak: int, traced_peak: int | None) -> None:
+        """One more run of the row: the median and the peaks follow it."""
+        self.runs.append(seconds)
+        self.seconds = statistics.median(self.runs)
+        self.rss_peak = max(self.rss_peak, rss_peak)
+        if traced_peak is not None:
+            self.traced_peak = max(self.traced_peak or 0, traced_peak)
 
     @property
     def rate(self) -> float:
         return self.row.paths / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def spread(self) -> str:
+        """The slowest and fastest run's paths/s, when there were several."""
+        if len(self.runs) < 2:
+            return ""
+        n = self.row.paths
+        return f"{n / max(self.runs):,.0f}-{n / min(self.runs):,.0f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +169,13 @@ def render(figures: list[FileFigures], found: list[FileTarget], caption: str) ->
     """The table of rows, then one line per target."""
     by = {f.row.key: f for f in figures}
     table = Table(title="file work: paths/s on real files", caption=caption)
-    for title in ("row", "paths", "paths/s", "x ceiling", "peak RSS MiB", "traced MiB"):
+    columns = ("row", "paths", "paths/s", "runs", "x ceiling", "peak RSS MiB")
+    for title in (*columns, "traced MiB"):
         table.add_column(title, justify="left" if title == "row" else "right")
     for f in figures:
         if f.error:
             table.add_row(
-                f.row.label, f"{f.row.paths:,}", "failed", f.error[:60], "", ""
+                f.row.label, f"{f.row.paths:,}", "failed", "", f.error[:60], "", ""
             )
             continue
         traced = "" if f.traced_peak is None else f"{f.traced_peak / MIB:,.1f}"
@@ -159,6 +183,7 @@ def render(figures: list[FileFigures], found: list[FileTarget], caption: str) ->
             f.row.label,
             f"{f.row.paths:,}",
             f"{f.rate:,.0f}",
+            f.spread or str(len(f.runs) or ""),
             _ceiling(f, by),
             f"{f.rss_peak / MIB:,.1f}",
             traced,
@@ -166,5 +191,5 @@ def render(figures: list[FileFigures], found: list[FileTarget], caption: str) ->
     for t in found:
         mark = "?" if t.met is None else "✓" if t.met else "✗"
         value = "n/a" if t.value is None else f"{t.value:.2f}x"
-        table.add_row(f"{mark} {t.text}", "", value, "", "", "")
+        table.add_row(f"{mark} {t.text}", "", value, "", "", "", "")
     return table

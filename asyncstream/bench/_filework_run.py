@@ -197,24 +197,35 @@ def _spec(row: FileRow, streams: str | None, results: str | None) -> dict[str, A
     }
 
 
-def run_rows(rows: list[FileRow], console: Console) -> list[FileFigures]:
-    """Measure each row in a child of its own; a failed row is recorded."""
-    figures = []
+def run_rows(
+    rows: list[FileRow], console: Console, *, repeat: int = 1
+) -> list[FileFigures]:
+    """Measure each row in a child of its own, ``repeat`` times: every row once,
+    then every row again, so that a spell of load on the shared machine falls on
+    all rows alike, not on the few that ran during it. The memory rows run once
+    (their figure is a peak, not a time). A failed row is recorded, not rerun."""
+    figures = [FileFigures(row) for row in rows]
     with _Hubs() as hubs:
-        for row in rows:
-            console.print(f"  {row.label} ({row.paths:,} paths)…", highlight=False)
-            result = FileFigures(row)
-            try:
-                with hubs.for_row(row) as (streams, results):
-                    timeout = 300 + row.paths / 1000
-                    done = run_child(_spec(row, streams, results), _ignore, timeout)
-                result.seconds = done["seconds"]
-                result.rss_peak = done["rss_peak"]
-                result.traced_peak = done["traced_peak"]
-            except Exception as exc:  # one broken row must not hide the others
-                result.error = f"{type(exc).__name__}: {exc}"
-                console.print(f"[red]{row.label} failed:[/] {exc}")
-            figures.append(result)
+        for rep in range(repeat):
+            for result in figures:
+                row = result.row
+                if result.error or (rep and row.key.startswith("memory:")):
+                    continue
+                round_note = f" [{rep + 1}/{repeat}]" if repeat > 1 else ""
+                console.print(
+                    f"  {row.label} ({row.paths:,} paths){round_note}…",
+                    highlight=False,
+                )
+                try:
+                    with hubs.for_row(row) as (streams, results):
+                        timeout = 300 + row.paths / 1000
+                        done = run_child(_spec(row, streams, results), _ignore, timeout)
+                    result.add_run(
+                        done["seconds"], done["rss_peak"], done["traced_peak"]
+                    )
+                except Exception as exc:  # one broken row must not hide the others
+                    result.error = f"{type(exc).__name__}: {exc}"
+                    console.print(f"[red]{row.label} failed:[/] {exc}")
     return figures
 
 
@@ -229,23 +240,29 @@ def run_file_bench(
     json_path: Path | None,
     console: Console,
     patterns: Sequence[str] = (),
+    repeat: int = 1,
 ) -> bool:
-    """Run every row (or those ``patterns`` select), print the table (and write
-    JSON); False if a row failed."""
+    """Run every row (or those ``patterns`` select) ``repeat`` times, print the
+    table of medians (and write JSON); False if a row failed."""
     status = Console(stderr=True)
     rows = plan(n, quick=quick)
     if patterns:
         rows = select(rows, patterns)
     load_before = os.getloadavg()
     started = time.monotonic()
-    status.print(f"file work: {len(rows)} rows, fresh scratch trees of {n:,} files")
-    figures = run_rows(rows, status)
+    status.print(
+        f"file work: {len(rows)} rows, {repeat} run(s) each alternated,"
+        f" fresh scratch trees of {n:,} files"
+    )
+    figures = run_rows(rows, status, repeat=repeat)
     found = targets(figures)
     load_after = os.getloadavg()
     caption = (
         f"{time.monotonic() - started:.0f}s on {os.cpu_count()} CPUs; load average"
-        f" {load_before[0]:.2f} → {load_after[0]:.2f}. Raw rows: a plain loop, no"
-        " runtime. Handler rows: input streamed from a hub, results to the named hub."
+        f" {load_before[0]:.2f} → {load_after[0]:.2f}. paths/s: the median of"
+        f" {repeat} alternated run(s), slowest-fastest under runs. Raw rows: a plain"
+        " loop, no runtime. Handler rows: input streamed from a hub, results to the"
+        " named hub."
     )
     if not console.is_terminal:
         console = Console(width=180)  # piped: rich would wrap at 80 columns
@@ -259,6 +276,7 @@ def run_file_bench(
                     "rate": f.rate,
                     "rss_peak": f.rss_peak,
                     "traced_peak": f.traced_peak,
+                    "runs": f.runs,
                     "error": f.error,
                 }
                 for f in figures

@@ -71,6 +71,13 @@ def parse_sizes(text: str) -> tuple[int, ...]:
     " handlers vs a raw loop, and a 2 ms-per-operation file system model."
     " --sizes N sets the files per row [default: 100k; 2k with --quick].",
 )
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --files: run every row this many times, alternated, and report the"
+    " median [default: 3; 1 with --quick].",
+)
 @needs_source_checkout("asyncstream.bench")
 def bench(
     quick: bool,
@@ -79,6 +86,7 @@ def bench(
     json_path: Path | None,
     row_patterns: str | None,
     files: bool,
+    repeat: int | None,
 ) -> None:
     """Measure streaming throughput and memory against the raw HTTP ceilings.
 
@@ -103,6 +111,7 @@ def bench(
                 json_path=json_path,
                 console=Console(),
                 patterns=tuple(p for p in chosen_rows if p),
+                repeat=repeat or (1 if quick else 3),
             )
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--rows") from None
