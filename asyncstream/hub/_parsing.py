@@ -72,10 +72,15 @@ def _check_path_objects(value: object, field: str) -> int:
                     messages += 1
                     continue
         normalised += 1
-        where = f"{field}[{index}]"
+        if type(obj) is str and obj and obj.isascii():
+            # A bare path string (how appends send their paths): what
+            # to_path_object makes of it, without its call per path.
+            value[index] = {"path": obj}
+            continue
         try:
             value[index] = to_path_object(obj)
         except InvalidInputError as exc:
+            where = f"{field}[{index}]"
             raise invalid(f"{where}: {_shorten(str(exc))}", where) from None
     return 1 + len(value) - normalised + messages
 
