@@ -24,7 +24,6 @@ from .._paths import PathObject, State, is_unicode
 from ._store import (
     JobSummary,
     ResultBatch,
-    StreamInfo,
     TaskFilter,
     TaskState,
     TaskSummary,
@@ -74,7 +73,7 @@ def path_objects(rows: Iterable[Sequence[Any]]) -> list[PathObject]:
     ]
 
 
-def _bare_path(obj: PathObject) -> str | None:
+def bare_path(obj: PathObject) -> str | None:
     """The ``path`` of an object that is only an ASCII path (stored as is,
     without ``extra``), else None."""
     if len(obj) == 1:
@@ -92,26 +91,12 @@ def result_rows(batch: ResultBatch) -> list[tuple[Any, ...]]:
     index = 0
     for state, objs in batch.items.items():
         for obj in objs:
-            path = _bare_path(obj)
+            path = bare_path(obj)
             if path is not None:
                 append((taskid, seq, index, state, path, None))
             else:
                 append((taskid, seq, index, state, *split_path_object(obj)))
             index += 1
-    return rows
-
-
-def stream_rows(info: StreamInfo, paths: list[PathObject]) -> list[tuple[Any, ...]]:
-    """The ``stream_paths`` rows of ``paths`` appended to the stream ``info``."""
-    stream, start = info.id, info.count
-    rows: list[tuple[Any, ...]] = []
-    append = rows.append
-    for position, obj in enumerate(paths, start):
-        path = _bare_path(obj)
-        if path is not None:
-            append((stream, position, path, None))
-        else:
-            append((stream, position, *split_path_object(obj)))
     return rows
 
 

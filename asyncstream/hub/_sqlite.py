@@ -30,11 +30,11 @@ from ._sql_rows import (
     jobid_columns,
     jobs_from_rows,
     join_path_object,
-    result_rows,
     stored_batch,
     task_listing_sql,
     tasks_from_rows,
 )
+from ._sqlite_bulk import insert_results
 from ._sqlite_rows import in_transaction, on_connection_thread
 from ._sqlite_streams import SqliteStreams
 from ._store import (
@@ -87,7 +87,7 @@ class SqliteStore(SqliteStreams):
             # thread (see on_connection_thread): each statement awaited apart
             # cost the hub a trip, eight per batch.
             stored_digest = await on_connection_thread(
-                self._w, lambda conn: _insert_batch(conn, batch)
+                self._w, lambda conn: _insert_batch(conn, batch, self._bulk)
             )
             if stored_digest is not None:
                 return await self._repeated(batch, stored_digest)
@@ -248,7 +248,9 @@ class SqliteStore(SqliteStreams):
         return count
 
 
-def _insert_batch(conn: sqlite3.Connection, batch: ResultBatch) -> str | None:
+def _insert_batch(
+    conn: sqlite3.Connection, batch: ResultBatch, bulk: bool
+) -> str | None:
     """Store ``batch`` in one transaction, on the writer's thread.
 
     Returns the digest already stored under the batch's key (nothing written),
@@ -283,9 +285,7 @@ def _insert_batch(conn: sqlite3.Connection, batch: ResultBatch) -> str | None:
             "INSERT INTO batches VALUES (?, ?, ?)",
             (batch.taskid, batch.seq, batch.digest),
         )
-        conn.executemany(
-            "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", result_rows(batch)
-        )
+        insert_results(conn, batch, bulk)
         conn.executemany(
             "INSERT INTO task_counts VALUES (?, ?, ?) ON CONFLICT"
             " (taskid, state) DO UPDATE SET count = count + excluded.count",

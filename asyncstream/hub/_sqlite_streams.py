@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from .._paths import PathObject
-from ._sql_rows import path_objects, stream_rows
+from ._sql_rows import path_objects
+from ._sqlite_bulk import has_json_each, insert_stream_paths
 from ._sqlite_rows import Transaction, in_transaction, migrate, on_connection_thread
 from ._store import NotFoundError, StreamClosedError, StreamInfo, utc_now
 from ._store_rules import append_decision, repeated_append
@@ -36,6 +37,8 @@ class SqliteStreams:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        # Whether bare paths go in bulk (see _sqlite_bulk): known once open.
+        self._bulk = False
 
     def __repr__(self) -> str:
         state = "open" if self._writer is not None else "closed"
@@ -53,6 +56,7 @@ class SqliteStreams:
         except BaseException:
             await writer.close()
             raise
+        self._bulk = await on_connection_thread(writer, has_json_each)
         self._writer = writer
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
 
@@ -92,7 +96,7 @@ class SqliteStreams:
                 "INSERT INTO streams (id, count, closed, created) VALUES (?, 0, 0, ?)",
                 (stream_id, utc_now()),
             )
-            return _append(conn, StreamInfo(stream_id, 0, False), paths)
+            return _append(conn, StreamInfo(stream_id, 0, False), paths, self._bulk)
 
         async with self._write_lock:
             return await self._in_writer(create)
@@ -108,7 +112,7 @@ class SqliteStreams:
                 return repeated_append(info, offset, stored, paths)
             if info.closed:
                 raise StreamClosedError(f"stream {stream_id!r} is closed")
-            return _append(conn, info, paths)
+            return _append(conn, info, paths, self._bulk)
 
         async with self._write_lock:
             return await self._in_writer(append)
@@ -159,11 +163,9 @@ def _stream_info(conn: sqlite3.Connection, stream_id: str) -> StreamInfo:
 
 
 def _append(
-    conn: sqlite3.Connection, info: StreamInfo, paths: list[PathObject]
+    conn: sqlite3.Connection, info: StreamInfo, paths: list[PathObject], bulk: bool
 ) -> StreamInfo:
-    conn.executemany(
-        "INSERT INTO stream_paths VALUES (?, ?, ?, ?)", stream_rows(info, paths)
-    )
+    insert_stream_paths(conn, info, paths, bulk)
     count = info.count + len(paths)
     conn.execute("UPDATE streams SET count = ? WHERE id = ?", (count, info.id))
     return StreamInfo(info.id, count, info.closed)

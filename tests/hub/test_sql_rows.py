@@ -11,9 +11,8 @@ from asyncstream.hub._sql_rows import (
     path_objects,
     result_rows,
     split_path_object,
-    stream_rows,
 )
-from asyncstream.hub._store import ResultBatch, StreamInfo
+from asyncstream.hub._store import ResultBatch
 
 
 @pytest.mark.parametrize(
@@ -79,8 +78,6 @@ def test_result_rows_number_every_object_and_split_it() -> None:
     ]
 
 
-def test_stream_rows_continue_at_the_stream_count_and_read_back() -> None:
-    rows = stream_rows(StreamInfo("s1", 7, False), MIXED_OBJECTS)
-    assert [row[:2] for row in rows] == [("s1", 7 + i) for i in range(5)]
-    assert [row[2:] for row in rows] == [split_path_object(o) for o in MIXED_OBJECTS]
-    assert path_objects(row[2:] for row in rows) == MIXED_OBJECTS
+def test_path_objects_read_back_what_was_split() -> None:
+    rows = [split_path_object(obj) for obj in MIXED_OBJECTS]
+    assert path_objects(rows) == MIXED_OBJECTS
