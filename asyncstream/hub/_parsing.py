@@ -60,6 +60,10 @@ def _check_path_objects(value: object, field: str) -> int:
         raise invalid(
             f"{field} must be a list of path objects, got {value!r:.80}", field
         )
+    if _all_bare_strings(value):
+        # How appends send their paths: checked and converted at C speed.
+        value[:] = [{"path": path} for path in value]
+        return 1
     normalised = messages = 0
     for index, obj in enumerate(value):
         if type(obj) is dict:
@@ -83,6 +87,15 @@ def _check_path_objects(value: object, field: str) -> int:
             where = f"{field}[{index}]"
             raise invalid(f"{where}: {_shorten(str(exc))}", where) from None
     return 1 + len(value) - normalised + messages
+
+
+def _all_bare_strings(value: list[Any]) -> bool:
+    """Whether every item is a non-empty ASCII string (a path as it stands)."""
+    try:
+        # str.isascii refuses anything but a string (TypeError).
+        return all(map(str.isascii, value)) and all(value)
+    except TypeError:
+        return False
 
 
 def _check_nesting(
