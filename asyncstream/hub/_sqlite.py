@@ -34,7 +34,7 @@ from ._sql_rows import (
     task_listing_sql,
     tasks_from_rows,
 )
-from ._sqlite_bulk import insert_results
+from ._sqlite_bulk import PreparedResults, insert_results, prepare_results
 from ._sqlite_rows import in_transaction, on_connection_thread
 from ._sqlite_streams import SqliteStreams
 from ._store import (
@@ -82,12 +82,15 @@ class SqliteStore(SqliteStreams):
         return repeated_batch(stored_batch(batch, digest, header, rows), batch)
 
     async def add_batch(self, batch: ResultBatch) -> BatchOutcome:
+        # The rows are prepared here, outside the lock and off the writer's
+        # thread (see _sqlite_bulk.PreparedPaths).
+        prepared = prepare_results(batch, self._bulk)
         async with self._write_lock:
             # The lookup and the whole transaction in one trip to the writer's
             # thread (see on_connection_thread): each statement awaited apart
             # cost the hub a trip, eight per batch.
             stored_digest = await on_connection_thread(
-                self._w, lambda conn: _insert_batch(conn, batch, self._bulk)
+                self._w, lambda conn: _insert_batch(conn, batch, prepared)
             )
             if stored_digest is not None:
                 return await self._repeated(batch, stored_digest)
@@ -249,7 +252,7 @@ class SqliteStore(SqliteStreams):
 
 
 def _insert_batch(
-    conn: sqlite3.Connection, batch: ResultBatch, bulk: bool
+    conn: sqlite3.Connection, batch: ResultBatch, prepared: PreparedResults
 ) -> str | None:
     """Store ``batch`` in one transaction, on the writer's thread.
 
@@ -285,7 +288,7 @@ def _insert_batch(
             "INSERT INTO batches VALUES (?, ?, ?)",
             (batch.taskid, batch.seq, batch.digest),
         )
-        insert_results(conn, batch, bulk)
+        insert_results(conn, batch.taskid, batch.seq, prepared)
         conn.executemany(
             "INSERT INTO task_counts VALUES (?, ?, ?) ON CONFLICT"
             " (taskid, state) DO UPDATE SET count = count + excluded.count",

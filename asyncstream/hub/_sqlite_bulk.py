@@ -14,13 +14,13 @@ row whole. Without ``json_each`` (a SQLite built without JSON), everything does.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from dataclasses import dataclass
 
 import orjson
 
 from .._paths import PathObject
 from ._sql_rows import bare_path, split_path_object
-from ._store import ResultBatch, StreamInfo
+from ._store import ResultBatch
 
 _RESULTS_BULK = (
     "INSERT INTO results SELECT ?, ?, key + ?, ?, value, NULL"
@@ -41,6 +41,25 @@ def has_json_each(conn: sqlite3.Connection) -> bool:
     except sqlite3.OperationalError:
         return False
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPaths:
+    """Path objects ready to insert, numbered from 0: ``bulk`` is the JSON array
+    of the bare paths (``null`` in place of the others), or None when none goes
+    in bulk; ``others`` holds the position and the columns of each other one.
+
+    Prepared on the event loop, so that the connection's thread runs statements
+    only, and gives the interpreter back while SQLite works."""
+
+    bulk: bytes | None
+    others: list[tuple[int, str, str | None]]
+
+
+def prepare_paths(objs: list[PathObject], bulk: bool) -> PreparedPaths:
+    """``objs`` as :class:`PreparedPaths` (``bulk`` False: all row by row)."""
+    encoded, positions = split_bare(objs, bulk)
+    return PreparedPaths(encoded, [(i, *split_path_object(objs[i])) for i in positions])
 
 
 def split_bare(objs: list[PathObject], bulk: bool) -> tuple[bytes | None, list[int]]:
@@ -64,32 +83,46 @@ def split_bare(objs: list[PathObject], bulk: bool) -> tuple[bytes | None, list[i
     return encoded, others
 
 
-def insert_results(conn: sqlite3.Connection, batch: ResultBatch, bulk: bool) -> None:
-    """The ``results`` rows of ``batch``, numbered in the order received."""
-    taskid, seq = batch.taskid, batch.seq
+# A batch's states in the order received: each with the position of its first
+# object in the batch, and its objects prepared.
+PreparedResults = list[tuple[str, int, PreparedPaths]]
+
+
+def prepare_results(batch: ResultBatch, bulk: bool) -> PreparedResults:
+    """The path objects of ``batch``, prepared, numbered in the order received."""
+    prepared: PreparedResults = []
     start = 0
     for state, objs in batch.items.items():
-        encoded, others = split_bare(objs, bulk)
-        if encoded is not None:
-            conn.execute(_RESULTS_BULK, (taskid, seq, start, state, encoded))
-        if others:
-            rows: list[tuple[Any, ...]] = [
-                (taskid, seq, start + i, state, *split_path_object(objs[i]))
-                for i in others
-            ]
-            conn.executemany(_RESULTS_ROWS, rows)
+        prepared.append((state, start, prepare_paths(objs, bulk)))
         start += len(objs)
+    return prepared
+
+
+def insert_results(
+    conn: sqlite3.Connection, taskid: str, seq: int, prepared: PreparedResults
+) -> None:
+    """The ``results`` rows of the batch ``taskid``/``seq``."""
+    for state, start, paths in prepared:
+        if paths.bulk is not None:
+            conn.execute(_RESULTS_BULK, (taskid, seq, start, state, paths.bulk))
+        if paths.others:
+            conn.executemany(
+                _RESULTS_ROWS,
+                [
+                    (taskid, seq, start + i, state, path, extra)
+                    for i, path, extra in paths.others
+                ],
+            )
 
 
 def insert_stream_paths(
-    conn: sqlite3.Connection, info: StreamInfo, paths: list[PathObject], bulk: bool
+    conn: sqlite3.Connection, stream_id: str, start: int, paths: PreparedPaths
 ) -> None:
-    """The ``stream_paths`` rows of ``paths`` appended to the stream ``info``."""
-    encoded, others = split_bare(paths, bulk)
-    if encoded is not None:
-        conn.execute(_STREAM_BULK, (info.id, info.count, encoded))
-    if others:
-        rows: list[tuple[Any, ...]] = [
-            (info.id, info.count + i, *split_path_object(paths[i])) for i in others
-        ]
-        conn.executemany(_STREAM_ROWS, rows)
+    """The ``stream_paths`` rows of ``paths`` appended at position ``start``."""
+    if paths.bulk is not None:
+        conn.execute(_STREAM_BULK, (stream_id, start, paths.bulk))
+    if paths.others:
+        conn.executemany(
+            _STREAM_ROWS,
+            [(stream_id, start + i, path, extra) for i, path, extra in paths.others],
+        )

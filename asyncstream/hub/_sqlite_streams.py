@@ -20,7 +20,12 @@ import aiosqlite
 
 from .._paths import PathObject
 from ._sql_rows import path_objects
-from ._sqlite_bulk import has_json_each, insert_stream_paths
+from ._sqlite_bulk import (
+    PreparedPaths,
+    has_json_each,
+    insert_stream_paths,
+    prepare_paths,
+)
 from ._sqlite_rows import Transaction, in_transaction, migrate, on_connection_thread
 from ._store import NotFoundError, StreamClosedError, StreamInfo, utc_now
 from ._store_rules import append_decision, repeated_append
@@ -90,13 +95,15 @@ class SqliteStreams:
 
     async def create_stream(self, paths: list[PathObject]) -> StreamInfo:
         stream_id = uuid.uuid4().hex
+        prepared = prepare_paths(paths, self._bulk)
 
         def create(conn: sqlite3.Connection) -> StreamInfo:
             conn.execute(
                 "INSERT INTO streams (id, count, closed, created) VALUES (?, 0, 0, ?)",
                 (stream_id, utc_now()),
             )
-            return _append(conn, StreamInfo(stream_id, 0, False), paths, self._bulk)
+            info = StreamInfo(stream_id, 0, False)
+            return _append(conn, info, prepared, len(paths))
 
         async with self._write_lock:
             return await self._in_writer(create)
@@ -104,15 +111,17 @@ class SqliteStreams:
     async def append_stream(
         self, stream_id: str, paths: list[PathObject], offset: int | None = None
     ) -> StreamInfo:
+        prepared = prepare_paths(paths, self._bulk)
+
         def append(conn: sqlite3.Connection) -> StreamInfo:
             info = _stream_info(conn, stream_id)
             if append_decision(info, offset, len(paths)) == "compare":
                 assert offset is not None
-                stored = _paths(conn, stream_id, offset, len(paths))
-                return repeated_append(info, offset, stored, paths)
+                stored = _path_rows(conn, stream_id, offset, len(paths))
+                return repeated_append(info, offset, path_objects(stored), paths)
             if info.closed:
                 raise StreamClosedError(f"stream {stream_id!r} is closed")
-            return _append(conn, info, paths, self._bulk)
+            return _append(conn, info, prepared, len(paths))
 
         async with self._write_lock:
             return await self._in_writer(append)
@@ -129,15 +138,18 @@ class SqliteStreams:
     async def read_stream(
         self, stream_id: str, offset: int, limit: int
     ) -> tuple[list[PathObject], StreamInfo]:
-        def read(conn: sqlite3.Connection) -> tuple[list[PathObject], StreamInfo]:
+        def read(conn: sqlite3.Connection) -> tuple[list[Any], StreamInfo]:
             # Read the state first: paths appended after it are simply left for
             # the next page, so `count` never claims paths the page could not
             # contain.
             info = _stream_info(conn, stream_id)
             size = min(limit, max(0, info.count - offset))
-            return _paths(conn, stream_id, offset, size), info
+            return _path_rows(conn, stream_id, offset, size), info
 
-        return await on_connection_thread(self._r, read)
+        rows, info = await on_connection_thread(self._r, read)
+        # Built here, not on the reader's thread: that thread would hold the
+        # interpreter while the event loop has requests to serve.
+        return path_objects(rows), info
 
     async def _in_writer(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work`` in one transaction, in one trip to the writer's thread."""
@@ -163,20 +175,20 @@ def _stream_info(conn: sqlite3.Connection, stream_id: str) -> StreamInfo:
 
 
 def _append(
-    conn: sqlite3.Connection, info: StreamInfo, paths: list[PathObject], bulk: bool
+    conn: sqlite3.Connection, info: StreamInfo, paths: PreparedPaths, n: int
 ) -> StreamInfo:
-    insert_stream_paths(conn, info, paths, bulk)
-    count = info.count + len(paths)
+    insert_stream_paths(conn, info.id, info.count, paths)
+    count = info.count + n
     conn.execute("UPDATE streams SET count = ? WHERE id = ?", (count, info.id))
     return StreamInfo(info.id, count, info.closed)
 
 
-def _paths(
+def _path_rows(
     conn: sqlite3.Connection, stream_id: str, offset: int, limit: int
-) -> list[PathObject]:
-    rows = conn.execute(
+) -> list[Any]:
+    """The ``(path, extra)`` rows of ``limit`` paths from ``offset``."""
+    return conn.execute(
         "SELECT path, extra FROM stream_paths WHERE stream = ? AND pos >= ?"
         " AND pos < ? ORDER BY pos",
         (stream_id, offset, offset + limit),
     ).fetchall()
-    return path_objects(rows)

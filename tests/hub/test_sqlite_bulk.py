@@ -13,9 +13,11 @@ from asyncstream.hub._sqlite_bulk import (
     has_json_each,
     insert_results,
     insert_stream_paths,
+    prepare_paths,
+    prepare_results,
     split_bare,
 )
-from asyncstream.hub._store import ResultBatch, StreamInfo
+from asyncstream.hub._store import ResultBatch
 
 # Every kind of object: the bare ASCII paths go in bulk, the rest row by row.
 OBJECTS: list[dict[str, object]] = [
@@ -55,7 +57,7 @@ def test_result_rows_are_those_of_the_row_by_row_insert(
     conn: sqlite3.Connection, bulk: bool
 ) -> None:
     batch = batch_of({"processed": OBJECTS[:5], "failures": OBJECTS[5:]})
-    insert_results(conn, batch, bulk)
+    insert_results(conn, "t1", 4, prepare_results(batch, bulk))
     stored = conn.execute("SELECT * FROM results ORDER BY idx").fetchall()
     assert stored == list(result_rows(batch))
 
@@ -64,7 +66,7 @@ def test_result_rows_are_those_of_the_row_by_row_insert(
 def test_stream_rows_continue_at_the_stream_count(
     conn: sqlite3.Connection, bulk: bool
 ) -> None:
-    insert_stream_paths(conn, StreamInfo("s1", 7, False), OBJECTS, bulk)
+    insert_stream_paths(conn, "s1", 7, prepare_paths(OBJECTS, bulk))
     stored = conn.execute("SELECT * FROM stream_paths ORDER BY pos").fetchall()
     assert stored == [
         ("s1", 7 + i, *split_path_object(obj)) for i, obj in enumerate(OBJECTS)
@@ -83,7 +85,7 @@ def test_a_nul_in_a_path_sends_the_whole_list_row_by_row(
     # SQLite's JSON text would end at the NUL and store "/nul" instead.
     objs: list[dict[str, object]] = [{"path": "/a"}, {"path": "/nul\x00x"}]
     assert split_bare(objs, True) == (None, [0, 1])
-    insert_stream_paths(conn, StreamInfo("s1", 0, False), objs, True)
+    insert_stream_paths(conn, "s1", 0, prepare_paths(objs, True))
     stored = conn.execute("SELECT path FROM stream_paths ORDER BY pos").fetchall()
     assert stored == [("/a",), ("/nul\x00x",)]
 
