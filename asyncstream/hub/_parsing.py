@@ -60,6 +60,10 @@ def _check_path_objects(value: object, field: str) -> int:
         raise invalid(
             f"{field} must be a list of path objects, got {value!r:.80}", field
         )
+    if _all_bare_strings(value):
+        # How appends send their paths: checked and converted at C speed.
+        value[:] = [{"path": path} for path in value]
+        return 1
     normalised = messages = 0
     for index, obj in enumerate(value):
         if type(obj) is dict:
@@ -72,12 +76,26 @@ def _check_path_objects(value: object, field: str) -> int:
                     messages += 1
                     continue
         normalised += 1
-        where = f"{field}[{index}]"
+        if type(obj) is str and obj and obj.isascii():
+            # A bare path string (how appends send their paths): what
+            # to_path_object makes of it, without its call per path.
+            value[index] = {"path": obj}
+            continue
         try:
             value[index] = to_path_object(obj)
         except InvalidInputError as exc:
+            where = f"{field}[{index}]"
             raise invalid(f"{where}: {_shorten(str(exc))}", where) from None
     return 1 + len(value) - normalised + messages
+
+
+def _all_bare_strings(value: list[Any]) -> bool:
+    """Whether every item is a non-empty ASCII string (a path as it stands)."""
+    try:
+        # str.isascii refuses anything but a string (TypeError).
+        return all(map(str.isascii, value)) and all(value)
+    except TypeError:
+        return False
 
 
 def _check_nesting(

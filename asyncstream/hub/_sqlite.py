@@ -13,6 +13,7 @@ migrates it first. Rows are converted in :mod:`._sql_rows`.
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from .._paths import State
@@ -29,11 +30,12 @@ from ._sql_rows import (
     jobid_columns,
     jobs_from_rows,
     join_path_object,
-    result_rows,
     stored_batch,
     task_listing_sql,
     tasks_from_rows,
 )
+from ._sqlite_bulk import PreparedResults, insert_results, prepare_results
+from ._sqlite_rows import in_transaction, on_connection_thread
 from ._sqlite_streams import SqliteStreams
 from ._store import (
     BatchOutcome,
@@ -80,51 +82,18 @@ class SqliteStore(SqliteStreams):
         return repeated_batch(stored_batch(batch, digest, header, rows), batch)
 
     async def add_batch(self, batch: ResultBatch) -> BatchOutcome:
-        w = self._w
+        # The rows are prepared here, outside the lock and off the writer's
+        # thread (see _sqlite_bulk.PreparedPaths).
+        prepared = prepare_results(batch, self._bulk)
         async with self._write_lock:
-            # One trip to the connection's thread, not three (execute, fetch,
-            # close): each costs the hub tens of microseconds, once per batch.
-            rows = await w.execute_fetchall(
-                "SELECT b.digest, t.finished FROM tasks t LEFT JOIN batches b"
-                " ON b.taskid = t.id AND b.seq = ? WHERE t.id = ?",
-                (batch.seq, batch.taskid),
+            # The lookup and the whole transaction in one trip to the writer's
+            # thread (see on_connection_thread): each statement awaited apart
+            # cost the hub a trip, eight per batch.
+            stored_digest = await on_connection_thread(
+                self._w, lambda conn: _insert_batch(conn, batch, prepared)
             )
-            row = next(iter(rows), None)
-            if row is not None and row[0] is not None:
-                return await self._repeated(batch, row[0])
-            if row is not None and row[1] is not None:
-                raise TaskCompletedError(
-                    f"task {batch.taskid!r} is completed; batch {batch.seq} is new"
-                )
-            async with self._transaction():
-                if row is None:
-                    await w.execute(
-                        "INSERT INTO tasks (id, jobid, job_key, task, queue, started)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            batch.taskid,
-                            *jobid_columns(batch.jobid),
-                            batch.task,
-                            batch.queue,
-                            utc_now(),
-                        ),
-                    )
-                await w.execute(
-                    "INSERT INTO batches VALUES (?, ?, ?)",
-                    (batch.taskid, batch.seq, batch.digest),
-                )
-                await w.executemany(
-                    "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", result_rows(batch)
-                )
-                await w.executemany(
-                    "INSERT INTO task_counts VALUES (?, ?, ?) ON CONFLICT"
-                    " (taskid, state) DO UPDATE SET count = count + excluded.count",
-                    count_rows(batch),
-                )
-                await w.execute(
-                    "UPDATE tasks SET batches = batches + 1 WHERE id = ?",
-                    (batch.taskid,),
-                )
+            if stored_digest is not None:
+                return await self._repeated(batch, stored_digest)
         return BatchOutcome(batch.count, False)
 
     async def complete_task(
@@ -280,3 +249,54 @@ class SqliteStore(SqliteStreams):
             async with self._w.execute(statement, args) as cursor:
                 count = cursor.rowcount
         return count
+
+
+def _insert_batch(
+    conn: sqlite3.Connection, batch: ResultBatch, prepared: PreparedResults
+) -> str | None:
+    """Store ``batch`` in one transaction, on the writer's thread.
+
+    Returns the digest already stored under the batch's key (nothing written),
+    or None once the batch is committed; a completed task raises.
+    """
+    row = conn.execute(
+        "SELECT b.digest, t.finished FROM tasks t LEFT JOIN batches b"
+        " ON b.taskid = t.id AND b.seq = ? WHERE t.id = ?",
+        (batch.seq, batch.taskid),
+    ).fetchone()
+    if row is not None and row[0] is not None:
+        return str(row[0])
+    if row is not None and row[1] is not None:
+        raise TaskCompletedError(
+            f"task {batch.taskid!r} is completed; batch {batch.seq} is new"
+        )
+
+    def write() -> None:
+        if row is None:
+            conn.execute(
+                "INSERT INTO tasks (id, jobid, job_key, task, queue, started)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    batch.taskid,
+                    *jobid_columns(batch.jobid),
+                    batch.task,
+                    batch.queue,
+                    utc_now(),
+                ),
+            )
+        conn.execute(
+            "INSERT INTO batches VALUES (?, ?, ?)",
+            (batch.taskid, batch.seq, batch.digest),
+        )
+        insert_results(conn, batch.taskid, batch.seq, prepared)
+        conn.executemany(
+            "INSERT INTO task_counts VALUES (?, ?, ?) ON CONFLICT"
+            " (taskid, state) DO UPDATE SET count = count + excluded.count",
+            count_rows(batch),
+        )
+        conn.execute(
+            "UPDATE tasks SET batches = batches + 1 WHERE id = ?", (batch.taskid,)
+        )
+
+    in_transaction(conn, write)
+    return None

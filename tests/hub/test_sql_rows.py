@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from asyncstream.hub._sql_rows import join_path_object, split_path_object
+from asyncstream.hub._sql_rows import (
+    join_path_object,
+    path_objects,
+    result_rows,
+    split_path_object,
+)
+from asyncstream.hub._store import ResultBatch
 
 
 @pytest.mark.parametrize(
@@ -43,3 +49,35 @@ def test_a_path_that_is_not_utf8_keeps_its_bytes() -> None:
     path, extra = split_path_object(obj)
     assert path == "/a\ufffd"
     assert join_path_object(path, extra) == obj
+
+
+MIXED_OBJECTS: list[dict[str, object]] = [
+    {"path": "/plain"},
+    {"path": "/caf\u00e9"},
+    {"path": "/with", "from": "/src"},
+    {"path": "/raw\udc80"},
+    {"path": "/m", "message": ["why"]},
+]
+
+
+def test_result_rows_number_every_object_and_split_it() -> None:
+    batch = ResultBatch(
+        "t1",
+        3,
+        None,
+        "task",
+        None,
+        {"processed": MIXED_OBJECTS[:3], "failures": MIXED_OBJECTS[3:]},
+        "d",
+        5,
+    )
+    states = ["processed"] * 3 + ["failures"] * 2
+    assert result_rows(batch) == [
+        ("t1", 3, i, state, *split_path_object(obj))
+        for i, (state, obj) in enumerate(zip(states, MIXED_OBJECTS, strict=True))
+    ]
+
+
+def test_path_objects_read_back_what_was_split() -> None:
+    rows = [split_path_object(obj) for obj in MIXED_OBJECTS]
+    assert path_objects(rows) == MIXED_OBJECTS

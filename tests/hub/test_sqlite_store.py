@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from asyncstream.hub import SqliteStore
-from asyncstream.hub._store import ResultBatch
+from asyncstream.hub._store import ResultBatch, StreamClosedError
 
 
 def make_batch(seq: int, objs: list[dict[str, Any]], digest: str = "d") -> ResultBatch:
@@ -70,3 +70,47 @@ async def test_using_a_closed_store_is_a_clear_error(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "hub.db")
     with pytest.raises(RuntimeError, match="is not open"):
         await store.create_stream([])
+
+
+async def test_an_append_that_fails_midway_stores_nothing(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "hub.db")
+    await store.open()
+    try:
+        stream = await store.create_stream([{"path": "/first"}])
+        # The 2nd row cannot be bound: its transaction must roll back whole,
+        # and leave the writer ready for the next operation.
+        with pytest.raises(sqlite3.Error):
+            await store.append_stream(
+                stream.id, [{"path": "/a"}, {"path": ["not", "text"]}]
+            )
+        info = await store.append_stream(stream.id, [{"path": "/b"}], offset=1)
+        assert (info.count, info.duplicate) == (2, False)
+        paths, _ = await store.read_stream(stream.id, 0, 10)
+        assert paths == [{"path": "/first"}, {"path": "/b"}]
+    finally:
+        await store.close()
+
+
+async def test_a_store_error_raised_midway_leaves_no_open_transaction(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "hub.db")
+    await store.open()
+    try:
+        stream = await store.create_stream([])
+        await store.close_stream(stream.id)
+        with pytest.raises(StreamClosedError):
+            await store.append_stream(stream.id, [{"path": "/late"}])
+        await store.add_batch(make_batch(0, [{"path": "/ok"}]))
+    finally:
+        await store.close()
+    # Had the failed append left its transaction open, the batch would have
+    # joined it and been lost with the connection.
+    reopened = SqliteStore(tmp_path / "hub.db")
+    await reopened.open()
+    try:
+        assert (await reopened.get_task("t1")).summary["processed"] == 1
+        paths, info = await reopened.read_stream(stream.id, 0, 10)
+        assert (paths, info.count, info.closed) == ([], 0, True)
+    finally:
+        await reopened.close()
