@@ -36,24 +36,27 @@ class FileFigures:
     """What a row measured (``error`` if it failed to run).
 
     A row may run several times, alternated with the other rows: ``runs`` holds
-    each run's seconds, ``seconds`` their median (what the rate and the targets
-    use), the peaks the highest of any run.
+    each run's seconds, :attr:`seconds` is their median (what the rate and the
+    targets use), the peaks are the highest of any run.
     """
 
     row: FileRow
-    seconds: float = 0.0
+    runs: list[float] = field(default_factory=list)
     rss_peak: int = 0
     traced_peak: int | None = None
     error: str | None = None
-    runs: list[float] = field(default_factory=list)
 
     def add_run(self, seconds: float, rss_peak: int, traced_peak: int | None) -> None:
-        """One more run of the row: the median and the peaks follow it."""
+        """One more run of the row: the peaks follow it."""
         self.runs.append(seconds)
-        self.seconds = statistics.median(self.runs)
         self.rss_peak = max(self.rss_peak, rss_peak)
         if traced_peak is not None:
             self.traced_peak = max(self.traced_peak or 0, traced_peak)
+
+    @property
+    def seconds(self) -> float:
+        """The median run's seconds (0.0 before any run)."""
+        return statistics.median(self.runs) if self.runs else 0.0
 
     @property
     def rate(self) -> float:

@@ -22,7 +22,6 @@ and a bench compares rows whose trees are all built this way. Anywhere else
 from __future__ import annotations
 
 import array
-import fcntl
 import os
 import sys
 from typing import Final
@@ -38,6 +37,8 @@ def spread_subdirectories(directory: str | os.PathLike[str]) -> bool:
     its block groups; True if it took the flag, False where it does not apply."""
     if not sys.platform.startswith("linux"):
         return False
+    import fcntl  # not on Windows, where the demo runs too
+
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:

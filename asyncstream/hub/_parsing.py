@@ -76,11 +76,6 @@ def _check_path_objects(value: object, field: str) -> int:
                     messages += 1
                     continue
         normalised += 1
-        if type(obj) is str and obj and obj.isascii():
-            # A bare path string (how appends send their paths): what
-            # to_path_object makes of it, without its call per path.
-            value[index] = {"path": obj}
-            continue
         try:
             value[index] = to_path_object(obj)
         except InvalidInputError as exc:

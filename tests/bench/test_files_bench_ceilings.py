@@ -9,7 +9,7 @@ from asyncstream.bench._filework_run import plan
 
 
 def _figures(key: str, seconds: float) -> FileFigures:
-    return FileFigures(FileRow(key, key, key, 32_000, bound=32_000.0), seconds)
+    return FileFigures(FileRow(key, key, key, 32_000, bound=32_000.0), [seconds])
 
 
 def test_async_rows_are_compared_with_bare_event_loop_tasks() -> None:
