@@ -11,16 +11,17 @@ fresh scratch tree first, untimed, in directories of :data:`PER_DIR` files:
   the call to the return of ``dump()``; ``files:delete:async:gone`` the same
   over files already gone (every path ``skipped``), for memory at large sizes;
 * ``latency:<kind>:<concurrency>`` — ``apply_paths`` over an operation that
-  waits 2 ms (a GIL-releasing ``time.sleep`` in a thread, or ``await
-  anyio.sleep``), the results streamed to the discard hub: a model of a network
-  or parallel file system, whose bound is ``concurrency / 2 ms``.
+  waits 2 ms (a GIL-releasing ``time.sleep`` in a thread, or an ``await`` that
+  ends as I/O does, on a kernel timer: :mod:`._latency_op`), the results
+  streamed to the discard hub with the status's default settings: a model of a
+  network or parallel file system, whose bound is ``concurrency / 2 ms``.
 * ``latency:plain:<concurrency>`` — the same waits in plain threads, no runtime:
   what the machine's timers and scheduler let the model reach;
 * ``latency:loop:<concurrency>`` — the same ``await`` in bare asyncio tasks, no
   runtime, on the loop the runtime runs on (uvloop where installed): what one
-  event loop lets the async model reach. Its tasks wake
-  together, so the loop's time per operation adds to every 2 ms wait: on a
-  loaded machine this, not the bound, is the async rows' ceiling.
+  event loop lets the async model reach. Its tasks wake together, so the loop's
+  time per operation adds to every 2 ms wait: on a loaded machine this, not
+  the bound, is the async rows' ceiling.
 
 Every workload checks that each path got its result and that the files are gone
 or moved: a fast figure is never a lost one.
@@ -28,6 +29,7 @@ or moved: a fast figure is never a lost one.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import shutil
@@ -48,11 +50,11 @@ from .._run_task import TaskTarget, call_task
 from .._task_invoker import Invocation
 from ..demo._spread import spread_subdirectories
 from ..streamstatus import AsyncStreamTaskResults
+from ._latency_op import OP_SECONDS, TimedOps
 from ._workload import QUEUE, Tick, Workload, check_delivered
 
 PER_DIR: Final = 100
 FEED_CHUNK: Final = 10_000
-OP_SECONDS: Final = 0.002  # the latency model's wait per operation
 OPS: Final = ("delete", "move")
 FACES: Final = ("async", "sync")
 CONCURRENCIES: Final = (1, 16, 64)
@@ -200,18 +202,6 @@ def _sleep_op(item: dict[str, Any]) -> str:
     return "processed"
 
 
-async def _await_op(item: dict[str, Any]) -> str:
-    # At least 2 ms, as the bound assumes. uvloop's timers count whole
-    # milliseconds from the loop's clock, read when its iteration began: with 64
-    # tasks an iteration takes long enough that a fifth to a half of 2 ms timers
-    # fired after 1.2-2 ms, and the row measured shorter operations than its
-    # bound. The stock loop's timers never fire early (nothing left to wait).
-    end = time.monotonic() + OP_SECONDS
-    while (left := end - time.monotonic()) > 0:  # noqa: ASYNC110 (a time, no event)
-        await anyio.sleep(left)
-    return "processed"
-
-
 def plain_sleeps(concurrency: int) -> Callable[[Workload, Tick], float]:
     """``concurrency`` plain threads waiting 2 ms per operation, no runtime at all.
 
@@ -247,15 +237,17 @@ def bare_loop_sleeps(concurrency: int) -> Callable[[Workload, Tick], float]:
     async def main(n: int) -> float:
         per_task = -(-n // concurrency)
 
-        async def worker() -> None:
-            for _ in range(per_task):
-                await _await_op({})
+        with TimedOps() as op:
 
-        start = time.perf_counter()
-        async with anyio.create_task_group() as group:
-            for _ in range(concurrency):
-                group.start_soon(worker)
-        return time.perf_counter() - start
+            async def worker() -> None:
+                for _ in range(per_task):
+                    await op({})
+
+            start = time.perf_counter()
+            async with anyio.create_task_group() as group:
+                for _ in range(concurrency):
+                    group.start_soon(worker)
+            return time.perf_counter() - start
 
     def run(w: Workload, tick: Tick) -> float:
         # On the runtime's loop, as the rows it qualifies: with another loop it
@@ -272,15 +264,25 @@ def _names(n: int) -> Iterator[str]:
 
 
 def latency_model(kind: str, concurrency: int) -> Callable[[Workload, Tick], float]:
-    """``apply_paths`` over 2 ms operations at ``concurrency``, to the discard hub."""
-    op: Any = _sleep_op if kind == "threads" else _await_op
+    """``apply_paths`` over 2 ms operations at ``concurrency``, to the discard hub.
+
+    The status has the runtime's default settings, as the handler rows' have (a
+    task's under ``asyncstream run``), not the sender rows' batches of 500: a
+    results POST costs the 2 ms waits more than its share of the loop (threads
+    woken while it runs queue for the GIL, and the hub takes a core), so four
+    times as many of them held the threads row at 0.78-0.80x of its bound
+    against 0.81-0.85x.
+    """
 
     async def main(w: Workload) -> float:
         start = time.perf_counter()
         status = AsyncStreamTaskResults(
-            "bench", [], 1, QUEUE, w.taskid, **w.stream_options()
+            "bench", [], 1, QUEUE, w.taskid, hub_url=w.results_url, api_key=w.api_key
         )
-        async with status:
+        async with status, contextlib.AsyncExitStack() as stack:
+            op: Any = _sleep_op
+            if kind != "threads":
+                op = stack.enter_context(TimedOps())
             await apply_paths(op, _names(w.n), status, concurrency=concurrency)
             await status.dump()
         check_delivered(w, status.statistics().items_acked)

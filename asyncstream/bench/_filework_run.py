@@ -31,9 +31,10 @@ from rich.console import Console
 
 from ..hub import HubProcess
 from ..hub._serve import StoreKind
-from ._filework import CONCURRENCIES, FACES, OP_SECONDS, OPS
+from ._filework import CONCURRENCIES, FACES, OPS
 from ._filework_report import FileFigures, FileRow, render, targets
 from ._hubs import API_KEY
+from ._latency_op import OP_SECONDS
 from ._rows import matching_keys
 from ._runner import run_child
 
@@ -61,7 +62,9 @@ def plan(n: int, *, quick: bool) -> list[FileRow]:
     per_worker = 20 if quick else 500
     for kind in ("threads", "async"):
         for c in CONCURRENCIES:
-            what = "time.sleep in threads" if kind == "threads" else "await sleep"
+            what = "time.sleep in threads"
+            if kind == "async":
+                what = "await kernel timer"
             rows.append(
                 FileRow(
                     f"latency:{kind}:{c}",
@@ -88,7 +91,7 @@ def plan(n: int, *, quick: bool) -> list[FileRow]:
     rows.append(
         FileRow(
             f"latency:loop:{top}",
-            f"2 ms per op (await sleep in bare asyncio tasks, no runtime), {top} tasks",
+            f"2 ms per op (kernel timer, bare asyncio tasks, no runtime), {top} tasks",
             f"latency:loop:{top}",
             top * per_worker,
             bound=top / OP_SECONDS,
