@@ -276,7 +276,7 @@ def apply_paths(
 
     ``concurrency`` defaults to the setting ``ASYNCSTREAM_PATH_CONCURRENCY``
     (environment, or ``asyncstream_path_concurrency`` in the Celery app's
-    configuration), else :data:`LOCAL_DISK_CONCURRENCY` (2), right for local
+    configuration), else :data:`LOCAL_DISK_CONCURRENCY` (1), right for local
     disks. On network and parallel file systems, where each operation waits on
     the network, use :data:`NETWORK_FS_CONCURRENCY` (64) or more.
 

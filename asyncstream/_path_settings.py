@@ -15,14 +15,16 @@ from typing import Final
 from ._config import lookup_setting
 from ._exceptions import InvalidInputError
 
-# Local disks: the system calls of one directory take its lock in the kernel one
-# after the other, and every thread wants the GIL back after each call: two
-# threads keep one call going while the other thread's Python runs, more only
-# contend. Deleting 20,000 files on ext4 through the runtime (2 cores): 4 threads
-# 23,500-26,500 paths/s, the kernel's time per unlink nearly doubled (23 us, not
-# 12); 2 threads 27,500-39,000; 1 thread about as fast, but one slow path (a
-# directory removed as a whole) would hold back every other.
-LOCAL_DISK_CONCURRENCY: Final = 2
+# Local disks: a system call takes microseconds, and every thread wants the GIL
+# back after each one, so the GIL, not the disk, is the limit. One thread keeps
+# the calls going while the event loop reads pages and sends results; a second
+# one only hands the GIL to and fro, each hand-off a few microseconds of futex
+# calls in the kernel. The example handlers over 100,000 files on ext4 (2
+# cores): one thread 1.4-1.6x as fast as two, delete 101-122k paths/s against
+# 68-84k, move 70-77k against 49k (two plain threads unlinking, no loop: as fast
+# as one). A path that takes long (a directory removed as a whole) holds back
+# the outcomes of the paths after it, not the work: the run takes as long.
+LOCAL_DISK_CONCURRENCY: Final = 1
 # Network and parallel file systems: each operation waits on the network (~1 ms
 # and more), so many wait at once; 64 keeps 1 ms operations near 64,000/s.
 NETWORK_FS_CONCURRENCY: Final = 64

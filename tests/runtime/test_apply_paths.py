@@ -178,9 +178,10 @@ async def test_outcomes_keep_input_order_unless_told_otherwise() -> None:
         return "processed"
 
     names = [f"/data/{i}" for i in range(300)]
-    ordered = [o.path["path"] async for o in apply_paths(uneven, names)]
+    ordered = [o.path["path"] async for o in apply_paths(uneven, names, concurrency=4)]
     completed = [
-        o.path["path"] async for o in apply_paths(uneven, names, ordered=False)
+        o.path["path"]
+        async for o in apply_paths(uneven, names, concurrency=4, ordered=False)
     ]
     assert ordered == names
     assert sorted(completed) == sorted(names)
@@ -316,10 +317,10 @@ def test_concurrency_comes_from_the_setting_and_bad_values_are_named(
         apply_paths(unlink, [], chunk_size=-1)
 
 
-def test_local_disk_default_is_two_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    # More threads only contend on a local disk: for the kernel's lock of the
-    # directory and for the GIL after each system call (see _path_settings).
+def test_local_disk_default_is_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # More threads only contend on a local disk, for the GIL after each system
+    # call (see _path_settings).
     monkeypatch.delenv("ASYNCSTREAM_PATH_CONCURRENCY", raising=False)
     work = apply_paths(unlink, [])
     assert work.run() == work.summary
-    assert "concurrency=2" in repr(work)
+    assert "concurrency=1" in repr(work)
