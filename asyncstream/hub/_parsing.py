@@ -103,8 +103,8 @@ _PATH = operator.itemgetter("path")
 
 def _all_plain_objects(value: list[Any]) -> bool:
     """Whether every item is ``{"path": <non-empty string>}`` and nothing more,
-    as the loop in :func:`_check_path_objects` would find, at C speed: 90
-    against 140 us for 2000 objects."""
+    as the loop in :func:`_check_path_objects` would find, at C speed: 88
+    against 133 us for 2000 objects."""
     try:
         # Of what JSON makes, only an object with a "path" takes ["path"]: a
         # string, list or number raises TypeError, an object without KeyError.

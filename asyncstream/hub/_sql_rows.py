@@ -89,7 +89,7 @@ _PATH = operator.itemgetter("path")
 
 def bare_paths(objs: list[PathObject]) -> list[str] | None:
     """Every object's :func:`bare_path` if each has one, else None; at C speed,
-    for a batch of plain results (90 against 400 us for 2000 objects)."""
+    for a batch of plain results (95 against 178 us for 2000 objects)."""
     try:
         # Validated path objects all hold a "path"; one key apiece means
         # nothing else, and isascii() raises TypeError for a non-string.
