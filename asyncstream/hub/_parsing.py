@@ -10,6 +10,7 @@ slower at 5000 (1.8 vs 0.55 ms, 10.3 vs 1.6 ms per batch) for the same verdict.
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,10 +53,11 @@ def check_path_objects(value: object, field: str) -> list[PathObject]:
     return value
 
 
-def _check_path_objects(value: object, field: str) -> int:
+def _check_path_objects(value: object, field: str) -> tuple[int, bool]:
     """:func:`check_path_objects`, returning how many ``{`` and ``[`` of the body
     the list accounts for: its own, and those of the objects that were already
-    well-formed and of their ``message`` lists (see :func:`_check_nesting`)."""
+    well-formed and of their ``message`` lists (see :func:`_check_nesting`);
+    and whether an object may hold more than its path (so may nest)."""
     if type(value) is not list:
         raise invalid(
             f"{field} must be a list of path objects, got {value!r:.80}", field
@@ -63,7 +65,10 @@ def _check_path_objects(value: object, field: str) -> int:
     if _all_bare_strings(value):
         # How appends send their paths: checked and converted at C speed.
         value[:] = [{"path": path} for path in value]
-        return 1
+        return 1, False
+    if _all_plain_objects(value):
+        # How a batch sends plain results: nothing to convert or to walk.
+        return 1 + len(value), False
     normalised = messages = 0
     for index, obj in enumerate(value):
         if type(obj) is dict:
@@ -81,7 +86,7 @@ def _check_path_objects(value: object, field: str) -> int:
         except InvalidInputError as exc:
             where = f"{field}[{index}]"
             raise invalid(f"{where}: {_shorten(str(exc))}", where) from None
-    return 1 + len(value) - normalised + messages
+    return 1 + len(value) - normalised + messages, True
 
 
 def _all_bare_strings(value: list[Any]) -> bool:
@@ -91,6 +96,24 @@ def _all_bare_strings(value: list[Any]) -> bool:
         return all(map(str.isascii, value)) and all(value)
     except TypeError:
         return False
+
+
+_PATH = operator.itemgetter("path")
+
+
+def _all_plain_objects(value: list[Any]) -> bool:
+    """Whether every item is ``{"path": <non-empty string>}`` and nothing more,
+    as the loop in :func:`_check_path_objects` would find, at C speed: 88
+    against 133 us for 2000 objects."""
+    try:
+        # Of what JSON makes, only an object with a "path" takes ["path"]: a
+        # string, list or number raises TypeError, an object without KeyError.
+        paths = list(map(_PATH, value))
+        "".join(paths)  # TypeError unless every path is a string
+    except (KeyError, TypeError):
+        return False
+    # Each object holds "path", so one key apiece means nothing else.
+    return all(paths) and sum(map(len, value)) == len(value)
 
 
 def _check_nesting(
@@ -182,6 +205,7 @@ def parse_batch(taskid: str, seq: int, raw: bytes) -> ResultBatch:
     checked: dict[State, list[PathObject]] = {}
     count = 0
     accounted = 2  # the body and its items
+    may_nest = False
     for state, objs in items.items():
         if state not in _STATE_SET:
             try:
@@ -192,11 +216,15 @@ def parse_batch(taskid: str, seq: int, raw: bytes) -> ResultBatch:
                     f"items.{field_name(state):.100}",
                     "invalid_state",
                 ) from None
-        accounted += _check_path_objects(objs, f"items.{field_name(state)}")
+        brackets, nests = _check_path_objects(objs, f"items.{field_name(state)}")
+        accounted += brackets
+        may_nest = may_nest or nests
         if objs:
             checked[state] = objs
             count += len(objs)
-    _check_nesting(raw, accounted, ((f"items.{s}", o) for s, o in checked.items()))
+    if may_nest:
+        lists = ((f"items.{s}", o) for s, o in checked.items())
+        _check_nesting(raw, accounted, lists)
     digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
     return ResultBatch(taskid, seq, jobid, task, queue, checked, digest, count)
 
@@ -227,6 +255,7 @@ def _parse_paths(raw: bytes, *, required: bool) -> tuple[list[PathObject], int |
             raise invalid("missing field 'paths'", "paths")
         return [], offset
     paths: list[PathObject] = body["paths"]
-    accounted = 1 + _check_path_objects(paths, "paths")
-    _check_nesting(raw, accounted, [("paths", paths)])
+    brackets, may_nest = _check_path_objects(paths, "paths")
+    if may_nest:
+        _check_nesting(raw, 1 + brackets, [("paths", paths)])
     return paths, offset

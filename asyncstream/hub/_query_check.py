@@ -36,6 +36,8 @@ def _query_names(dependant: Dependant) -> list[str]:
 
 async def refuse_unknown_query(request: Request) -> None:
     """A router dependency: 422 ``unknown_parameter`` for a name no route reads."""
+    if not request.scope.get("query_string"):
+        return  # no parameter at all (every ingest request): nothing to parse
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, params
 from fastapi.routing import APIRoute
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -16,6 +18,7 @@ from ._context import HubContext
 from ._cursors import decode_result_cursor, encode_cursor
 from ._errors import HubHTTPError
 from ._parsing import parse_batch, parse_idempotency_key
+from ._query_check import refuse_unknown_query
 from ._schemas import (
     BATCH_BODY,
     BatchAccepted,
@@ -27,6 +30,7 @@ from ._schemas import (
     responses,
 )
 from ._store import TaskHeader, empty_summary
+from ._wire_json import WireJSONResponse
 
 
 def _check_state_param(state: str | None) -> State | None:
@@ -64,22 +68,46 @@ def _decoded_key(header: str | None, taskid: str) -> str | None:
     return f"{taskid}:{seq}" if sep and unquote(head) == taskid else header
 
 
-def add_result_routes(parent: APIRouter, hub: HubContext) -> None:
-    store, metrics = hub.store, hub.metrics
-    router = APIRouter(route_class=EncodedIdRoute)
+class IngestRoute(EncodedIdRoute):
+    """The route of ``POST /api/tasks/{taskid}/results/``, the hub's hot path,
+    served without FastAPI's per-request dependency resolution.
 
-    @router.post(
-        "/api/tasks/{taskid}/results/",
-        openapi_extra=BATCH_BODY,
-        responses=responses(
-            BatchAccepted,
-            400,
-            409,
-            413,
-            503,
-            e409="The key was used with another body, or the task is completed",
-        ),
-    )
+    Its endpoint takes the task id, the request and the ``Idempotency-Key``
+    header, which this handler reads itself. Of its router's dependencies,
+    the API key is checked by ``AuthMiddleware`` before the body is read (the
+    dependency is there for the OpenAPI document), and unknown query
+    parameters are refused here first, as the dependency would. Resolving
+    them through FastAPI took 100 of the 270 us the hub spent on a batch of
+    one, for the same answers.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+
+        async def handle(request: Request) -> Response:
+            await refuse_unknown_query(request)
+            answer = await endpoint(
+                request.path_params["taskid"],
+                request,
+                request.headers.get("idempotency-key"),
+            )
+            return WireJSONResponse(answer)
+
+        return handle
+
+
+def add_ingest_route(
+    router: APIRouter, hub: HubContext, dependencies: Sequence[params.Depends]
+) -> None:
+    """``POST /api/tasks/{taskid}/results/`` on ``router`` with ``dependencies``.
+
+    The app puts it on its own router, ahead of the routers it includes: newer
+    FastAPI matches an included router's routes again at each level of
+    inclusion (15 route matches for this request, 40 us), and this route is
+    the one every batch takes.
+    """
+    store, metrics = hub.store, hub.metrics
+
     async def post_results(
         taskid: str,
         request: Request,
@@ -96,6 +124,29 @@ def add_result_routes(parent: APIRouter, hub: HubContext) -> None:
             metrics.batches_accepted.inc()
             metrics.items_accepted.inc(outcome.accepted)
         return {"accepted": outcome.accepted, "duplicate": outcome.duplicate}
+
+    router.add_api_route(
+        "/api/tasks/{taskid}/results/",
+        post_results,
+        methods=["POST"],
+        dependencies=dependencies,
+        route_class_override=IngestRoute,
+        openapi_extra=BATCH_BODY,
+        responses=responses(
+            BatchAccepted,
+            400,
+            409,
+            413,
+            503,
+            e409="The key was used with another body, or the task is completed",
+        ),
+    )
+
+
+def add_result_routes(parent: APIRouter, hub: HubContext) -> None:
+    """The task-result endpoints but the results POST (see :func:`add_ingest_route`)."""
+    store = hub.store
+    router = APIRouter(route_class=EncodedIdRoute)
 
     @router.post(
         "/api/tasks/{taskid}/complete",

@@ -7,6 +7,8 @@ import json
 import pytest
 
 from asyncstream.hub._sql_rows import (
+    bare_path,
+    bare_paths,
     join_path_object,
     path_objects,
     result_rows,
@@ -81,3 +83,17 @@ def test_result_rows_number_every_object_and_split_it() -> None:
 def test_path_objects_read_back_what_was_split() -> None:
     rows = [split_path_object(obj) for obj in MIXED_OBJECTS]
     assert path_objects(rows) == MIXED_OBJECTS
+
+
+def test_bare_paths_are_those_of_objects_that_are_all_bare() -> None:
+    objs: list[dict[str, object]] = [{"path": "/a"}, {"path": '/q"\\'}, {"path": ""}]
+    assert bare_paths(objs) == [bare_path(o) for o in objs] == ["/a", '/q"\\', ""]
+    assert bare_paths([]) == []
+
+
+@pytest.mark.parametrize("other", [*MIXED_OBJECTS[1:], {"path": 5}, {"from": "/b"}])
+def test_one_object_that_is_not_bare_makes_bare_paths_none(
+    other: dict[str, object],
+) -> None:
+    objs: list[dict[str, object]] = [{"path": "/a"}, other, {"path": "/b"}]
+    assert bare_paths(objs) is None

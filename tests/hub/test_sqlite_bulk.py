@@ -103,3 +103,9 @@ async def test_the_store_reads_back_every_kind_of_object(tmp_path: Path) -> None
         assert (paths, info.count) == (OBJECTS, len(OBJECTS))
     finally:
         await store.close()
+
+
+def test_objects_that_are_all_bare_go_in_bulk_whole() -> None:
+    objs: list[dict[str, object]] = [{"path": "/a"}, {"path": '/q"'}]
+    assert split_bare(objs, True) == (b'["/a","/q\\""]', [])
+    assert split_bare([], True) == (None, [])
