@@ -69,10 +69,11 @@ def new_request(
     """The request ``http.build_request`` gives for an absolute ``url``.
 
     ``timeout`` is a timeout or ``httpx.USE_CLIENT_DEFAULT``. Query parameters
-    (the request's or the client's) and client cookies are merged by
-    ``build_request`` itself; a hub client has neither on a results POST.
+    (the request's, even empty, which drop the URL's query, or the client's)
+    and client cookies are merged by ``build_request`` itself; a results POST
+    has neither.
     """
-    if params or http.params or http.cookies:
+    if params is not None or http.params or http.cookies:
         return http.build_request(
             method,
             url,

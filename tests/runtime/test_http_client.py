@@ -11,7 +11,10 @@ from asyncstream._config import HubSettings
 from asyncstream._http_client import PoolClient, new_request
 from asyncstream._hub_client import HubClient
 
-URL = httpx.URL("http://hub.test/api/tasks/t%2F1/results/")
+URLS = [
+    httpx.URL("http://hub.test/api/tasks/t%2F1/results/"),
+    httpx.URL("http://hub.test/api/streams/s/page?cursor=c%201"),
+]
 HEADERS = {"Content-Type": "application/json", "Idempotency-Key": "t%2F1:7"}
 
 
@@ -39,8 +42,10 @@ CLIENTS: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize(
     "request_timeout", [httpx.USE_CLIENT_DEFAULT, httpx.Timeout(3.0, connect=1.0), 9.0]
 )
-@pytest.mark.parametrize("params", [None, {"page": "2"}])
+@pytest.mark.parametrize("params", [None, {}, {"page": "2"}])
+@pytest.mark.parametrize("url", URLS, ids=["plain", "query"])
 async def test_new_request_is_what_build_request_builds(
+    url: httpx.URL,
     client_kind: type[httpx.AsyncClient],
     options: dict[str, Any],
     request_timeout: Any,
@@ -50,7 +55,7 @@ async def test_new_request_is_what_build_request_builds(
         ours = new_request(
             http,
             "POST",
-            URL,
+            url,
             content=b'{"seq":7}',
             params=params,
             headers=HEADERS,
@@ -58,7 +63,7 @@ async def test_new_request_is_what_build_request_builds(
         )
         theirs = http.build_request(
             "POST",
-            URL,
+            url,
             content=b'{"seq":7}',
             params=params,
             headers=HEADERS,
