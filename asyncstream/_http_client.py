@@ -13,8 +13,9 @@ here, with httpx's public API and nothing it does left out:
   which applies the client's auth, hooks and redirects as ``request`` does.
 - :class:`PoolClient` keeps the cookies a server sets, as any client does, but
   does not hand a response without ``Set-Cookie`` to the cookie jar: httpx
-  builds a ``urllib`` request for the jar from every response, about a fifth of
-  its own work for a POST, and the jar then finds nothing to keep.
+  builds a ``urllib`` request for the jar from every response (some 20 us, a
+  fifth of the client's side of a POST above the connection), and the jar then
+  finds nothing to keep.
 """
 
 from __future__ import annotations
