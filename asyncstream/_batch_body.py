@@ -52,9 +52,8 @@ Result: TypeAlias = PathObject | str
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 # '{"path":""}': what a path string is wrapped in.
 _PATH_WRAPPING: Final = 11
-# What separates two plain paths in an encoded list, and its double quotes.
+# What separates two plain paths in an encoded list.
 _PLAIN_SEPARATOR: Final = '"},{"path":"'
-_SEPARATOR_QUOTES: Final = _PLAIN_SEPARATOR.count('"')
 # The printable ASCII characters (what str.isprintable() passes in ASCII).
 _PRINTABLE_ASCII: Final = bytes(range(0x20, 0x7F))
 
@@ -114,16 +113,16 @@ def encode_results(results: Sequence[Result]) -> bytes:
     path objects and encoded as any value.
     """
     try:
-        joined = _PLAIN_SEPARATOR.join(results)  # type: ignore[arg-type]
+        paths = "".join(results)  # type: ignore[arg-type]
     except TypeError:  # not all plain paths
         pass
     else:
         # Plain paths are printable ASCII: only '"' and '\\' would be escaped.
-        if (
-            joined.isascii()
-            and "\\" not in joined
-            and joined.count('"') == _SEPARATOR_QUOTES * (len(results) - 1)
-        ):
+        # Looked for in the paths alone, where "in" finds either at memory
+        # speed; counting the quotes of the joined items instead took as long
+        # as joining them.
+        if paths.isascii() and '"' not in paths and "\\" not in paths:
+            joined = _PLAIN_SEPARATOR.join(results)  # type: ignore[arg-type]
             return b'[{"path":"%s"}]' % joined.encode()
     objs = [as_path_object(r) for r in results]
     try:

@@ -26,6 +26,7 @@ from anyio.abc import AsyncResource
 from ._config import HubSettings
 from ._deadline import Deadline
 from ._exceptions import HubProtocolError, HubUnavailableError, UsageError
+from ._http_client import PoolClient, new_request
 from ._hub_answers import JSON_HEADERS, check_response
 from ._hub_pools import (
     DEFAULT_TIMEOUT,
@@ -86,7 +87,7 @@ class HubConnection(AsyncResource):
         self._owns_client = client is None and transport is not None
         self._client: httpx.AsyncClient | None = client
         if self._owns_client:
-            self._client = httpx.AsyncClient(
+            self._client = PoolClient(
                 base_url=settings.url,
                 headers=settings.headers(),
                 transport=transport,
@@ -156,7 +157,10 @@ class HubConnection(AsyncResource):
 
         async def attempt() -> Any:
             try:
-                response = await http.request(
+                # What http.request() sends, through its public halves, built
+                # without the merges a hub request does not need (_http_client).
+                request = new_request(
+                    http,
                     method,
                     _parsed(target),
                     content=content,
@@ -164,6 +168,7 @@ class HubConnection(AsyncResource):
                     headers=all_headers,
                     timeout=timeout,
                 )
+                response = await http.send(request)
             except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
                 # The request itself cannot be sent (a header value such as the
                 # key, a URL scheme): every retry would fail alike. The library's

@@ -31,6 +31,7 @@ import anyio.lowlevel
 import httpx
 
 from ._config import HubSettings
+from ._http_client import PoolClient
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -96,7 +97,7 @@ def acquire_pool(settings: HubSettings) -> tuple[PoolKey, httpx.AsyncClient]:
         pool = _pools.get(key)
         if pool is None:
             pool = _pools[key] = _Pool(
-                httpx.AsyncClient(
+                PoolClient(
                     base_url=settings.url,
                     headers=settings.headers(),
                     timeout=DEFAULT_TIMEOUT,
