@@ -69,6 +69,18 @@ class FileActionStatus:
             summary[state] = len(items)
         return summary
 
+    def _on_loop_thread(self) -> FileActionStatus | None:
+        """What ``apply_paths(...).run()`` adds to on the event-loop thread while
+        this one waits: this status itself, which only fills memory (``None``
+        for a subclass with an ``add`` of its own, which may block)."""
+        cls = type(self)
+        if (
+            cls.add is not FileActionStatus.add
+            or cls.add_many is not FileActionStatus.add_many
+        ):
+            return None
+        return self
+
     def add(self, key: str, path: str | PathObject, *, message: Any = None) -> None:
         """Record that ``path`` ended in state ``key``.
 

@@ -191,6 +191,22 @@ class StreamTaskResults:
         # The core adapts the batch size to the hub's answers; follow it.
         self._buffer.batch_size = self._core.next_batch_size
 
+    def _on_loop_thread(self) -> AsyncStreamTaskResults | None:
+        """What ``apply_paths(...).run()`` adds to on the event-loop thread while
+        this one waits: the async core, as an ``async def`` task's would (``None``
+        for a subclass with an ``add`` of its own). What this thread buffered is
+        handed over first, so results keep their order."""
+        cls = type(self)
+        if (
+            cls.add is not StreamTaskResults.add
+            or cls.add_many is not StreamTaskResults.add_many
+        ):
+            return None
+        if self._closed:
+            raise UsageError(f"apply_paths after dump() or close(): {self!r}")
+        self._flush()
+        return self._core
+
     def _flush(self, *, wait: bool = True) -> None:
         # A hand-over interrupted earlier goes first, then what is buffered.
         while self._buffered:
