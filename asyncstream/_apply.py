@@ -22,7 +22,7 @@ status, memory bounded all the way::
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any, Self
 
@@ -114,15 +114,21 @@ class AppliedPaths:
 
     # -- async -------------------------------------------------------------------
 
-    async def _record(self, chunk: ChunkOutcomes) -> None:
-        summary, status = self._summary, self._status
+    def _adds_plainly(self, status: Any) -> bool:
+        """Is ``status.add`` a plain function (not a coroutine)? Asked once."""
+        if status is not self._status:
+            return not inspect.iscoroutinefunction(status.add)
+        if self._sync_add is None:
+            self._sync_add = not inspect.iscoroutinefunction(status.add)
+        return self._sync_add
+
+    async def _record(self, chunk: ChunkOutcomes, status: Any) -> None:
+        summary = self._summary
         if status is None:
             _count(summary, chunk)
             return
-        if self._sync_add is None:
-            self._sync_add = not inspect.iscoroutinefunction(status.add)
-        if self._sync_add:
-            self._record_sync(chunk)
+        if self._adds_plainly(status):
+            self._record_sync(chunk, status)
             return
         add, add_many = status.add, getattr(status, "add_many", None)
         for run in state_runs(chunk):
@@ -139,12 +145,12 @@ class AppliedPaths:
             summary[state] += len(items)
 
     async def _run(self) -> dict[State, int]:
-        return await self._drive(self._open())
+        return await self._drive(self._open(), self._status)
 
-    async def _drive(self, workers: PathWorkers) -> dict[State, int]:
+    async def _drive(self, workers: PathWorkers, status: Any) -> dict[State, int]:
         async with workers:
             while (chunk := await workers.next_chunk()) is not None:
-                await self._record(chunk)
+                await self._record(chunk, status)
         return self.summary
 
     def __await__(self) -> Any:
@@ -181,7 +187,7 @@ class AppliedPaths:
         try:
             while (chunk := await workers.next_chunk()) is not None:
                 for outcome in chunk.outcomes():
-                    await self._record(_single(outcome))
+                    await self._record(_single(outcome), self._status)
                     yield outcome
         finally:
             if detached is not None:
@@ -189,8 +195,8 @@ class AppliedPaths:
 
     # -- sync ----------------------------------------------------------------------
 
-    def _record_sync(self, chunk: ChunkOutcomes) -> None:
-        summary, status = self._summary, self._status
+    def _record_sync(self, chunk: ChunkOutcomes, status: Any) -> None:
+        summary = self._summary
         if status is None:
             _count(summary, chunk)
             return
@@ -226,33 +232,56 @@ class AppliedPaths:
         waits, as in an ``async def`` task: a thread that took each chunk's
         outcomes across and added them itself took the GIL from the workers
         (the example delete handler 119k paths/s against the async face's 146k).
-        Any other status is added to here, the outcomes crossing a chunk at a
-        time.
+        Any other status (one of the task's own, or a subclass or wrapper with
+        an ``add`` of its own) is added to here, the outcomes crossing a chunk
+        at a time.
         """
         self._check_sync_status()
-        hook = getattr(self._status, "_on_loop_thread", None)
-        on_loop = hook() if hook is not None else None
-        if self._status is None or on_loop is not None:
-            self._status = on_loop
-            # Opened here: the workers take this thread's task context.
-            return _portal.call(self._drive, self._open())
-        for _ in self._iterate_sync(record_each=False):
-            pass
-        return self.summary
+        # Opened here, before the status hands anything over: a second run is
+        # refused first, and the workers take this thread's task context.
+        workers = self._open()
+        status = self._status
+        if status is not None:
+            hook = _loop_side(status)
+            status = hook() if hook is not None else None
+            if status is None:
+                for _ in self._iterate_sync(record_each=False, workers=workers):
+                    pass
+                return self.summary
+        return _portal.call(self._drive, workers, status)
 
     def __iter__(self) -> Iterator[PathOutcome]:
         return self._iterate_sync(record_each=True)
 
-    def _iterate_sync(self, *, record_each: bool) -> Iterator[PathOutcome]:
+    def _iterate_sync(
+        self, *, record_each: bool, workers: PathWorkers | None = None
+    ) -> Iterator[PathOutcome]:
         self._check_sync_status()
-        with _portal.wrap_async_context(self._open()) as workers:
+        if workers is None:
+            workers = self._open()
+        with _portal.wrap_async_context(workers):
             while (chunk := _portal.call(workers.next_chunk)) is not None:
                 if not record_each:
-                    self._record_sync(chunk)
+                    self._record_sync(chunk, self._status)
                     continue
                 for outcome in chunk.outcomes():
-                    self._record_sync(_single(outcome))
+                    self._record_sync(_single(outcome), self._status)
                     yield outcome
+
+
+def _loop_side(status: Any) -> Callable[[], Any] | None:
+    """``status``'s hook giving what to add to on the event-loop thread (see
+    :meth:`AppliedPaths.run`; it gives ``None`` for a subclass with an ``add``
+    of its own), or ``None``: then the task's thread adds. The hook is the
+    runtime's statuses' own, looked up on the class: a wrapper that forwards
+    attributes to one has an ``add`` of its own, as has an object whose
+    ``add`` was replaced."""
+    hook = getattr(type(status), "_on_loop_thread", None)
+    replaced = getattr(status, "__dict__", {}).keys() & {"add", "add_many"}
+    if hook is None or replaced:
+        return None
+    bound: Callable[[], Any] = hook.__get__(status)
+    return bound
 
 
 def _count(summary: dict[State, int], chunk: ChunkOutcomes) -> None:

@@ -121,7 +121,7 @@ def encode_results(results: Sequence[Result]) -> bytes:
         # Looked for in the paths alone, where "in" finds either at memory
         # speed; counting the quotes of the joined items instead took as long
         # as joining them.
-        if paths.isascii() and '"' not in paths and "\\" not in paths:
+        if results and paths.isascii() and '"' not in paths and "\\" not in paths:
             joined = _PLAIN_SEPARATOR.join(results)  # type: ignore[arg-type]
             return b'[{"path":"%s"}]' % joined.encode()
     objs = [as_path_object(r) for r in results]

@@ -72,9 +72,15 @@ def new_request(
     ``timeout`` is a timeout or ``httpx.USE_CLIENT_DEFAULT``. Query parameters
     (the request's, even empty, which drop the URL's query, or the client's)
     and client cookies are merged by ``build_request`` itself; a results POST
-    has neither.
+    has neither. So is every request of a client (one the user passed in) whose
+    class has a ``build_request`` of its own: it may sign or trace requests.
     """
-    if params is not None or http.params or http.cookies:
+    if (
+        params is not None
+        or http.params
+        or http.cookies
+        or type(http).build_request is not httpx.AsyncClient.build_request
+    ):
         return http.build_request(
             method,
             url,

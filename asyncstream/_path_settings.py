@@ -22,8 +22,9 @@ from ._exceptions import InvalidInputError
 # calls in the kernel. The example handlers over 100,000 files on ext4 (2
 # cores): one thread 1.4-1.6x as fast as two, delete 101-122k paths/s against
 # 68-84k, move 70-77k against 49k (two plain threads unlinking, no loop: as fast
-# as one). A path that takes long (a directory removed as a whole) holds back
-# the outcomes of the paths after it, not the work: the run takes as long.
+# as one). With one thread a path that takes long (a directory removed as a
+# whole) holds back the paths after it until it is done; a task with many such
+# paths can ask for concurrency=2 or more.
 LOCAL_DISK_CONCURRENCY: Final = 1
 # Network and parallel file systems: each operation waits on the network (~1 ms
 # and more), so many wait at once; 64 keeps 1 ms operations near 64,000/s.

@@ -16,6 +16,9 @@ whole batches cross to the process's event-loop thread, which numbers and sends
 them, and that hand-over blocks while the send budget is full. The
 buffer is handed over when it holds ``batch_size`` results or its oldest result is
 ``linger`` seconds old, checked at the next ``add()`` or ``dump()``.
+``apply_paths(...).run()`` is the exception: its whole run happens on the
+event-loop thread, which adds the outcomes to the async core while this thread
+waits (what this thread buffered is handed over first).
 
 One instance belongs to one thread. Call ``dump()`` (or use ``with``) before the
 task returns: results are flushed then, never at interpreter exit.

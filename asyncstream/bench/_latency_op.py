@@ -133,7 +133,10 @@ class TimedOps:
         fd = self._timer(loop)
         self._waiting[fd] = waiter = loop.create_future()
         if _LIBC.timerfd_settime(fd, 0, ctypes.byref(_WAIT), None) < 0:
-            raise OSError(ctypes.get_errno(), "timerfd_settime failed")
+            errno = ctypes.get_errno()
+            self._waiting.pop(fd, None)
+            self._close(fd)
+            raise OSError(errno, "timerfd_settime failed")
         try:
             await waiter
         except BaseException:

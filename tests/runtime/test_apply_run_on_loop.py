@@ -6,14 +6,19 @@ the task's own is still added to in the task's thread; an interrupt stops it."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import anyio
 import pytest
 
-from asyncstream import FileActionStatus, StreamTaskResults, _portal, apply_paths
+from asyncstream import (
+    FileActionStatus,
+    StreamTaskResults,
+    UsageError,
+    _portal,
+    apply_paths,
+)
 from asyncstream._config import HubSettings
 from asyncstream._hub_client import HubClient
 from asyncstream.hub import RunningHub, running_hub
@@ -77,6 +82,69 @@ async def test_the_outcomes_are_recorded_on_the_loop_thread(hub: RunningHub) -> 
     assert caller not in adders
 
 
+def test_the_in_memory_status_is_filled_on_the_loop_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    adders: set[int] = set()
+    real = FileActionStatus.add_many
+
+    def spied(self: FileActionStatus, key: str, items: Iterable[Any]) -> None:
+        adders.add(threading.get_ident())
+        real(self, key, items)
+
+    monkeypatch.setattr(FileActionStatus, "add_many", spied)
+    status = FileActionStatus("t", [], 1, "q")
+    apply_paths(_processed, [f"/p{i}" for i in range(300)], status).run()
+
+    assert status.summary["processed"] == 300
+    assert adders
+    assert threading.get_ident() not in adders
+
+
+def test_a_wrapper_with_an_add_of_its_own_is_added_to_through_it() -> None:
+    class Logged:
+        """Counts what it is given, the rest forwarded to the status inside."""
+
+        def __init__(self, inner: FileActionStatus) -> None:
+            self.inner, self.added = inner, 0
+
+        def add(self, key: str, path: Any, *, message: Any = None) -> None:
+            self.added += 1
+            self.inner.add(key, path, message=message)
+
+        def add_many(self, key: str, items: Iterable[Any]) -> None:
+            items = list(items)
+            self.added += len(items)
+            self.inner.add_many(key, items)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    wrapped = Logged(FileActionStatus("t", [], 1, "q"))
+    apply_paths(_processed, [f"/p{i}" for i in range(10)], wrapped).run()
+    assert wrapped.added == 10
+
+
+async def test_a_second_run_is_refused_before_anything_is_handed_over(
+    hub: RunningHub,
+) -> None:
+    def task_body() -> None:
+        status = StreamTaskResults(
+            "t", [], 1, "q", "run-twice", hub_url=hub.url, api_key=hub.api_key
+        )
+        work = apply_paths(_processed, ["/a"], status)
+        work.run()
+        status.add("skipped", "/buffered")
+        with pytest.raises(UsageError, match="runs once"):
+            work.run()
+        assert status._buffered == 1  # still in this thread: nothing handed over
+        status.dump()
+        with pytest.raises(UsageError, match="after dump"):
+            apply_paths(_processed, ["/b"], status).run()
+
+    await anyio.to_thread.run_sync(task_body)
+
+
 def test_a_status_of_the_tasks_own_is_added_to_in_the_tasks_thread() -> None:
     class Counting(FileActionStatus):
         def __init__(self) -> None:
@@ -108,11 +176,12 @@ def test_an_interrupt_stops_the_run_and_its_workers() -> None:
         return "processed"
 
     outcome: list[BaseException] = []
+    status = FileActionStatus("t", [], 1, "q")
+    work = apply_paths(slow, [f"/p{i}" for i in range(1000)], status)
 
     def task_body() -> None:
-        status = FileActionStatus("t", [], 1, "q")
         try:
-            apply_paths(slow, [f"/p{i}" for i in range(1000)], status).run()
+            work.run()
         except BaseException as exc:
             outcome.append(exc)
 
@@ -120,8 +189,11 @@ def test_an_interrupt_stops_the_run_and_its_workers() -> None:
     thread.start()
     assert started.wait(5)
     _portal.interrupt_thread(thread.ident or 0)
-    time.sleep(0.05)
-    release.set()  # the path in the middle ends; no other one starts
+    # The engine tells its threads to stop once the interrupt has reached it;
+    # then the path in the middle may end, and no other one starts.
+    assert work._workers is not None
+    assert work._workers._stop.wait(5)
+    release.set()
     thread.join(5)
 
     assert not thread.is_alive()

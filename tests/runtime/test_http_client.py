@@ -105,3 +105,24 @@ async def test_a_hub_client_sends_a_set_cookie_back() -> None:
     async with HubClient(settings, transport=transport) as hub:
         await hub.request("GET", "/login")
         assert await hub.health() == {"cookie": "sticky=lb-3"}
+
+
+async def test_a_client_with_a_build_request_of_its_own_builds_every_request() -> None:
+    # A client the user passes in may sign or trace its requests there.
+    class Signing(httpx.AsyncClient):
+        def build_request(self, *args: Any, **kwargs: Any) -> httpx.Request:
+            request = super().build_request(*args, **kwargs)
+            request.headers["X-Signed"] = "yes"
+            return request
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"signed": request.headers.get("X-Signed")})
+
+    settings = HubSettings("http://hub.test", "k")
+    async with (
+        Signing(
+            base_url="http://hub.test", transport=httpx.MockTransport(echo)
+        ) as http,
+        HubClient(settings, client=http) as hub,
+    ):
+        assert await hub.health() == {"signed": "yes"}

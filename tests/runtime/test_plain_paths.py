@@ -44,7 +44,7 @@ def test_printable_ascii_is_told_apart_exactly_as_isprintable_does() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(paths=st.lists(_PLAIN, min_size=1, max_size=8))
+@given(paths=st.lists(_PLAIN, min_size=0, max_size=8))
 def test_joined_plain_paths_are_the_bytes_orjson_gives(paths: list[str]) -> None:
     results: list[Result] = list(paths)
     assert encode_results(results) == orjson.dumps(_as_objects(results))
@@ -96,3 +96,8 @@ def test_add_many_of_plain_strings_buffers_them_as_plain_paths() -> None:
     assert json.loads(pending.fragment) == {
         "processed": [{"path": "/a"}, {"path": "/tab\there"}]
     }
+
+
+def test_no_results_are_an_empty_array() -> None:
+    # The joined paths of no results are empty too: no result made up of them.
+    assert encode_results([]) == b"[]"
