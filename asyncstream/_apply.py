@@ -243,11 +243,11 @@ class AppliedPaths:
         status = self._status
         if status is not None:
             hook = _loop_side(status)
-            status = hook() if hook is not None else None
-            if status is None:
+            if hook is None:
                 for _ in self._iterate_sync(record_each=False, workers=workers):
                     pass
                 return self.summary
+            status = hook()
         return _portal.call(self._drive, workers, status)
 
     def __iter__(self) -> Iterator[PathOutcome]:
@@ -271,16 +271,23 @@ class AppliedPaths:
 
 def _loop_side(status: Any) -> Callable[[], Any] | None:
     """``status``'s hook giving what to add to on the event-loop thread (see
-    :meth:`AppliedPaths.run`; it gives ``None`` for a subclass with an ``add``
-    of its own), or ``None``: then the task's thread adds. The hook is the
-    runtime's statuses' own, looked up on the class: a wrapper that forwards
-    attributes to one has an ``add`` of its own, as has an object whose
-    ``add`` was replaced."""
-    hook = getattr(type(status), "_on_loop_thread", None)
-    replaced = getattr(status, "__dict__", {}).keys() & {"add", "add_many"}
-    if hook is None or replaced:
+    :meth:`AppliedPaths.run`), or ``None``: then the task's thread adds.
+
+    Only the runtime's statuses have the hook, and it holds only where their
+    own ``add`` and ``add_many`` are the ones called: not for a subclass that
+    overrides either, nor for an object whose ``add`` was replaced, nor for a
+    wrapper that forwards attributes to a status (the hook is looked up on the
+    class, never through the object).
+    """
+    cls = type(status)
+    owner = next((c for c in cls.__mro__ if "_on_loop_thread" in vars(c)), None)
+    if owner is None:
         return None
-    bound: Callable[[], Any] = hook.__get__(status)
+    own = getattr(status, "__dict__", {})
+    for name in ("add", "add_many"):
+        if name in own or getattr(cls, name) is not getattr(owner, name):
+            return None
+    bound: Callable[[], Any] = vars(owner)["_on_loop_thread"].__get__(status)
     return bound
 
 

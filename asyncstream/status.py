@@ -69,16 +69,10 @@ class FileActionStatus:
             summary[state] = len(items)
         return summary
 
-    def _on_loop_thread(self) -> FileActionStatus | None:
+    def _on_loop_thread(self) -> FileActionStatus:
         """What ``apply_paths(...).run()`` adds to on the event-loop thread while
-        this one waits: this status itself, which only fills memory (``None``
-        for a subclass with an ``add`` of its own, which may block)."""
-        cls = type(self)
-        if (
-            cls.add is not FileActionStatus.add
-            or cls.add_many is not FileActionStatus.add_many
-        ):
-            return None
+        this one waits: this status itself, which only fills memory (asked only
+        when its own ``add`` and ``add_many`` are the ones called)."""
         return self
 
     def add(self, key: str, path: str | PathObject, *, message: Any = None) -> None:

@@ -194,17 +194,12 @@ class StreamTaskResults:
         # The core adapts the batch size to the hub's answers; follow it.
         self._buffer.batch_size = self._core.next_batch_size
 
-    def _on_loop_thread(self) -> AsyncStreamTaskResults | None:
+    def _on_loop_thread(self) -> AsyncStreamTaskResults:
         """What ``apply_paths(...).run()`` adds to on the event-loop thread while
-        this one waits: the async core, as an ``async def`` task's would (``None``
-        for a subclass with an ``add`` of its own). What this thread buffered is
-        handed over first, so results keep their order."""
-        cls = type(self)
-        if (
-            cls.add is not StreamTaskResults.add
-            or cls.add_many is not StreamTaskResults.add_many
-        ):
-            return None
+        this one waits: the async core, as an ``async def`` task's would (asked
+        only when this class's own ``add`` and ``add_many`` are the ones called).
+        What this thread buffered is handed over first, so results keep their
+        order."""
         if self._closed:
             raise UsageError(f"apply_paths after dump() or close(): {self!r}")
         self._flush()

@@ -29,7 +29,6 @@ or moved: a fast figure is never a lost one.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import shutil
@@ -279,11 +278,10 @@ def latency_model(kind: str, concurrency: int) -> Callable[[Workload, Tick], flo
         status = AsyncStreamTaskResults(
             "bench", [], 1, QUEUE, w.taskid, hub_url=w.results_url, api_key=w.api_key
         )
-        async with status, contextlib.AsyncExitStack() as stack:
-            op: Any = _sleep_op
-            if kind != "threads":
-                op = stack.enter_context(TimedOps())
-            await apply_paths(op, _names(w.n), status, concurrency=concurrency)
+        async with status:
+            with TimedOps() as timed:  # opens a timer only when one is awaited
+                op: Any = _sleep_op if kind == "threads" else timed
+                await apply_paths(op, _names(w.n), status, concurrency=concurrency)
             await status.dump()
         check_delivered(w, status.statistics().items_acked)
         return time.perf_counter() - start

@@ -164,6 +164,22 @@ def test_a_status_of_the_tasks_own_is_added_to_in_the_tasks_thread() -> None:
     assert plain.summary["processed"] == 300
 
 
+def test_an_add_many_replaced_on_the_object_is_called_in_the_tasks_thread() -> None:
+    status = FileActionStatus("t", [], 1, "q")
+    threads: set[int] = set()
+    real = status.add_many
+
+    def spied(key: str, items: Iterable[Any]) -> None:
+        threads.add(threading.get_ident())
+        real(key, items)
+
+    status.add_many = spied  # type: ignore[method-assign]
+    apply_paths(_processed, [f"/p{i}" for i in range(300)], status).run()
+
+    assert status.summary["processed"] == 300
+    assert threads == {threading.get_ident()}
+
+
 def test_an_interrupt_stops_the_run_and_its_workers() -> None:
     started, release = threading.Event(), threading.Event()
     calls = 0
