@@ -7,7 +7,7 @@ with a table of paths/s, each row's ratio to its ceiling (the raw loop, or the
 latency model's bound ``concurrency / 2 ms``), peak memory, and the targets:
 
 * the example handlers, both faces, at least 0.5x the raw loop on the discard hub;
-* the async face no slower than the sync face;
+* the async face no slower than the sync face (judged on the alternated runs);
 * the latency model at concurrency 64 at least 0.8x its bound;
 * a handler run at ten times the paths in at most 1.2x the memory.
 
