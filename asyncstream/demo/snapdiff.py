@@ -40,6 +40,14 @@ def _replica_path(path: str, source_root: str, replica_root: str) -> str:
     root = source_root.rstrip("/")
     if not path.startswith(root + "/"):
         raise ValueError(f"{path!r} is not under the source root {source_root!r}")
+    # The paths come from the hub, not from a walk of the tree: "source/" would
+    # name the whole replica and "source/../x" a file beside it, so a path must
+    # be the source root followed by names only.
+    if any(name in ("", ".", "..") for name in path[len(root) + 1 :].split("/")):
+        raise ValueError(
+            f"{path!r} is not a path under the source root {source_root!r}:"
+            " an empty, '.' or '..' component"
+        )
     return replica_root.rstrip("/") + path[len(root) :]
 
 
