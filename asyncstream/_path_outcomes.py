@@ -106,16 +106,24 @@ def settle(fn: Any, item: PathObject, result: object) -> Settled:
     """The entry of ``item`` from what ``fn`` returned; a bad value raises."""
     if type(result) is str and result in _STATE_SET:  # the common case first
         return result
-    if isinstance(result, str):
-        return check_state(result)
-    if isinstance(result, PathOutcome):
-        check_state(result.state)
-        return result
+    try:
+        if isinstance(result, str):
+            return check_state(result)
+        if isinstance(result, PathOutcome):
+            check_state(result.state)
+            return result
+    except InvalidStateError as exc:
+        # A misspelt state is a bug of the function: say which one, and where.
+        raise InvalidStateError(f"{_returned(fn, item, result)}: {exc}") from None
     raise InvalidStateError(
-        f"{getattr(fn, '__qualname__', fn)!r} returned {result!r:.200} for"
-        f" {item.get('path')!r:.200}: return a state such as 'processed', or a"
-        " PathOutcome"
+        f"{_returned(fn, item, result)}: return a state such as 'processed',"
+        " or a PathOutcome"
     )
+
+
+def _returned(fn: Any, item: PathObject, result: object) -> str:
+    name = getattr(fn, "__qualname__", fn)
+    return f"{name!r} returned {result!r:.200} for {item.get('path')!r:.200}"
 
 
 def failed(item: PathObject, exc: Exception) -> PathOutcome:
