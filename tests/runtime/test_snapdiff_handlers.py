@@ -1,4 +1,5 @@
-"""The example delete handler on real files: concurrent paths never race."""
+"""The example handlers on real files: concurrent paths never race, a stray path
+touches nothing, any file name is deleted and reported."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from asyncstream import AsyncFileActionStatus
+from asyncstream import AsyncFileActionStatus, AsyncStreamTaskResults
+from asyncstream._config import HubSettings
+from asyncstream._hub_client import HubClient
 from asyncstream.demo.snapdiff import delete_handler, move_handler
+from asyncstream.hub import running_hub
 
 
 def tree(root: Path, dirs: int, files: int) -> list[str]:
@@ -94,3 +98,52 @@ async def test_move_from_or_to_a_path_that_is_no_file_under_the_source_root_fail
     assert (replica / "kept" / "f").exists()
     assert (neighbour / "f").exists()
     assert sorted(os.listdir(replica)) == ["kept"]
+
+
+ODD_NAMES = [
+    b"caf\xe9",
+    b"caf\xc3\xa9",
+    b"new\nline",
+    b"cr\r\nlf",
+    b"\xff\xfe",
+    b'q"\\',
+]
+
+
+def files_named(directory: Path, names: list[bytes]) -> list[str]:
+    """The files, made; their paths as ``os`` gives them."""
+    directory.mkdir(parents=True)
+    paths = [os.fsencode(directory) + b"/" + raw for raw in names]
+    for path in paths:
+        Path(os.fsdecode(path)).write_bytes(b"x")
+    return [os.fsdecode(path) for path in paths]
+
+
+async def test_names_that_are_bytes_are_deleted_and_named_back_by_the_hub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, replica = tmp_path / "source", tmp_path / "replica"
+    made = files_named(replica / "d\xe9", ODD_NAMES)  # U+00E9 in a directory name
+    paths = [p.replace(str(replica), str(source), 1) for p in made]
+    async with running_hub(store="sqlite") as hub:
+        # Where the handler's expand_paths finds the hub, as on a worker.
+        monkeypatch.setenv("ASYNCSTREAM_HUB_URL", hub.url)
+        monkeypatch.setenv("ASYNCSTREAM_API_KEY", hub.api_key or "")
+        options = {"hub_url": hub.url, "api_key": hub.api_key}
+        async with HubClient(HubSettings(hub.url, hub.api_key)) as client:
+            stream = await client.create_stream([{"path": p} for p in paths])
+            await client.close_stream(stream["id"])
+            reference = [{"stream": stream["url"], "count": len(paths)}]
+            async with AsyncStreamTaskResults(
+                "delete", reference, 1, "q", "odd-names", **options
+            ) as status:
+                payload = await delete_handler(
+                    status,
+                    paths=reference,
+                    source_root=str(source),
+                    replica_root=str(replica),
+                )
+            stored = await client.get_results("odd-names", page_size=100)
+    assert payload["status"]["summary"]["processed"] == len(paths)
+    assert os.listdir(replica / "d\xe9") == []
+    assert sorted(r["path"] for r in stored["results"]) == sorted(paths)
