@@ -3,7 +3,11 @@ touches nothing, any file name is deleted and reported."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,3 +151,55 @@ async def test_names_that_are_bytes_are_deleted_and_named_back_by_the_hub(
     assert payload["status"]["summary"]["processed"] == len(paths)
     assert os.listdir(replica / "d\xe9") == []
     assert sorted(r["path"] for r in stored["results"]) == sorted(paths)
+
+
+# Root ignores file modes: as root the handler runs without the capabilities
+# that let it (setpriv), as any other user it runs as that user.
+WITHOUT_ROOTS_OVERRIDE = [
+    "setpriv",
+    "--bounding-set=-dac_override,-dac_read_search,-fowner",
+    "--inh-caps=-dac_override,-dac_read_search,-fowner",
+]
+DELETE_IN_A_CHILD = """
+import json, sys
+from asyncstream import FileActionStatus
+from asyncstream.demo.snapdiff import delete_handler_sync
+source, replica, *paths = sys.argv[1:]
+status = FileActionStatus("delete", paths, 1, None)
+payload = delete_handler_sync(
+    status, paths=paths, source_root=source, replica_root=replica
+)
+print(json.dumps(payload["status"]["details"]))
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0 and shutil.which("setpriv") is None,
+    reason="root without setpriv: file modes cannot refuse anything",
+)
+def test_a_file_in_a_directory_it_may_not_write_is_a_failure_naming_why(
+    tmp_path: Path,
+) -> None:
+    source, replica = tmp_path / "source", tmp_path / "replica"
+    (replica / "locked").mkdir(parents=True)
+    (replica / "locked" / "f").write_text("x")
+    (replica / "open").mkdir()
+    (replica / "open" / "g").write_text("x")
+    (replica / "locked").chmod(0o555)
+    paths = [f"{source}/locked/f", f"{source}/open/g"]
+    prefix = WITHOUT_ROOTS_OVERRIDE if os.geteuid() == 0 else []
+    try:
+        done = subprocess.run(
+            [*prefix, sys.executable, "-c", DELETE_IN_A_CHILD,
+             str(source), str(replica), *paths],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    finally:
+        (replica / "locked").chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    details = json.loads(done.stdout)
+    assert details["processed"] == [{"path": paths[1]}]
+    [failure] = details["failures"]
+    assert failure["path"] == paths[0]
+    assert "Permission denied" in failure["message"][0]
+    assert (replica / "locked" / "f").exists()
