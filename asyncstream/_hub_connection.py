@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Self
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import anyio
 import httpx
@@ -25,7 +25,12 @@ from anyio.abc import AsyncResource
 
 from ._config import HubSettings
 from ._deadline import Deadline
-from ._exceptions import HubProtocolError, HubUnavailableError, UsageError
+from ._exceptions import (
+    HubProtocolError,
+    HubUnavailableError,
+    InvalidPathError,
+    UsageError,
+)
 from ._http_client import PoolClient, new_request
 from ._hub_answers import JSON_HEADERS, check_response
 from ._hub_pools import (
@@ -45,7 +50,25 @@ logger = logging.getLogger("asyncstream.hub_client")
 @functools.lru_cache(maxsize=256)
 def _joined(base: str, url: str) -> str:
     # A sender posts every batch of a task to one URL: parse it once, not per POST.
-    return urljoin(base + "/", url)
+    joined = urljoin(base + "/", url)
+    # A stream's URL comes from a task's input, written by whoever queued the
+    # task: one on another server would get the hub's key with every request,
+    # and hand the task paths of its own making.
+    if _origin(joined) != _origin(base):
+        raise InvalidPathError(
+            f"stream URL {url!r} is not on the hub {base!r}: a stream is read"
+            " from the task's own hub only (its API key goes nowhere else)"
+        )
+    return joined
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(scheme)
 
 
 @functools.lru_cache(maxsize=256)
