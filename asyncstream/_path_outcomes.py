@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from ._exceptions import InvalidStateError
-from ._paths import STATES, PathObject, State, check_state
+from ._paths import STATES, PathObject, State, check_state, is_wire_text
 
 _STATE_SET = frozenset(STATES)
 
@@ -98,8 +98,29 @@ def state_runs(
         yield run_state, run
 
 
+# Characters of an exception's message kept in a failure: room for two paths
+# of PATH_MAX and the words around them.
+MAX_MESSAGE_CHARS = 10_000
+
+
 def _message(exc: Exception) -> str:
-    return str(exc) or type(exc).__name__
+    """The message of a failure: why, as a person reading the results needs it.
+
+    One path's error must never stop the run because its text cannot travel:
+    a huge message (a tool's whole output) is cut, a lone surrogate that is
+    no byte of a file name is written as its escape, and an exception whose
+    ``str()`` fails is named by its type.
+    """
+    try:
+        text = str(exc) or type(exc).__name__
+    except Exception:
+        return type(exc).__name__
+    if len(text) > MAX_MESSAGE_CHARS:
+        cut = len(text) - MAX_MESSAGE_CHARS
+        text = f"{text[:MAX_MESSAGE_CHARS]}... ({cut} more characters)"
+    if not text.isascii() and not is_wire_text(text):
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def settle(fn: Any, item: PathObject, result: object) -> Settled:
