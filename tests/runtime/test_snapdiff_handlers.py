@@ -203,3 +203,23 @@ def test_a_file_in_a_directory_it_may_not_write_is_a_failure_naming_why(
     assert failure["path"] == paths[0]
     assert "Permission denied" in failure["message"][0]
     assert (replica / "locked" / "f").exists()
+
+
+@pytest.mark.parametrize(
+    ("source_root", "replica_root"),
+    [("/data", ""), ("", "/replica"), ("/data", "replica"), ("data", "/replica")],
+)
+async def test_a_root_that_is_empty_or_relative_is_refused_before_any_path(
+    tmp_path: Path, source_root: str, replica_root: str
+) -> None:
+    # An empty replica root would make "/data/x" the file "/x" of this machine.
+    kept = tmp_path / "kept"
+    kept.write_text("x")
+    paths = [f"{source_root}/{kept.relative_to('/')}"]
+    for handler in (delete_handler, move_handler):
+        status = AsyncFileActionStatus("t", paths, 1, None)
+        with pytest.raises(ValueError, match="absolute"):
+            await handler(
+                status, paths=paths, source_root=source_root, replica_root=replica_root
+            )
+    assert kept.exists()
