@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Self
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import anyio
 import httpx
@@ -25,12 +25,7 @@ from anyio.abc import AsyncResource
 
 from ._config import HubSettings
 from ._deadline import Deadline
-from ._exceptions import (
-    HubProtocolError,
-    HubUnavailableError,
-    InvalidPathError,
-    UsageError,
-)
+from ._exceptions import HubProtocolError, HubUnavailableError, UsageError
 from ._http_client import PoolClient, new_request
 from ._hub_answers import JSON_HEADERS, check_response
 from ._hub_pools import (
@@ -51,14 +46,14 @@ logger = logging.getLogger("asyncstream.hub_client")
 def _joined(base: str, url: str) -> str:
     # A sender posts every batch of a task to one URL: parse it once, not per POST.
     joined = urljoin(base + "/", url)
-    # A stream's URL comes from a task's input, written by whoever queued the
-    # task: one on another server would get the hub's key with every request,
-    # and hand the task paths of its own making.
     if _origin(joined) != _origin(base):
-        raise InvalidPathError(
-            f"stream URL {url!r} is not on the hub {base!r}: a stream is read"
-            " from the task's own hub only (its API key goes nowhere else)"
-        )
+        # A stream's URL comes from a task's input, written by whoever queued
+        # the task: a server named there would get the hub's key with every
+        # request and hand the task paths of its own making. Every stream is
+        # read from the hub: of an absolute URL (a hub may spell its own host
+        # otherwise) only the path and query are kept.
+        hub, asked = urlsplit(base), urlsplit(joined)
+        joined = urlunsplit((hub.scheme, hub.netloc, asked.path, asked.query, ""))
     return joined
 
 
