@@ -63,7 +63,11 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 def _origin(url: str) -> tuple[str, str | None, int | None]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    return scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(scheme)
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:  # not a port: no origin of the hub's, then
+        return scheme, None, -1
+    return scheme, parts.hostname, port
 
 
 @functools.lru_cache(maxsize=256)

@@ -157,6 +157,7 @@ async def test_stream_urls_join_relative_and_absolute_ones_stay_on_the_hub() -> 
         assert c.resolve("//other/x") == "http://hub.test/x"
         assert c.resolve("https://hub.test/x") == "http://hub.test/x"
         assert c.resolve("http://other//evil/x") == "http://hub.test//evil/x"
+        assert c.resolve("http://other:port/x") == "http://hub.test/x"
 
 
 async def test_undecodable_body_is_a_protocol_error_not_retried() -> None:
