@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Self
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import anyio
 import httpx
@@ -45,7 +45,29 @@ logger = logging.getLogger("asyncstream.hub_client")
 @functools.lru_cache(maxsize=256)
 def _joined(base: str, url: str) -> str:
     # A sender posts every batch of a task to one URL: parse it once, not per POST.
-    return urljoin(base + "/", url)
+    joined = urljoin(base + "/", url)
+    if _origin(joined) != _origin(base):
+        # A stream's URL comes from a task's input, written by whoever queued
+        # the task: a server named there would get the hub's key with every
+        # request and hand the task paths of its own making. Every stream is
+        # read from the hub: of an absolute URL (a hub may spell its own host
+        # otherwise) only the path and query are kept.
+        hub, asked = urlsplit(base), urlsplit(joined)
+        joined = urlunsplit((hub.scheme, hub.netloc, asked.path, asked.query, ""))
+    return joined
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:  # not a port: no origin of the hub's, then
+        return scheme, None, -1
+    return scheme, parts.hostname, port
 
 
 @functools.lru_cache(maxsize=256)

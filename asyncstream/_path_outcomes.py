@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from ._exceptions import InvalidStateError
-from ._paths import STATES, PathObject, State, check_state
+from ._paths import STATES, PathObject, State, check_state, is_wire_text
 
 _STATE_SET = frozenset(STATES)
 
@@ -98,24 +98,53 @@ def state_runs(
         yield run_state, run
 
 
+# Characters of an exception's message kept in a failure: room for two paths
+# of PATH_MAX and the words around them.
+MAX_MESSAGE_CHARS = 10_000
+
+
 def _message(exc: Exception) -> str:
-    return str(exc) or type(exc).__name__
+    """The message of a failure: why, as a person reading the results needs it.
+
+    One path's error must never stop the run because its text cannot travel:
+    a huge message (a tool's whole output) is cut, a lone surrogate that is
+    no byte of a file name is written as its escape, and an exception whose
+    ``str()`` fails is named by its type.
+    """
+    try:
+        text = str(exc) or type(exc).__name__
+    except Exception:
+        return type(exc).__name__
+    if len(text) > MAX_MESSAGE_CHARS:
+        cut = len(text) - MAX_MESSAGE_CHARS
+        text = f"{text[:MAX_MESSAGE_CHARS]}... ({cut} more characters)"
+    if not text.isascii() and not is_wire_text(text):
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def settle(fn: Any, item: PathObject, result: object) -> Settled:
     """The entry of ``item`` from what ``fn`` returned; a bad value raises."""
     if type(result) is str and result in _STATE_SET:  # the common case first
         return result
-    if isinstance(result, str):
-        return check_state(result)
-    if isinstance(result, PathOutcome):
-        check_state(result.state)
-        return result
+    try:
+        if isinstance(result, str):
+            return check_state(result)
+        if isinstance(result, PathOutcome):
+            check_state(result.state)
+            return result
+    except InvalidStateError as exc:
+        # A misspelt state is a bug of the function: say which one, and where.
+        raise InvalidStateError(f"{_returned(fn, item, result)}: {exc}") from None
     raise InvalidStateError(
-        f"{getattr(fn, '__qualname__', fn)!r} returned {result!r:.200} for"
-        f" {item.get('path')!r:.200}: return a state such as 'processed', or a"
-        " PathOutcome"
+        f"{_returned(fn, item, result)}: return a state such as 'processed',"
+        " or a PathOutcome"
     )
+
+
+def _returned(fn: Any, item: PathObject, result: object) -> str:
+    name = getattr(fn, "__qualname__", fn)
+    return f"{name!r} returned {result!r:.200} for {item.get('path')!r:.200}"
 
 
 def failed(item: PathObject, exc: Exception) -> PathOutcome:

@@ -20,6 +20,7 @@ import contextvars
 import ctypes
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
@@ -133,6 +134,7 @@ class _CallHandle:
         self.scope: anyio.CancelScope | None = None
         self.abandoned = False
         self.interrupted = False
+        self.interrupted_at = 0.0  # time.monotonic() of the interrupt
         self.unwound = threading.Event()
 
     def abandon(self, portal: BlockingPortal) -> None:
@@ -180,7 +182,7 @@ def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         future = contextvars.Context().run(
             asyncio.run_coroutine_threadsafe, run(), _loop
         )
-        result = _wait_for(future)
+        result = _wait_for(future, handle)
     except BaseException:
         if handle.interrupted:
             raise KeyboardInterrupt from None
@@ -197,8 +199,14 @@ def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     return result
 
 
-def _wait_for(future: Future[T]) -> T:
-    """``future.result()``, waking every :data:`SIGNAL_POLL` seconds."""
+def _wait_for(future: Future[T], handle: _CallHandle) -> T:
+    """``future.result()``, waking every :data:`SIGNAL_POLL` seconds.
+
+    Interrupted, it waits for the work to unwind for ``CANCEL_GRACE`` seconds at
+    most, as an exception in this thread does: work that cannot unwind (a
+    worker thread stuck in a system call on a dead file server) must not keep
+    the interrupt from the task.
+    """
     while True:
         try:
             return future.result(SIGNAL_POLL)
@@ -206,6 +214,11 @@ def _wait_for(future: Future[T]) -> T:
             if future.done():
                 raise  # the work's own TimeoutError
             # Not done: a pending signal handler runs here, or the wait goes on.
+            if (
+                handle.interrupted
+                and time.monotonic() - handle.interrupted_at >= CANCEL_GRACE
+            ):
+                raise KeyboardInterrupt from None
 
 
 def interrupt_thread(thread_id: int) -> None:
@@ -213,12 +226,13 @@ def interrupt_thread(thread_id: int) -> None:
 
     A thread blocked on the loop cannot take an exception until it wakes: the
     call it waits for is cancelled, and it raises ``KeyboardInterrupt`` once that
-    has unwound. A thread running Python code gets ``KeyboardInterrupt`` at its
-    next instruction.
+    has unwound (or after ``CANCEL_GRACE`` seconds). A thread running Python
+    code gets ``KeyboardInterrupt`` at its next instruction.
     """
     with _waiting_lock:
         handle = _waiting.get(thread_id)
         if handle is not None:
+            handle.interrupted_at = time.monotonic()  # first: read once set
             handle.interrupted = True
             handle.abandoned = True  # a call not started yet cancels itself
             scope, portal = handle.scope, _portal

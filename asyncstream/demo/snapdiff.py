@@ -36,10 +36,30 @@ from asyncstream import PathOutcome, apply_paths
 from asyncstream.utils.inputs import expand_paths
 
 
+def _check_roots(source_root: str, replica_root: str) -> None:
+    """Raise unless both roots are absolute paths; a handler asks first.
+
+    An empty replica root would turn ``/data/x`` into ``/x`` of the worker's
+    machine, a relative one into a path under whatever directory the worker
+    runs in: refused before any path is touched.
+    """
+    for name, root in (("source_root", source_root), ("replica_root", replica_root)):
+        if not isinstance(root, str) or not root.startswith("/"):
+            raise ValueError(f"{name} must be an absolute path, got {root!r}")
+
+
 def _replica_path(path: str, source_root: str, replica_root: str) -> str:
     root = source_root.rstrip("/")
     if not path.startswith(root + "/"):
         raise ValueError(f"{path!r} is not under the source root {source_root!r}")
+    # The paths come from the hub, not from a walk of the tree: "source/" would
+    # name the whole replica and "source/../x" a file beside it, so a path must
+    # be the source root followed by names only.
+    if any(name in ("", ".", "..") for name in path[len(root) + 1 :].split("/")):
+        raise ValueError(
+            f"{path!r} is not a path under the source root {source_root!r}:"
+            " an empty, '.' or '..' component"
+        )
     return replica_root.rstrip("/") + path[len(root) :]
 
 
@@ -90,6 +110,7 @@ async def delete_handler(
     status: Any, *, paths: list[Any], source_root: str, replica_root: str, **fields: Any
 ) -> dict[str, Any]:
     """Delete from the replica every path the snapshot diff found deleted."""
+    _check_roots(source_root, replica_root)
     delete = functools.partial(
         delete_path, source_root=source_root, replica_root=replica_root
     )
@@ -102,6 +123,7 @@ async def move_handler(
     status: Any, *, paths: list[Any], source_root: str, replica_root: str, **fields: Any
 ) -> dict[str, Any]:
     """Move within the replica every path the snapshot diff found moved."""
+    _check_roots(source_root, replica_root)
     move = functools.partial(
         move_path, source_root=source_root, replica_root=replica_root
     )
@@ -114,6 +136,7 @@ def delete_handler_sync(
     status: Any, *, paths: list[Any], source_root: str, replica_root: str, **fields: Any
 ) -> dict[str, Any]:
     """:func:`delete_handler` for a plain (synchronous) task body."""
+    _check_roots(source_root, replica_root)
     delete = functools.partial(
         delete_path, source_root=source_root, replica_root=replica_root
     )
@@ -126,6 +149,7 @@ def move_handler_sync(
     status: Any, *, paths: list[Any], source_root: str, replica_root: str, **fields: Any
 ) -> dict[str, Any]:
     """:func:`move_handler` for a plain (synchronous) task body."""
+    _check_roots(source_root, replica_root)
     move = functools.partial(
         move_path, source_root=source_root, replica_root=replica_root
     )

@@ -32,6 +32,8 @@ DEFAULT_CHUNK = 1000
 # (one fsync on a durable hub) and one request less per thousand paths.
 MAX_CHUNK = 16_000
 LISTING_BLOCK = 1 << 20  # bytes read from the listing at a time
+# Seconds a cancelled feed tries to close its stream (a live hub answers in ms).
+CLOSE_WHEN_CANCELLED = 1.0
 
 OnWalkError = Callable[[OSError], None]
 
@@ -199,10 +201,17 @@ async def feed_stream(
             fed += len(batch)
             if on_chunk is not None:
                 on_chunk(len(batch))
-    except BaseException:
-        # Best effort: the original error is the one worth reporting.
+    except BaseException as exc:
+        # Best effort: the original error is the one worth reporting. Cancelled,
+        # the task has stopped reading and the hub may be gone with the same
+        # Ctrl-C: the close only tidies up, and must not hold the exit for the
+        # whole request deadline.
+        if isinstance(exc, anyio.get_cancelled_exc_class()):
+            close_by = client.deadline(CLOSE_WHEN_CANCELLED)
+        else:
+            close_by = deadline()
         with anyio.CancelScope(shield=True), contextlib.suppress(AsyncStreamError):
-            await client.close_stream(stream_id, deadline=deadline())
+            await client.close_stream(stream_id, deadline=close_by)
         raise
     await client.close_stream(stream_id, deadline=deadline())
     return fed

@@ -132,6 +132,23 @@ async def test_return_value_that_is_no_state_stops_with_its_name(
         await apply_paths(nothing, files(tmp_path, 3))
 
 
+@pytest.mark.parametrize("sync", [True, False])
+async def test_a_misspelt_state_names_the_function_and_the_path(sync: bool) -> None:
+    def misspelt(item: dict[str, Any]) -> Any:
+        return "procesed"
+
+    async def misspelt_in_an_outcome(item: dict[str, Any]) -> Any:
+        return PathOutcome("deleted", item)  # type: ignore[arg-type]
+
+    fn = misspelt if sync else misspelt_in_an_outcome
+    with pytest.raises(InvalidStateError) as caught:
+        await apply_paths(fn, ["/data/a", "/data/b"])
+    message = str(caught.value)
+    assert fn.__qualname__ in message
+    assert "'/data/a'" in message
+    assert "expected one of processed, skipped" in message
+
+
 async def test_async_function_runs_exactly_concurrency_paths_at_once() -> None:
     concurrency, active, most = 8, 0, 0
     full = anyio.Event()

@@ -100,3 +100,40 @@ async def test_sync_task_gets_the_same_concurrency_through_the_shim(
     task = await client.get_task("apply-sync")
     assert task["summary"]["processed"] == 2500
     assert task["state"] == "completed"
+
+
+class UnprintableError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for this one")
+
+
+def fails_in_ways_that_cannot_travel(item: dict[str, Any]) -> str:
+    name = item["path"]
+    if name == "/data/huge":  # e.g. a subprocess's whole output
+        raise RuntimeError("x" * 9_000_000)
+    if name == "/data/surrogate":  # a lone surrogate names no byte of a file
+        raise ValueError("bad \ud800 text")
+    if name == "/data/unprintable":
+        raise UnprintableError
+    return "processed"
+
+
+async def test_a_failure_whose_message_cannot_travel_is_cut_not_fatal(
+    hub: RunningHub, client: HubClient
+) -> None:
+    names = ["/data/a", "/data/huge", "/data/surrogate", "/data/unprintable", "/data/b"]
+    options = {"hub_url": hub.url, "api_key": hub.api_key}
+    async with AsyncStreamTaskResults(
+        "t", names, 1, "q", "messages", **options
+    ) as status:
+        summary = await apply_paths(fails_in_ways_that_cannot_travel, names, status)
+        await status.dump()
+    assert summary["processed"] == 2
+    assert summary["failures"] == 3
+    stored = await client.get_results("messages", state="failures")
+    messages = {r["path"]: r["message"][0] for r in stored["results"]}
+    assert messages["/data/huge"].startswith("xxxx")
+    assert len(messages["/data/huge"]) < 20_000
+    assert "more characters" in messages["/data/huge"]
+    assert messages["/data/surrogate"] == "bad \\ud800 text"
+    assert messages["/data/unprintable"] == "UnprintableError"

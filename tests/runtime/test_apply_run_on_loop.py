@@ -216,3 +216,39 @@ def test_an_interrupt_stops_the_run_and_its_workers() -> None:
     assert outcome
     assert isinstance(outcome[0], KeyboardInterrupt)
     assert calls == 1
+
+
+def test_an_interrupt_reaches_the_task_while_a_path_never_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A path on a file server that went away blocks its thread for good: the
+    # run cannot unwind, and Ctrl-C must still reach the task, after the grace
+    # that an unwinding run gets, as a time limit does.
+    monkeypatch.setattr(_portal, "CANCEL_GRACE", 0.3)
+    started, release = threading.Event(), threading.Event()
+
+    def stuck(item: dict[str, Any]) -> str:
+        started.set()
+        release.wait(30)
+        return "processed"
+
+    outcome: list[BaseException] = []
+    work = apply_paths(stuck, ["/p0", "/p1"], FileActionStatus("t", [], 1, "q"))
+
+    def task_body() -> None:
+        try:
+            work.run()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=task_body)
+    thread.start()
+    try:
+        assert started.wait(5)
+        _portal.interrupt_thread(thread.ident or 0)
+        thread.join(3)
+        assert not thread.is_alive(), "the interrupt never reached the task"
+        assert isinstance(outcome[0], KeyboardInterrupt)
+    finally:
+        release.set()
+        thread.join(5)

@@ -146,12 +146,18 @@ async def test_the_key_never_shows_in_reprs_or_errors() -> None:
         await client.get_task("t")
 
 
-async def test_stream_urls_join_relative_and_keep_absolute() -> None:
+async def test_stream_urls_join_relative_and_absolute_ones_stay_on_the_hub() -> None:
     async with client_for(httpx.MockTransport(lambda r: httpx.Response(200))) as c:
         assert (
             c.resolve("/api/streams/1/paths/") == "http://hub.test/api/streams/1/paths/"
         )
-        assert c.resolve("http://other/x") == "http://other/x"
+        assert c.resolve("http://hub.test:80/x") == "http://hub.test:80/x"
+        # Another server's URL is read from the hub: its key goes nowhere else.
+        assert c.resolve("http://other/x?a=1") == "http://hub.test/x?a=1"
+        assert c.resolve("//other/x") == "http://hub.test/x"
+        assert c.resolve("https://hub.test/x") == "http://hub.test/x"
+        assert c.resolve("http://other//evil/x") == "http://hub.test//evil/x"
+        assert c.resolve("http://other:port/x") == "http://hub.test/x"
 
 
 async def test_undecodable_body_is_a_protocol_error_not_retried() -> None:
