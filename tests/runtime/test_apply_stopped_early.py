@@ -240,3 +240,21 @@ async def test_the_in_memory_status_holds_every_file_a_cancelled_run_deleted(
     details = status.dump()["status"]["details"]
     recorded = [obj["path"] for obj in details["processed"]]
     assert_each_deleted_file_reported_once(paths, recorded)
+
+
+async def test_a_sync_loop_left_early_reports_every_file_it_deleted(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    paths = make_files(tmp_path / "tree")
+    spool = tmp_path / "spool"
+
+    def task_body() -> None:
+        status = StreamTaskResults("delete", [], 1, "q", "left", **options(hub, spool))
+        for seen, _ in enumerate(apply_paths(Deleting(), paths, status), 1):
+            if seen == 500:
+                break
+        status.dump()
+
+    await anyio.to_thread.run_sync(task_body)
+    reported = await hub_paths(hub, "left") + spooled_paths(spool)
+    assert_each_deleted_file_reported_once(paths, reported)
