@@ -483,7 +483,12 @@ def apply_paths(
 
     Leaving early (a ``break``, an exception, cancellation) stops the workers: a
     thread stops before its next path and is waited for, so nothing is left
-    running.
+    running. The outcomes of the paths worked on by then that the status had
+    not taken are still given to it, without waiting (the runtime's statuses
+    deliver them at their close, or spool them once delivery failed), and the
+    exception goes on unchanged: no path worked on goes unreported. (An
+    ``async def`` function cancelled in the middle of a path has no outcome
+    for it.)
     """
     return AppliedPaths(
         fn,

@@ -26,7 +26,9 @@ It is an async context manager because the workers live in a task group that
 one task enters and leaves: the consumer's own (async face) or a task on the
 process's event-loop thread (sync face, through the portal). Leaving it stops
 the feed and the workers; a thread in the middle of a chunk stops before its
-next path, and leaving waits for it.
+next path, and leaving waits for it. What was settled by then and not handed
+out (work done, wherever its outcome was on its way) is kept:
+:meth:`PathWorkers.unrecorded` gives it once the block is left.
 """
 
 from __future__ import annotations
@@ -334,9 +336,9 @@ class PathWorkers:
 
     async def _next_completed(self) -> ChunkOutcomes | None:
         try:
-            seq, outcomes = await _receive(self._outcomes)
-            self._gave_out(seq)
-            return outcomes  # type: ignore[no-any-return]
+            received: tuple[int, ChunkOutcomes] = await _receive(self._outcomes)
+            self._gave_out(received[0])
+            return received[1]
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             self._ended()
             return None

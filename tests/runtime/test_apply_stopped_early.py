@@ -227,8 +227,9 @@ async def test_a_hub_that_stops_answering_leaves_every_deleted_file_reported(
 
 
 @KINDS
+@pytest.mark.parametrize("ordered", [True, False], ids=["ordered", "as-completed"])
 async def test_the_in_memory_status_holds_every_file_a_cancelled_run_deleted(
-    tmp_path: Path, kind: type[Deleting]
+    tmp_path: Path, kind: type[Deleting], ordered: bool
 ) -> None:
     paths = make_files(tmp_path / "tree")
     status = FileActionStatus("delete", [], 1, "q")
@@ -236,7 +237,7 @@ async def test_the_in_memory_status_holds_every_file_a_cancelled_run_deleted(
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as group:
             group.start_soon(stop_when, fn, scope, FILES // 3)
-            await apply_paths(fn, paths, status, concurrency=4)
+            await apply_paths(fn, paths, status, concurrency=4, ordered=ordered)
     details = status.dump()["status"]["details"]
     recorded = [obj["path"] for obj in details["processed"]]
     assert_each_deleted_file_reported_once(paths, recorded)
