@@ -22,6 +22,7 @@ status, memory bounded all the way::
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any, Self
@@ -48,6 +49,8 @@ from ._path_settings import (
 from ._path_workers import Inputs, PathWorkers
 from ._paths import PathObject, State
 from ._payload import empty_summary
+
+logger = logging.getLogger("asyncstream.apply")
 
 __all__ = [
     "LOCAL_DISK_CONCURRENCY",
@@ -87,6 +90,13 @@ class AppliedPaths:
         self._workers: PathWorkers | None = None
         self._summary = empty_summary()
         self._sync_add: bool | None = None  # is status.add plain? asked once
+        # A run that stops early still reports every path worked on: the part
+        # of the chunk being recorded that the status did not take, the rest
+        # of the chunk being iterated (its next position), then what the
+        # engine holds; handed to the status without awaiting, once.
+        self._untaken: ChunkOutcomes | None = None
+        self._iterating: tuple[ChunkOutcomes, int] | None = None
+        self._kept = False
 
     def __repr__(self) -> str:
         counts = " ".join(f"{s}={n}" for s, n in self._summary.items() if n)
@@ -131,26 +141,42 @@ class AppliedPaths:
             self._record_sync(chunk, status)
             return
         add, add_many = status.add, getattr(status, "add_many", None)
-        for run in state_runs(chunk):
-            if isinstance(run, PathOutcome):
-                await add(run.state, run.path, message=run.message)
-                summary[run.state] += 1
-                continue
-            state, items = run
-            if add_many is not None:
-                await add_many(state, _bare(items))
-            else:
-                for item in items:
-                    await add(state, item)
-            summary[state] += len(items)
+        done = taken = 0  # paths of the chunk recorded; of the current run
+        run: PathOutcome | tuple[State, list[PathObject]] | None = None
+        try:
+            for run in state_runs(chunk):
+                if isinstance(run, PathOutcome):
+                    await add(run.state, run.path, message=run.message)
+                    summary[run.state] += 1
+                    done += 1
+                    continue
+                state, items = run
+                if add_many is not None:
+                    await add_many(state, _bare(items))
+                else:
+                    for taken, item in enumerate(items):  # noqa: B007
+                        await add(state, item)
+                    taken = 0
+                summary[state] += len(items)
+                done += len(items)
+        except BaseException:
+            taken = _taken(run, taken, add_many, status)
+            if taken and isinstance(run, tuple):
+                summary[run[0]] += taken
+            self._untaken = _after(chunk, done + taken)
+            raise
 
     async def _run(self) -> dict[State, int]:
         return await self._drive(self._open(), self._status)
 
     async def _drive(self, workers: PathWorkers, status: Any) -> dict[State, int]:
-        async with workers:
-            while (chunk := await workers.next_chunk()) is not None:
-                await self._record(chunk, status)
+        try:
+            async with workers:
+                while (chunk := await workers.next_chunk()) is not None:
+                    await self._record(chunk, status)
+        except BaseException:
+            self._keep_unrecorded(workers, status)
+            raise
         return self.summary
 
     def __await__(self) -> Any:
@@ -168,7 +194,10 @@ class AppliedPaths:
         tb: TracebackType | None,
     ) -> None:
         if self._workers is not None:
-            await self._workers.__aexit__(exc_type, exc, tb)
+            try:
+                await self._workers.__aexit__(exc_type, exc, tb)
+            finally:
+                self._keep_unrecorded(self._workers, self._status)
 
     def __aiter__(self) -> AsyncIterator[PathOutcome]:
         return self._iterate_async()
@@ -186,12 +215,17 @@ class AppliedPaths:
             workers = self._workers
         try:
             while (chunk := await workers.next_chunk()) is not None:
-                for outcome in chunk.outcomes():
+                for at, outcome in enumerate(chunk.outcomes(), 1):
+                    self._iterating = chunk, at
                     await self._record(_single(outcome), self._status)
                     yield outcome
+                self._iterating = None
         finally:
             if detached is not None:
-                await detached.close()
+                try:
+                    await detached.close()
+                finally:
+                    self._keep_unrecorded(workers, self._status)
 
     # -- sync ----------------------------------------------------------------------
 
@@ -201,18 +235,30 @@ class AppliedPaths:
             _count(summary, chunk)
             return
         add, add_many = status.add, getattr(status, "add_many", None)
-        for run in state_runs(chunk):
-            if isinstance(run, PathOutcome):
-                add(run.state, run.path, message=run.message)
-                summary[run.state] += 1
-                continue
-            state, items = run
-            if add_many is not None:
-                add_many(state, _bare(items))
-            else:
-                for item in items:
-                    add(state, item)
-            summary[state] += len(items)
+        done = taken = 0  # paths of the chunk recorded; of the current run
+        run: PathOutcome | tuple[State, list[PathObject]] | None = None
+        try:
+            for run in state_runs(chunk):
+                if isinstance(run, PathOutcome):
+                    add(run.state, run.path, message=run.message)
+                    summary[run.state] += 1
+                    done += 1
+                    continue
+                state, items = run
+                if add_many is not None:
+                    add_many(state, _bare(items))
+                else:
+                    for taken, item in enumerate(items):  # noqa: B007
+                        add(state, item)
+                    taken = 0
+                summary[state] += len(items)
+                done += len(items)
+        except BaseException:
+            taken = _taken(run, taken, add_many, status)
+            if taken and isinstance(run, tuple):
+                summary[run[0]] += taken
+            self._untaken = _after(chunk, done + taken)
+            raise
 
     def _check_sync_status(self) -> None:
         add = getattr(self._status, "add", None)
@@ -259,14 +305,47 @@ class AppliedPaths:
         self._check_sync_status()
         if workers is None:
             workers = self._open()
-        with _portal.wrap_async_context(workers):
-            while (chunk := _portal.call(workers.next_chunk)) is not None:
-                if not record_each:
-                    self._record_sync(chunk, self._status)
-                    continue
-                for outcome in chunk.outcomes():
-                    self._record_sync(_single(outcome), self._status)
-                    yield outcome
+        try:
+            with _portal.wrap_async_context(workers):
+                while (chunk := _portal.call(workers.next_chunk)) is not None:
+                    if not record_each:
+                        self._record_sync(chunk, self._status)
+                        continue
+                    for at, outcome in enumerate(chunk.outcomes(), 1):
+                        self._iterating = chunk, at
+                        self._record_sync(_single(outcome), self._status)
+                        yield outcome
+                    self._iterating = None
+        finally:
+            self._keep_unrecorded(workers, self._status)
+
+    # -- a run that stopped early ----------------------------------------------------
+
+    def _keep_unrecorded(self, workers: PathWorkers, status: Any) -> None:
+        """Hand the status every outcome of work done that it did not take,
+        without awaiting (this runs while a cancellation or the run's error
+        propagates); once the workers have stopped. Never raises."""
+        if self._kept:
+            return
+        self._kept = True
+        chunks = [self._untaken] if self._untaken else []
+        if self._iterating is not None:
+            chunks.append(_after(*self._iterating))
+        chunks += workers.unrecorded()
+        self._untaken = self._iterating = None
+        outcomes = [o for chunk in chunks for o in chunk.outcomes()]
+        if not outcomes:
+            return
+        for outcome in outcomes:
+            self._summary[outcome.state] += 1
+        try:
+            _give_late(status, outcomes)
+        except Exception:
+            logger.exception(
+                "%d outcomes of paths worked on could not be given to %r",
+                len(outcomes),
+                status,
+            )
 
 
 def _loop_side(status: Any) -> Callable[[], Any] | None:
@@ -289,6 +368,56 @@ def _loop_side(status: Any) -> Callable[[], Any] | None:
             return None
     bound: Callable[[], Any] = vars(owner)["_on_loop_thread"].__get__(status)
     return bound
+
+
+def _give_late(status: Any, outcomes: list[PathOutcome]) -> None:
+    """Give ``status`` outcomes it did not take before the run stopped, with
+    no await: the runtime's async status keeps them (delivered at its close, or
+    spooled); a status with a plain ``add`` gets them added; any other can only
+    be told about in the log."""
+    if status is None:
+        return
+    keep = getattr(status, "keep_unrecorded", None)
+    if keep is not None:
+        keep([(o.state, o.path, o.message) for o in outcomes])
+        return
+    add = getattr(status, "add", None)
+    if add is None or inspect.iscoroutinefunction(add):
+        logger.warning(
+            "%d paths were worked on and not recorded: the run stopped and"
+            " %r can only be added to by awaiting",
+            len(outcomes),
+            status,
+        )
+        return
+    for outcome in outcomes:
+        add(outcome.state, outcome.path, message=outcome.message)
+
+
+def _taken(
+    run: PathOutcome | tuple[State, list[PathObject]] | None,
+    added: int,
+    add_many: Any,
+    status: Any,
+) -> int:
+    """How many results of ``run``, the run being recorded when the status
+    raised, it took: ``added`` by one ``add`` each, or what the ``add_many``
+    that raised says it took (the runtime's statuses say; any other is taken to
+    have taken none: its rest is added again rather than lost). A lone outcome
+    whose ``add`` raised was not taken."""
+    if not isinstance(run, tuple):
+        return 0
+    if add_many is not None:
+        taken = getattr(status, "add_many_taken", None)
+        ok = isinstance(taken, int) and 0 <= taken <= len(run[1])
+        added = taken if ok else 0  # type: ignore[assignment]
+    return added
+
+
+def _after(chunk: ChunkOutcomes, start: int) -> ChunkOutcomes:
+    """The outcomes of ``chunk`` from position ``start`` on."""
+    end = len(chunk.settled)
+    return ChunkOutcomes(chunk.paths[start:end], chunk.settled[start:end])
 
 
 def _count(summary: dict[State, int], chunk: ChunkOutcomes) -> None:
@@ -354,7 +483,12 @@ def apply_paths(
 
     Leaving early (a ``break``, an exception, cancellation) stops the workers: a
     thread stops before its next path and is waited for, so nothing is left
-    running.
+    running. The outcomes of the paths worked on by then that the status had
+    not taken are still given to it, without waiting (the runtime's statuses
+    deliver them at their close, or spool them once delivery failed), and the
+    exception goes on unchanged: no path worked on goes unreported. (An
+    ``async def`` function cancelled in the middle of a path has no outcome
+    for it.)
     """
     return AppliedPaths(
         fn,

@@ -175,10 +175,11 @@ def run_chunk(
 
 
 async def run_chunk_async(
-    fn: AsyncPathFunction, chunk: list[PathObject]
+    fn: AsyncPathFunction, chunk: list[PathObject], settled: list[Settled]
 ) -> list[Settled]:
-    """Apply ``async def fn`` to each path of ``chunk``, one after the other."""
-    settled: list[Settled] = []
+    """Apply ``async def fn`` to each path of ``chunk``, one after the other,
+    appending each entry to ``settled`` as it comes: the caller keeps what was
+    done when the chunk is cancelled half-way."""
     for item in chunk:
         try:
             result = await fn(item)

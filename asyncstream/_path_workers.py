@@ -26,7 +26,9 @@ It is an async context manager because the workers live in a task group that
 one task enters and leaves: the consumer's own (async face) or a task on the
 process's event-loop thread (sync face, through the portal). Leaving it stops
 the feed and the workers; a thread in the middle of a chunk stops before its
-next path, and leaving waits for it.
+next path, and leaving waits for it. What was settled by then and not handed
+out (work done, wherever its outcome was on its way) is kept:
+:meth:`PathWorkers.unrecorded` gives it once the block is left.
 """
 
 from __future__ import annotations
@@ -104,6 +106,10 @@ class PathWorkers:
         self._taken = 0
         self._next_out = 0  # the next one to hand out, in order
         self._held: dict[int, ChunkOutcomes] = {}
+        # Every chunk with outcomes not handed out yet, by sequence number: what
+        # a run that stops early leaves settled (files worked on) and must
+        # still be reported, wherever it is on its way (see unrecorded()).
+        self._unsent: dict[int, ChunkOutcomes] = {}
         self._stack: AsyncExitStack | None = None
         self._failure: Exception | None = None
         self._reported = False
@@ -150,6 +156,14 @@ class PathWorkers:
         if self._failure is not None and self.raise_on_exit and exc_info[1] is None:
             self._reported = True
             raise self._failure
+
+    def unrecorded(self) -> list[ChunkOutcomes]:
+        """Outcomes settled but never handed out by :meth:`next_chunk`, in input
+        order (as completed chunks were taken): the work was done, the result
+        must still be reported. Complete once the workers have stopped (the
+        block is left: threads are joined by then); empty after a full run.
+        """
+        return [self._unsent[seq] for seq in sorted(self._unsent) if self._unsent[seq]]
 
     def _stop_all(self, group: TaskGroup) -> None:
         self._halt()
@@ -227,8 +241,10 @@ class PathWorkers:
                 if not chunk:
                     return
                 seq, self._taken = self._taken, self._taken + 1
-                settled = await run_chunk_async(fn, chunk)
-                await _send(done, (seq, ChunkOutcomes(chunk, settled)))
+                # Filled as paths settle: a cancelled chunk keeps what it did.
+                outcomes = self._unsent[seq] = ChunkOutcomes(chunk, [])
+                await run_chunk_async(fn, chunk, outcomes.settled)
+                await _send(done, (seq, outcomes))
 
     async def _thread_worker(self, buffer: SharedPathBuffer) -> None:
         # One hand-off for the whole run: the thread takes its chunks itself.
@@ -244,11 +260,13 @@ class PathWorkers:
     ) -> None:
         fn, stop = cast(PathFunction, self._fn), self._stop
         finished, lock = self._finished, self._finished_lock
+        unsent = self._unsent
         try:
             while taken := buffer.take():
                 seq, chunk = taken
                 outcomes = ChunkOutcomes(chunk, run_chunk(fn, chunk, stop))
                 with lock:
+                    unsent[seq] = outcomes
                     finished.append((seq, outcomes))
                     first = len(finished) == 1
                 if first:
@@ -293,8 +311,8 @@ class PathWorkers:
         once the stream has ended: the next wait finds that out)."""
         try:
             if not self._ordered:
-                outcomes: ChunkOutcomes = self._outcomes.receive_nowait()[1]
-                self._gave_out()
+                seq, outcomes = self._outcomes.receive_nowait()
+                self._gave_out(seq)
                 return outcomes
             while self._next_out not in self._held:
                 seq, outcomes = self._outcomes.receive_nowait()
@@ -303,9 +321,10 @@ class PathWorkers:
             return None
         return self._hand_out()
 
-    def _gave_out(self) -> None:
+    def _gave_out(self, seq: int) -> None:
         """A chunk's outcomes went out as completed: the threads may take one
         more (``async def`` workers are held back by the outcome stream)."""
+        del self._unsent[seq]
         if self._shared is not None:
             self._shared.give_back()
 
@@ -317,9 +336,9 @@ class PathWorkers:
 
     async def _next_completed(self) -> ChunkOutcomes | None:
         try:
-            outcomes: ChunkOutcomes = (await _receive(self._outcomes))[1]
-            self._gave_out()
-            return outcomes
+            received: tuple[int, ChunkOutcomes] = await _receive(self._outcomes)
+            self._gave_out(received[0])
+            return received[1]
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             self._ended()
             return None
@@ -336,8 +355,10 @@ class PathWorkers:
 
     def _hand_out(self) -> ChunkOutcomes:
         """The held chunk next in order, its place in the window freed."""
-        outcomes = self._held.pop(self._next_out)
-        self._next_out += 1
+        seq = self._next_out
+        outcomes = self._held.pop(seq)
+        del self._unsent[seq]
+        self._next_out = seq + 1
         if self._shared is not None:
             self._shared.give_back()
         else:

@@ -38,6 +38,10 @@ _OPEN = SenderState.OPEN
 class SenderAdds(SenderSends):
     """Take results into the buffer and the budget; wait while it is full."""
 
+    # How many items the latest add_many() took: read after it raised (a
+    # cancellation, a failed delivery), what it had not taken is the caller's.
+    many_taken = 0
+
     async def add(self, state: State, obj: Result) -> None:
         """Queue one validated result, waiting while the budget is full.
 
@@ -144,6 +148,7 @@ class SenderAdds(SenderSends):
         """
         budget, buffer = self._budget, self._buffer
         source, index = iter(items), 0
+        self.many_taken = 0
         held: list[object] = []  # read from source, not taken yet (a carry's rest)
         while True:
             if self._cut_since_yield:
@@ -161,6 +166,7 @@ class SenderAdds(SenderSends):
             run = buffer.read_run(source, want, room, held)
             if run.objs:
                 index += len(run.objs)
+                self.many_taken = index
                 was_empty = not buffer.pending
                 buffer.extend(state, run.objs, run.nbytes)
                 if buffer.pending >= buffer.batch_size:
@@ -172,6 +178,7 @@ class SenderAdds(SenderSends):
             if run.carry is not None:
                 await self.add(state, run.carry[0])  # cuts by bytes, waits for room
                 index += 1
+                self.many_taken = index
             elif run.exhausted:
                 return
 
@@ -197,6 +204,20 @@ class SenderAdds(SenderSends):
         self._budget.take(pending.count, pending.nbytes)
         self._ledger.take(pending)
         self._cut()  # whatever async add()s left pending goes first
+        batch = self._policy.cut_pending(pending)
+        self._budget.resize(len(batch.body) - pending.nbytes)
+        self._enqueue(batch)
+
+    def add_pending_nowait(self, pending: PendingResults) -> None:
+        """:meth:`add_pending` with ``wait=False``, for a caller that may not
+        await (it is being cancelled): the results are taken over budget, or the
+        sender's failure (or closing) is raised and nothing is taken."""
+        if pending.taken:
+            return
+        self._check_usable()
+        self._budget.take(pending.count, pending.nbytes)
+        self._ledger.take(pending)
+        self._cut()
         batch = self._policy.cut_pending(pending)
         self._budget.resize(len(batch.body) - pending.nbytes)
         self._enqueue(batch)

@@ -208,6 +208,7 @@ class AsyncStreamTaskResults:
         batch of items past the bad one may have been read, so pass a sequence
         to go on from the index.
         """
+        self._sender.many_taken = 0  # read by a caller after this raised
         if self._life.state != "open" or self._dumping or self._delivery.error:
             await self._ensure_open(f"add_many({key!r}, ...)")
         state = check_state(key)
@@ -215,6 +216,66 @@ class AsyncStreamTaskResults:
             await self._sender.add_many(state, items)
         except HubError as exc:
             await self._fail(exc)
+
+    @property
+    def add_many_taken(self) -> int:
+        """How many items the latest :meth:`add_many` recorded: after it raised
+        (cancelled, delivery failed), the items from there on were not."""
+        return self._sender.many_taken
+
+    def keep_unrecorded(
+        self, results: Iterable[tuple[State, str | PathObject, Any]]
+    ) -> None:
+        """Take ``(state, path, message)`` results now, without awaiting: work
+        done before a run stopped (cancelled, delivery failed), never recorded.
+
+        An open sender takes them over budget, to be delivered (or spooled) by
+        the status's close; once delivery has failed they are spooled at once,
+        in a spool file of their own. Never raises: it runs while the run's own
+        error propagates; what cannot be kept is logged.
+        """
+        try:
+            pendings = self._as_batches(results)
+            late = []
+            for pending in pendings:
+                if self._delivery.error is None and self._life.state == "open":
+                    try:
+                        self._sender.add_pending_nowait(pending)
+                        continue
+                    except AsyncStreamError:
+                        pass
+                late.append(pending)
+            if late:
+                self._spool_late(late)
+        except Exception:
+            logger.exception("%r: results of work done could not be kept", self)
+
+    def _as_batches(
+        self, results: Iterable[tuple[State, str | PathObject, Any]]
+    ) -> list[PendingResults]:
+        buffer, pendings = self._sender.thread_buffer(), []
+        for state, path, message in results:
+            try:
+                obj = to_path_object(path, message=message)
+                size = buffer.measure(obj)
+            except AsyncStreamError as exc:
+                logger.error("%r: result of %r not kept: %s", self, path, exc)
+                continue
+            if buffer.pending >= buffer.batch_size or not buffer.fits(size):
+                pendings.append(buffer.take())
+            buffer.add(check_state(state), obj, size)
+        last = buffer.take()
+        return [p for p in (*pendings, last) if p is not None]
+
+    def _spool_late(self, pendings: list[PendingResults]) -> None:
+        sender = self._sender
+        spooled = {b.seq for b in sender.undelivered()}
+        for pending in pendings:
+            sender.keep_for_spool(pending)
+        if self._delivery.error is None and self._life.state == "open":
+            return  # with the unacknowledged batches: the close spools them
+        late = [b for b in sender.undelivered() if b.seq not in spooled]
+        self._delivery.spool_late(late)
 
     async def _fail(self, exc: HubError) -> NoReturn:
         err = self._delivery.failed(exc)

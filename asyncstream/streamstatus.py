@@ -77,6 +77,8 @@ class StreamTaskResults:
         self._handing: PendingResults | None = None
         self._payload: dict[str, Any] | None = None
         self._closed = False
+        # How many items the latest add_many() took: read after it raised.
+        self.add_many_taken = 0
 
     @property
     def taskid(self) -> str:
@@ -153,6 +155,7 @@ class StreamTaskResults:
         state = check_state(key)
         buffer = self._buffer
         source, index = iter(items), 0
+        self.add_many_taken = 0
         held: list[object] = []  # read from source, not taken yet (a carry's rest)
         while True:
             if self._handing is not None or buffer.pending >= buffer.batch_size:
@@ -163,16 +166,29 @@ class StreamTaskResults:
             run = buffer.read_run(source, want, buffer.room - buffer.nbytes, held)
             index += len(run.objs)
             buffer.extend(state, run.objs, run.nbytes)
+            self.add_many_taken = index
             if run.error is not None:
                 raise type(run.error)(f"items[{index}]: {run.error}") from None
             if run.carry is not None:
                 self._hand_over()  # by bytes
                 buffer.add(state, *run.carry)
                 index += 1
+                self.add_many_taken = index
             elif run.exhausted:
                 break
         if buffer.pending and self._clock() - buffer.first_at >= buffer.linger:
             self._hand_over()
+
+    def keep_unrecorded(
+        self, results: Iterable[tuple[State, str | PathObject, Any]]
+    ) -> None:
+        """Take results of work done before a run stopped, never recorded: the
+        core keeps them (see :meth:`AsyncStreamTaskResults.keep_unrecorded`),
+        delivered by :meth:`close` or spooled. Never raises."""
+        try:
+            _portal.call(_keep_unrecorded, self._core, list(results))
+        except Exception:
+            logger.exception("%r: results of work done could not be kept", self)
 
     def _hand_over(self, *, wait: bool = True) -> None:
         # The results stay ours until the core has taken them: if the call raises
@@ -300,3 +316,9 @@ class StreamTaskResults:
 
     def __repr__(self) -> str:
         return f"<StreamTaskResults buffered={self._buffered} {self._core!r}>"
+
+
+async def _keep_unrecorded(
+    core: AsyncStreamTaskResults, results: list[tuple[State, str | PathObject, Any]]
+) -> None:
+    core.keep_unrecorded(results)  # on the loop thread, where the core lives
