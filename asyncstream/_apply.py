@@ -31,6 +31,7 @@ from . import _portal
 from ._context import current_task_context
 from ._detached import DetachedContext
 from ._exceptions import UsageError
+from ._path_leftovers import give_late, outcomes_after, taken_of_run
 from ._path_outcomes import (
     AsyncPathFunction,
     ChunkOutcomes,
@@ -160,10 +161,10 @@ class AppliedPaths:
                 summary[state] += len(items)
                 done += len(items)
         except BaseException:
-            taken = _taken(run, taken, add_many, status)
+            taken = taken_of_run(run, taken, add_many, status)
             if taken and isinstance(run, tuple):
                 summary[run[0]] += taken
-            self._untaken = _after(chunk, done + taken)
+            self._untaken = outcomes_after(chunk, done + taken)
             raise
 
     async def _run(self) -> dict[State, int]:
@@ -254,10 +255,10 @@ class AppliedPaths:
                 summary[state] += len(items)
                 done += len(items)
         except BaseException:
-            taken = _taken(run, taken, add_many, status)
+            taken = taken_of_run(run, taken, add_many, status)
             if taken and isinstance(run, tuple):
                 summary[run[0]] += taken
-            self._untaken = _after(chunk, done + taken)
+            self._untaken = outcomes_after(chunk, done + taken)
             raise
 
     def _check_sync_status(self) -> None:
@@ -330,7 +331,7 @@ class AppliedPaths:
         self._kept = True
         chunks = [self._untaken] if self._untaken else []
         if self._iterating is not None:
-            chunks.append(_after(*self._iterating))
+            chunks.append(outcomes_after(*self._iterating))
         chunks += workers.unrecorded()
         self._untaken = self._iterating = None
         outcomes = [o for chunk in chunks for o in chunk.outcomes()]
@@ -339,7 +340,7 @@ class AppliedPaths:
         for outcome in outcomes:
             self._summary[outcome.state] += 1
         try:
-            _give_late(status, outcomes)
+            give_late(status, outcomes)
         except Exception:
             logger.exception(
                 "%d outcomes of paths worked on could not be given to %r",
@@ -368,56 +369,6 @@ def _loop_side(status: Any) -> Callable[[], Any] | None:
             return None
     bound: Callable[[], Any] = vars(owner)["_on_loop_thread"].__get__(status)
     return bound
-
-
-def _give_late(status: Any, outcomes: list[PathOutcome]) -> None:
-    """Give ``status`` outcomes it did not take before the run stopped, with
-    no await: the runtime's async status keeps them (delivered at its close, or
-    spooled); a status with a plain ``add`` gets them added; any other can only
-    be told about in the log."""
-    if status is None:
-        return
-    keep = getattr(status, "keep_unrecorded", None)
-    if keep is not None:
-        keep([(o.state, o.path, o.message) for o in outcomes])
-        return
-    add = getattr(status, "add", None)
-    if add is None or inspect.iscoroutinefunction(add):
-        logger.warning(
-            "%d paths were worked on and not recorded: the run stopped and"
-            " %r can only be added to by awaiting",
-            len(outcomes),
-            status,
-        )
-        return
-    for outcome in outcomes:
-        add(outcome.state, outcome.path, message=outcome.message)
-
-
-def _taken(
-    run: PathOutcome | tuple[State, list[PathObject]] | None,
-    added: int,
-    add_many: Any,
-    status: Any,
-) -> int:
-    """How many results of ``run``, the run being recorded when the status
-    raised, it took: ``added`` by one ``add`` each, or what the ``add_many``
-    that raised says it took (the runtime's statuses say; any other is taken to
-    have taken none: its rest is added again rather than lost). A lone outcome
-    whose ``add`` raised was not taken."""
-    if not isinstance(run, tuple):
-        return 0
-    if add_many is not None:
-        taken = getattr(status, "add_many_taken", None)
-        ok = isinstance(taken, int) and 0 <= taken <= len(run[1])
-        added = taken if ok else 0  # type: ignore[assignment]
-    return added
-
-
-def _after(chunk: ChunkOutcomes, start: int) -> ChunkOutcomes:
-    """The outcomes of ``chunk`` from position ``start`` on."""
-    end = len(chunk.settled)
-    return ChunkOutcomes(chunk.paths[start:end], chunk.settled[start:end])
 
 
 def _count(summary: dict[State, int], chunk: ChunkOutcomes) -> None:
