@@ -26,6 +26,7 @@ task returns: results are flushed then, never at interpreter exit.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import time
@@ -37,7 +38,7 @@ from typing import Any, Self, Unpack
 from . import _portal
 from ._batch_body import PLAIN_PATH_ITEM as _PATH_ITEM
 from ._batch_body import Result
-from ._exceptions import UsageError
+from ._exceptions import DeliveryError, HubError, UsageError
 from ._paths import PathObject, State, check_state, to_path_object
 from ._result_buffer import PendingResults
 from ._sender_stats import SenderStatistics
@@ -255,7 +256,11 @@ class StreamTaskResults:
             return
         self._closed = True
         if self._core.error is None:
-            self._flush(wait=False)
+            # A refusal nobody had heard of yet surfaces here, with these
+            # results taken and spooled: close() spools, as aclose() does, and
+            # leaves the task's own error the one that propagates.
+            with contextlib.suppress(HubError, DeliveryError):
+                self._flush(wait=False)
         _portal.call(self._core.aclose)
 
     def abort(self) -> None:

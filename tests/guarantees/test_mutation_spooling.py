@@ -15,7 +15,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from asyncstream import AsyncStreamTaskResults, BackpressureTimeout, StreamTaskResults
+from asyncstream import (
+    AsyncStreamTaskResults,
+    BackpressureTimeout,
+    StreamTaskResults,
+)
 from asyncstream._delivery import lost_batches_error
 from asyncstream._exceptions import HubRejectedError
 from asyncstream._spool import missing_seqs
@@ -190,3 +194,31 @@ async def test_a_spool_file_stays_in_its_folder_whatever_the_task_id(
     hub.faults.reset()
     assert _names(folder) == [name]
     assert _names(tmp_path) == ["spool"]  # nothing escaped the folder
+
+
+async def test_sync_close_after_a_refusal_it_did_not_see_spools_every_result(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    # Batch 0 is refused for good while five more results wait in the task's
+    # thread (batches of 10, a long linger); the task then fails with its own
+    # error, before any hand-over told it of the refusal. close() must spool
+    # the five with batch 0, and raise nothing of its own: in a failed task's
+    # 'with' block the task's error is the one to propagate.
+    hub.faults.fail_next(10_000, status=403, path_prefix=RESULTS)
+    options = knobs(hub, delivery_timeout=5.0, spool_dir=str(tmp_path))
+    status = StreamTaskResults("p", [], 1, "q", "sync-close-refused", **options)
+    added = [f"/refused/{i}" for i in range(15)]
+    for path in added[:11]:  # the eleventh add hands batch 0 over
+        await anyio.to_thread.run_sync(status.add, "processed", path)
+    with anyio.fail_after(10):  # the hub has refused batch 0
+        while status.statistics().last_error is None:  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+    for path in added[11:]:
+        await anyio.to_thread.run_sync(status.add, "processed", path)
+    with anyio.fail_after(20):
+        await anyio.to_thread.run_sync(status.close)
+    hub.faults.reset()
+
+    spooled = [p for s in spools_of(tmp_path, "sync-close-refused") for p in s.paths]
+    assert sorted(spooled) == sorted(added)  # none lost, none twice
+    assert await hub_paths(hub, "sync-close-refused") == []
