@@ -18,7 +18,6 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
-import httpx
 import pytest
 
 from asyncstream import (
@@ -30,6 +29,7 @@ from asyncstream import (
     apply_paths,
 )
 from asyncstream.hub import RunningHub, running_hub
+from tests.guarantees._support import hub_paths
 
 FILES = 3000
 
@@ -83,27 +83,6 @@ async def stop_when(fn: Deleting, scope: anyio.CancelScope, count: int) -> None:
     while fn.count < count:  # noqa: ASYNC110 (a count kept by worker threads)
         await anyio.sleep(0.001)
     scope.cancel()
-
-
-async def hub_paths(hub: RunningHub, taskid: str) -> list[str]:
-    found: list[str] = []
-    cursor: str | None = None
-    async with httpx.AsyncClient(
-        base_url=hub.url, headers=hub.headers, timeout=10
-    ) as client:
-        while True:
-            params: dict[str, Any] = {"page_size": 1000}
-            if cursor:
-                params["cursor"] = cursor
-            response = await client.get(f"/api/tasks/{taskid}/results/", params=params)
-            if response.status_code == 404:
-                return found
-            response.raise_for_status()
-            page = response.json()
-            found += [r["path"] for r in page["results"]]
-            cursor = page["next"]
-            if cursor is None:
-                return found
 
 
 def spooled_paths(folder: Path) -> list[str]:
