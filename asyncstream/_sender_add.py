@@ -193,13 +193,55 @@ class SenderAdds(SenderSends):
             return
         if wait and not self._has_room(pending.count, pending.nbytes):
             await self._wait_for_room(pending.count, pending.nbytes)
-        # No await from here on: taken means counted and queued.
+        self._take_pending(pending)
+
+    def add_pending_now(self, pending: PendingResults) -> None:
+        """:meth:`add_pending` for a batch posted from a sync caller's thread
+        that found room for it (:meth:`room_beside`): taken now, no waiting.
+
+        Run on the loop thread with no caller waiting, so it does not raise for
+        a failed sender: if it stopped meanwhile (a batch failed), the results
+        are kept to be spooled with the rest, and the caller hears of the
+        failure at its next hand-over or ``dump()``.
+        """
+        if pending.taken:
+            return
+        if self._state is not _OPEN:
+            self.keep_for_spool(pending)
+            return
+        self._take_pending(pending)
+
+    def _take_pending(self, pending: PendingResults) -> None:
+        # Nothing here awaits: taken means counted and queued. The budget is
+        # charged before the results are marked taken, so that a thread that
+        # adds what it posted and has not seen taken (room_beside) may count
+        # them twice for a moment, but never not at all.
         self._budget.take(pending.count, pending.nbytes)
         self._ledger.take(pending)
         self._cut()  # whatever async add()s left pending goes first
         batch = self._policy.cut_pending(pending)
         self._budget.resize(len(batch.body) - pending.nbytes)
         self._enqueue(batch)
+
+    def room_beside(self, posted: int, posted_bytes: int, n: int, nbytes: int) -> bool:
+        """True if the sender is open and ``n`` results of ``nbytes`` fit its
+        budget besides ``posted`` results of ``posted_bytes`` that it does not
+        count yet: asked from a sync caller's thread, about the batch it is
+        about to post and those it posted and has not seen taken.
+
+        Only reads, and only what the loop thread writes. That thread may go on
+        meanwhile, but only to free room (an acknowledgement) or to take a
+        posted batch (charged before it is marked taken), so the answer errs on
+        the side of no room.
+        """
+        if self._state is not _OPEN:
+            return False
+        budget, buffer = self._budget, self._buffer
+        items = budget.items + buffer.pending + posted
+        return (
+            items + n <= budget.max_items
+            and budget.bytes + buffer.nbytes + posted_bytes + nbytes <= budget.max_bytes
+        ) or not items
 
     def keep_for_spool(self, pending: PendingResults) -> None:
         """Take results the failed sender could not send, so they are spooled too."""

@@ -13,9 +13,11 @@ The seed's ``arcapix.dynamo.server.streamstatus`` becomes ``asyncstream.streamst
 A sync ``add()`` validates at once (a bad state or path raises right there) and
 buffers results in the calling thread, where each batch is encoded too; only
 whole batches cross to the process's event-loop thread, which numbers and sends
-them, and that hand-over blocks while the send budget is full. The
-buffer is handed over when it holds ``batch_size`` results or its oldest result is
-``linger`` seconds old, checked at the next ``add()`` or ``dump()``.
+them. A batch that fits the send budget is posted there and this thread goes on
+at once; when it does not fit, the hand-over blocks until it does (or raises
+``BackpressureTimeout``). The buffer is handed over when it holds
+``batch_size`` results or its oldest result is ``linger`` seconds old, checked
+at the next ``add()`` or ``dump()``.
 ``apply_paths(...).run()`` is the exception: its whole run happens on the
 event-loop thread, which adds the outcomes to the async core while this thread
 waits (what this thread buffered is handed over first).
@@ -29,6 +31,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import replace
 from types import TracebackType
@@ -75,6 +78,9 @@ class StreamTaskResults:
         # Taken out of the buffer, not yet taken by the core: an interrupted
         # hand-over is repeated with this same object, which the core takes once.
         self._handing: PendingResults | None = None
+        # Posted to the loop thread without waiting, not seen taken yet: they
+        # count against the send budget until the core counts them itself.
+        self._posted: deque[PendingResults] = deque()
         self._payload: dict[str, Any] | None = None
         self._closed = False
 
@@ -175,24 +181,62 @@ class StreamTaskResults:
             self._hand_over()
 
     def _hand_over(self, *, wait: bool = True) -> None:
-        # The results stay ours until the core has taken them: if the call raises
-        # (a timeout, a time limit) the next attempt repeats it with the same
-        # object, and the core ignores a repeat of one that did go through. The
-        # core may also take them and then fail their delivery: they are then the
-        # core's (counted, spooled).
+        # A batch that fits the budget is posted: the core takes it on the loop
+        # thread whatever happens (sent, or spooled if delivery failed since),
+        # and this thread does not wait for that. Otherwise the results stay
+        # ours until the core has taken them: if the call raises (a timeout, a
+        # time limit) the next attempt repeats it with the same object, and the
+        # core ignores a repeat of one that did go through. The core may also
+        # take them and then fail their delivery: they are then the core's
+        # (counted, spooled).
         if self._handing is None:
             # Encoded here, so that the loop thread only numbers and sends it.
             self._handing = self._buffer.take_encoded()
         pending = self._handing
         if pending is None:
             return
+        posted = False
         try:
-            _portal.call(self._core.add_pending, pending, wait)
+            posted = wait and self._post(pending)
+            if not posted:
+                _portal.call(self._core.add_pending, pending, wait)
         finally:
-            if pending.taken:
+            if posted or pending.taken:
                 self._handing = None
         # The core adapts the batch size to the hub's answers; follow it.
         self._buffer.batch_size = self._core.next_batch_size
+
+    def _post(self, pending: PendingResults) -> bool:
+        """Post ``pending`` to the core if it fits the budget besides what was
+        posted before and not taken yet; False (nothing posted) if not."""
+        posted = self._posted
+        while posted and posted[0].taken:
+            posted.popleft()
+        # Read the posted batches (whether taken) before the core's budget,
+        # which is charged before a batch is marked taken: see room_beside.
+        items = nbytes = 0
+        for earlier in posted:
+            if not earlier.taken:
+                items += earlier.count
+                nbytes += earlier.nbytes
+        if not self._core.room_beside(items, nbytes, pending.count, pending.nbytes):
+            return False
+        if not _portal.post(self._core.add_pending_now, pending):
+            return False
+        posted.append(pending)
+        return True
+
+    def _settle(self) -> None:
+        """Wait until the core has taken every batch posted to it, so that its
+        counts include them (the loop thread runs what was posted in order, so
+        the last one taken means all were; read-only, as an inspection may
+        come from another thread)."""
+        try:
+            last = self._posted[-1]
+        except IndexError:
+            return
+        if not last.taken:
+            _portal.call(_nothing)
 
     def _on_loop_thread(self) -> AsyncStreamTaskResults:
         """What ``apply_paths(...).run()`` adds to on the event-loop thread while
@@ -212,8 +256,15 @@ class StreamTaskResults:
 
     @property
     def _buffered(self) -> int:
-        handing = self._handing
+        handing = self._unhanded
         return self._buffer.pending + (handing.count if handing is not None else 0)
+
+    @property
+    def _unhanded(self) -> PendingResults | None:
+        # A hand-over interrupted after the core took it (a post it did not
+        # see return) is the core's: counted there, not here.
+        handing = self._handing
+        return None if handing is None or handing.taken else handing
 
     def dump(self) -> dict[str, Any]:
         """Flush, wait for every acknowledgement, complete the task, return payload.
@@ -281,8 +332,9 @@ class StreamTaskResults:
     @property
     def summary(self) -> dict[State, int]:
         """How many results were recorded per state so far."""
+        self._settle()
         summary = self._core.summary
-        for pending in (self._handing, self._buffer):
+        for pending in (self._unhanded, self._buffer):
             if pending is not None:
                 for state, n in pending.counts().items():
                     summary[state] += n
@@ -291,12 +343,18 @@ class StreamTaskResults:
     @property
     def report(self) -> DeliveryReport:
         """Items, batches and retries so far (final once ``dump()`` returned)."""
+        self._settle()
         return self._core.report
 
     def statistics(self) -> SenderStatistics:
         """The sender's snapshot; ``items_pending`` includes this thread's buffer."""
+        self._settle()
         stats = self._core.statistics()
         return replace(stats, items_pending=stats.items_pending + self._buffered)
 
     def __repr__(self) -> str:
         return f"<StreamTaskResults buffered={self._buffered} {self._core!r}>"
+
+
+async def _nothing() -> None:
+    """A crossing to the loop thread that returns once what was posted ran."""

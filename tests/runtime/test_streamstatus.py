@@ -24,6 +24,7 @@ from asyncstream._async_status import (
 from asyncstream._exceptions import (
     BackpressureTimeout,
     DeliveryError,
+    HubProtocolError,
     HubRejectedError,
     InvalidInputError,
     InvalidStateError,
@@ -33,6 +34,7 @@ from asyncstream._exceptions import (
 from asyncstream._paths import STATES
 from asyncstream._result_buffer import PendingResults
 from asyncstream._retry import RetryPolicy
+from asyncstream._sender_add import SenderAdds
 from asyncstream._spool import read_spool, resend_spool
 from asyncstream.status import FileActionStatus
 from asyncstream.streamstatus import (
@@ -194,19 +196,26 @@ def test_sync_add_crosses_threads_once_per_batch(
 ) -> None:
     hub = FakeHub()
     crossings: list[str] = []
-    real_call = _portal.call
+    real_call, real_post = _portal.call, _portal.post
 
     def counting_call(fn: Any, *args: Any) -> Any:
-        crossings.append(fn.__name__)
+        crossings.append(f"call {fn.__name__}")
         return real_call(fn, *args)
 
+    def counting_post(fn: Any, *args: Any) -> bool:
+        crossings.append(f"post {fn.__name__}")
+        return real_post(fn, *args)
+
     monkeypatch.setattr(_portal, "call", counting_call)
+    monkeypatch.setattr(_portal, "post", counting_post)
     status = StreamTaskResults("p", [], 1, None, "t6", **options(hub))
     for state, path, message in results(25):
         status.add(state, path, message=message)
-    assert crossings == ["add_pending", "add_pending"]  # 10 + 10; 5 still buffered
+    # 10 + 10; 5 still buffered. The first hand-over opens the core and waits;
+    # the next fits the budget and is posted, with no wait for the loop thread.
+    assert crossings == ["call add_pending", "post add_pending_now"]
     payload = status.dump()
-    assert crossings == ["add_pending", "add_pending", "add_pending", "dump"]
+    assert crossings[2:] == ["post add_pending_now", "call dump"]
     assert payload["status"]["streamed"] == {"items": 25, "batches": 3, "retries": 0}
     sizes = [sum(map(len, json.loads(b)["items"].values())) for b in hub.bodies]
     assert sorted(sizes) == [5, 10, 10]  # two whole batches, then the rest at dump
@@ -214,6 +223,106 @@ def test_sync_add_crosses_threads_once_per_batch(
     with pytest.raises(UsageError, match="after dump"):
         status.add("processed", "/data/late")
     assert status.dump() == payload
+
+
+def test_posted_batches_count_against_the_budget_until_taken() -> None:
+    # The loop thread is kept busy, so that posted batches stay untaken; the
+    # thread must count them itself, or it would post past max_pending_items.
+    hub, stall = stalled_hub()
+    status = StreamTaskResults(
+        "p",
+        [],
+        1,
+        None,
+        "t12",
+        **options(hub, max_pending_items=40, max_inflight_batches=1, add_timeout=0.2),
+    )
+    for i in range(11):  # the first hand-over opens the core, and waits
+        status.add("processed", f"/data/f{i}")
+    loop_busy, release_loop = threading.Event(), threading.Event()
+
+    def hold_the_loop() -> None:
+        loop_busy.set()
+        release_loop.wait(10)
+
+    assert _portal.post(hold_the_loop)
+    try:
+        assert loop_busy.wait(10)
+        outcome = _add_while_the_loop_is_held(status, release_loop)
+    finally:
+        release_loop.set()
+    # The budget took the three posted batches; the fifth found no room.
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], BackpressureTimeout)
+    stats = status.statistics()
+    assert stats.items_outstanding == 40
+    assert stats.items_pending == 10  # the fifth batch, still in this thread
+    stall.set()
+    payload = status.dump()  # the 51st add() raised: not recorded
+    assert payload["status"]["summary"]["processed"] == 50
+    assert hub.summary("t12")["processed"] == 50
+
+
+def _add_while_the_loop_is_held(
+    status: StreamTaskResults, release_loop: threading.Event
+) -> list[BaseException | None]:
+    outcome: list[BaseException | None] = []
+
+    def produce() -> None:
+        try:
+            for i in range(11, 61):
+                status.add("processed", f"/data/f{i}")
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    worker = threading.Thread(target=produce)
+    worker.start()
+    # One batch taken, three (30 results) posted and not taken: the fifth
+    # hand-over (at the 51st add) waits for the loop thread, not posted.
+    deadline = time.monotonic() + 10
+    while len(status._posted) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.05)
+    assert len(status._posted) == 3
+    assert not any(p.taken for p in status._posted)
+    release_loop.set()
+    worker.join(10)
+    return outcome
+
+
+async def test_a_batch_posted_after_delivery_failed_is_spooled(
+    tmp_path: Path,
+) -> None:
+    hub = FakeHub()
+
+    async def rejected(request: httpx.Request, number: int) -> httpx.Response:
+        return httpx.Response(400, json={"detail": "no"})
+
+    hub.intercept = rejected
+    status = AsyncStreamTaskResults(
+        "p", [], 1, None, "t13", **options(hub, spool_dir=str(tmp_path))
+    )
+    async with status:
+        for i in range(10):
+            await status.add("processed", f"/data/f{i}")  # a batch, rejected
+        with anyio.fail_after(10):
+            # The sender offers no event for its failure: statistics() is polled.
+            while status.statistics().state != "failed":  # noqa: ASYNC110
+                await anyio.sleep(0.001)
+        # Posted by a thread that found room just before the failure.
+        late = PendingResults({"processed": ["/data/late0", "/data/late1"]}, 2, 60)
+        status.add_pending_now(late)
+        assert late.taken
+        with pytest.raises(HubRejectedError):
+            await status.dump()
+    assert status.summary["processed"] == 12
+    spool = read_spool(tmp_path / "t13.jsonl")
+    assert [b.seq for b in spool.batches] == [0, 1]
+    assert json.loads(spool.batches[1].body)["items"] == {
+        "processed": [{"path": "/data/late0"}, {"path": "/data/late1"}]
+    }
 
 
 async def test_sync_and_async_give_the_same_payload_and_hub_state() -> None:
@@ -318,6 +427,38 @@ def test_sync_add_after_a_failed_delivery_raises_it_again(tmp_path: Path) -> Non
     with pytest.raises(HubRejectedError) as again:
         status.add("processed", "/data/late")  # with nothing due to hand over
     assert again.value is failed.value
+
+
+def test_a_posted_batch_the_core_fails_to_take_fails_the_task_loudly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = FakeHub()
+    status = StreamTaskResults(
+        "p", [], 1, None, "t14", **options(hub, spool_dir=str(tmp_path))
+    )
+    for i in range(11):  # the first batch handed over (and waited for)
+        status.add("processed", f"/data/f{i}")
+
+    def broken(self: SenderAdds, pending: PendingResults) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(SenderAdds, "_take_pending", broken)
+    for i in range(11, 31):  # two batches posted, neither taken for sending
+        status.add("processed", f"/data/f{i}")
+    with pytest.raises(HubProtocolError, match="a bug"):
+        status.dump()
+    assert "taking a posted batch failed" in caplog.text
+    spool = read_spool(tmp_path / "t14.jsonl")
+    spooled = {
+        item["path"]
+        for batch in spool.batches
+        for item in json.loads(batch.body)["items"]["processed"]
+    }
+    acked = {path for _, path in hub.paths("t14")}
+    # Every result reached the hub or the spool: the two posted batches (and
+    # the last one, handed over at dump) are in the spool.
+    assert {f"/data/f{i}" for i in range(10, 31)} <= spooled
+    assert spooled | acked == {f"/data/f{i}" for i in range(31)}
 
 
 async def test_a_repeated_handover_is_taken_once() -> None:
