@@ -230,12 +230,13 @@ class StreamTaskResults:
         """Wait until the core has taken every batch posted to it, so that its
         counts include them (the loop thread runs what was posted in order, so
         the last one taken means all were; read-only, as an inspection may
-        come from another thread)."""
+        come from another thread). On the loop thread itself there is nothing
+        to wait for that could run meanwhile."""
         try:
             last = self._posted[-1]
         except IndexError:
             return
-        if not last.taken:
+        if not last.taken and not _portal.in_loop_thread():
             _portal.call(_nothing)
 
     def _on_loop_thread(self) -> AsyncStreamTaskResults:

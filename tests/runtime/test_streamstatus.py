@@ -282,9 +282,10 @@ def _add_while_the_loop_is_held(
     # One batch taken, three (30 results) posted and not taken: the fifth
     # hand-over (at the 51st add) waits for the loop thread, not posted.
     deadline = time.monotonic() + 10
-    while len(status._posted) < 3 and time.monotonic() < deadline:
+    while worker.is_alive() and worker.ident not in _portal._waiting:
+        assert time.monotonic() < deadline
         time.sleep(0.005)
-    time.sleep(0.05)
+    assert worker.ident in _portal._waiting
     assert len(status._posted) == 3
     assert not any(p.taken for p in status._posted)
     release_loop.set()
