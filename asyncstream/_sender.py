@@ -41,7 +41,7 @@ from ._batch_ledger import BatchLedger
 from ._batch_sizer import BatchSizer
 from ._batch_split import RefusedItem
 from ._batching import BatchPolicy
-from ._exceptions import HubError, HubUnavailableError, InvalidInputError, UsageError
+from ._exceptions import HubUnavailableError, InvalidInputError, UsageError
 from ._hub_client import HubClient
 from ._identity import TaskIdentity
 from ._result_buffer import DEFAULT_MAX_BATCH_BYTES
@@ -165,18 +165,15 @@ class BatchSender(SenderAdds, anyio.abc.AsyncResource):
         self._tg.cancel_scope.cancel()
         await self._stack.aclose()
 
-    def abort(self, reason: HubError | None = None) -> None:
+    def abort(self) -> None:
         """Stop sending now: cancel the sends under way, start no more.
 
         Unacknowledged batches stay available from :meth:`undelivered`; the hub
         deduplicates any of them that did reach it when they are re-sent.
-        ``reason`` is the failure later calls raise (if none was before).
         """
         if self._state in (SenderState.OPEN, SenderState.FAILED):
             if self._ledger.failure is None:
-                self._ledger.failure = reason or HubUnavailableError(
-                    "sending was aborted"
-                )
+                self._ledger.failure = HubUnavailableError("sending was aborted")
             self._state = SenderState.FAILED
             assert self._tg is not None
             self._tg.cancel_scope.cancel()

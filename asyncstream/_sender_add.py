@@ -212,16 +212,24 @@ class SenderAdds(SenderSends):
         self._take_pending(pending)
 
     def _take_pending(self, pending: PendingResults) -> None:
-        # Nothing here awaits: taken means counted and queued. The budget is
-        # charged before the results are marked taken, so that a thread that
-        # adds what it posted and has not seen taken (room_beside) may count
-        # them twice for a moment, but never not at all.
-        self._budget.take(pending.count, pending.nbytes)
-        self._ledger.take(pending)
+        # Nothing here awaits: taken means counted and queued. The batch is cut
+        # first: if that raises, nothing was taken and the caller still holds
+        # the results (to spool them). Then the budget is charged, before the
+        # results are marked taken, so that a thread that adds what it posted
+        # and has not seen taken (room_beside) may count them twice for a
+        # moment, but never not at all.
         self._cut()  # whatever async add()s left pending goes first
         batch = self._policy.cut_pending(pending)
-        self._budget.resize(len(batch.body) - pending.nbytes)
-        self._enqueue(batch)
+        self._budget.take(pending.count, len(batch.body))
+        self._ledger.take(pending)
+        try:
+            self._enqueue(batch)
+        except BaseException:
+            # Taken: it must reach the hub or the spool, which takes every
+            # batch left unacknowledged.
+            if batch.seq not in self._ledger.unacked:
+                self._ledger.keep(batch)
+            raise
 
     def room_beside(self, posted: int, posted_bytes: int, n: int, nbytes: int) -> bool:
         """True if the sender is open and ``n`` results of ``nbytes`` fit its

@@ -173,6 +173,17 @@ class SenderSends:
         """Remember why a request failed, for the statistics and the report."""
         self._last_error = str(exc) or type(exc).__name__
 
+    def stop_taking(self, reason: HubError) -> None:
+        """Fail the sender as a batch the hub refused would: no batch is started
+        any more and every later call raises ``reason`` (or the failure that
+        came first). Sends under way go on; whoever hears of the failure spools
+        what is left unacknowledged, with what is handed over meanwhile."""
+        if self._ledger.failure is None:
+            self._ledger.failure = reason
+        if self._state is SenderState.OPEN:
+            self._state = SenderState.FAILED
+        self._notify()  # an add waiting for room, or drain(), hears of it now
+
     def _fail(self, batch: Batch, exc: HubError) -> None:
         self.note_error(exc)
         logger.warning(

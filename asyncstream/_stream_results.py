@@ -21,7 +21,6 @@ from ._detached import OpenedOnce
 from ._exceptions import (
     AsyncStreamError,
     HubError,
-    HubProtocolError,
     HubUnavailableError,
     UsageError,
 )
@@ -284,9 +283,18 @@ class AsyncStreamTaskResults:
             self._sender.add_pending_now(pending)
         except Exception as exc:  # a bug: fail loudly rather than lose them
             logger.exception("%r: taking a posted batch failed", self)
-            # As when a batch fails: kept, with what follows, to be spooled
-            # when the caller hears of it at its next hand-over or dump().
-            self._sender.abort(HubProtocolError(f"taking a batch: {exc!r}"))
+            # As when the hub refuses a batch: sending stops, these results and
+            # those posted after them are kept, and the caller's next hand-over
+            # or dump() spools everything unacknowledged and raises (a
+            # DeliveryError saying where they were spooled, caused by this).
+            # Not abort(): that would also end the task hosting the sender
+            # (the sync caller's), closing this status with nothing spooled.
+            self._sender.stop_taking(
+                HubUnavailableError(
+                    "sending stopped: a batch handed over from the task's thread"
+                    f" could not be taken for sending (an internal error: {exc!r})"
+                )
+            )
             self._sender.keep_for_spool(pending)
 
     # -- finishing ---------------------------------------------------------------

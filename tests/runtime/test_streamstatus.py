@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
 import tracemalloc
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,10 @@ from asyncstream._async_status import (
     async_status_for_task,
     status_for_task,
 )
+from asyncstream._batching import BatchPolicy
 from asyncstream._exceptions import (
     BackpressureTimeout,
     DeliveryError,
-    HubProtocolError,
     HubRejectedError,
     InvalidInputError,
     InvalidStateError,
@@ -287,7 +289,7 @@ def _add_while_the_loop_is_held(
         time.sleep(0.005)
     assert worker.ident in _portal._waiting
     assert len(status._posted) == 3
-    assert not any(p.taken for p in status._posted)
+    assert not any(p.taken for p, _ in status._posted)
     release_loop.set()
     worker.join(10)
     return outcome
@@ -440,19 +442,26 @@ def test_a_posted_batch_the_core_fails_to_take_fails_the_task_loudly(
     for i in range(11):  # the first batch handed over (and waited for)
         status.add("processed", f"/data/f{i}")
 
-    def broken(self: SenderAdds, pending: PendingResults) -> None:
+    def broken(self: SenderAdds, batch: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(SenderAdds, "_take_pending", broken)
-    for i in range(11, 31):  # two batches posted, neither taken for sending
-        status.add("processed", f"/data/f{i}")
-    with pytest.raises(HubProtocolError, match="a bug"):
+    # Fails after the results were marked taken (and the budget charged): the
+    # batch must still reach the spool.
+    monkeypatch.setattr(SenderAdds, "_enqueue", broken)
+    with _loop_held():
+        # Two batches posted, run once the loop is released: the first fails
+        # to be queued, the second finds the sender failed.
+        for i in range(11, 31):
+            status.add("processed", f"/data/f{i}")
+        assert [p.taken for p, _ in status._posted] == [False, False]
+    with pytest.raises(DeliveryError, match="RuntimeError\\('a bug'\\)"):
         status.dump()
     assert "taking a posted batch failed" in caplog.text
-    spool = read_spool(tmp_path / "t14.jsonl")
+    assert status.summary["processed"] == 31
     spooled = {
         item["path"]
-        for batch in spool.batches
+        for spool_file in tmp_path.glob("t14*.jsonl")
+        for batch in read_spool(spool_file).batches
         for item in json.loads(batch.body)["items"]["processed"]
     }
     acked = {path for _, path in hub.paths("t14")}
@@ -460,6 +469,54 @@ def test_a_posted_batch_the_core_fails_to_take_fails_the_task_loudly(
     # the last one, handed over at dump) are in the spool.
     assert {f"/data/f{i}" for i in range(10, 31)} <= spooled
     assert spooled | acked == {f"/data/f{i}" for i in range(31)}
+
+
+async def test_a_posted_batch_that_cannot_be_cut_is_spooled_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = FakeHub()
+    status = AsyncStreamTaskResults(
+        "p", [], 1, None, "t15", **options(hub, spool_dir=str(tmp_path))
+    )
+    real_cut = BatchPolicy.cut_pending
+    failures = iter([RuntimeError("a bug")])
+
+    def cut_fails_once(self: BatchPolicy, pending: PendingResults) -> Any:
+        for exc in failures:
+            raise exc
+        return real_cut(self, pending)
+
+    monkeypatch.setattr(BatchPolicy, "cut_pending", cut_fails_once)
+    async with status:
+        posted = PendingResults({"processed": ["/data/a", "/data/b"]}, 2, 60)
+        status.add_pending_now(posted)  # does not raise: fails the task
+        assert posted.taken
+        with pytest.raises(DeliveryError, match="a bug"):
+            await status.add("processed", "/data/c")
+    assert status.summary["processed"] == 2
+    spool = read_spool(tmp_path / "t15.jsonl")
+    assert [json.loads(b.body)["items"] for b in spool.batches] == [
+        {"processed": [{"path": "/data/a"}, {"path": "/data/b"}]}
+    ]
+    assert hub.paths("t15") == []
+
+
+@contextlib.contextmanager
+def _loop_held() -> Iterator[None]:
+    """Keep the event-loop thread busy in the block: what is posted to it
+    meanwhile runs once the block is left."""
+    loop_busy, release_loop = threading.Event(), threading.Event()
+
+    def hold_the_loop() -> None:
+        loop_busy.set()
+        release_loop.wait(10)
+
+    assert _portal.post(hold_the_loop)
+    try:
+        assert loop_busy.wait(10)
+        yield
+    finally:
+        release_loop.set()
 
 
 async def test_a_repeated_handover_is_taken_once() -> None:
