@@ -238,17 +238,21 @@ class SenderAdds(SenderSends):
         about to post and those it posted and has not seen taken.
 
         Only reads, and only what the loop thread writes. That thread may go on
-        meanwhile, but only to free room (an acknowledgement) or to take a
-        posted batch (charged before it is marked taken), so the answer errs on
-        the side of no room.
+        meanwhile: to free room (an acknowledgement), to take a posted batch
+        (charged before it is marked taken) or to cut its own buffer (charged
+        before the buffer is emptied). The buffer is read before the budget,
+        so results that move from one to the other are counted twice for a
+        moment, never not at all: the answer errs on the side of no room.
         """
         if self._state is not _OPEN:
             return False
-        budget, buffer = self._budget, self._buffer
-        items = budget.items + buffer.pending + posted
+        buffer, budget = self._buffer, self._budget
+        buffered, buffered_bytes = buffer.pending, buffer.nbytes
+        items = buffered + budget.items + posted
         return (
             items + n <= budget.max_items
-            and budget.bytes + buffer.nbytes + posted_bytes + nbytes <= budget.max_bytes
+            and buffered_bytes + budget.bytes + posted_bytes + nbytes
+            <= budget.max_bytes
         ) or not items
 
     def keep_for_spool(self, pending: PendingResults) -> None:

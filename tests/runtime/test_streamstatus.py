@@ -501,6 +501,35 @@ async def test_a_posted_batch_that_cannot_be_cut_is_spooled_not_lost(
     assert hub.paths("t15") == []
 
 
+async def test_results_being_cut_from_the_core_buffer_still_count_for_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hub, stall = stalled_hub()
+    status = AsyncStreamTaskResults(
+        "p", [], 1, None, "t16", **options(hub, max_pending_items=15)
+    )
+    real_cut = BatchPolicy.cut_pending
+    answers: list[bool] = []
+
+    def cut_and_ask(self: BatchPolicy, pending: PendingResults) -> Any:
+        # What a sync caller's thread sees while the loop thread is here,
+        # cutting its own buffer: 10 results on their way to the budget.
+        answers.append(status.room_beside(0, 0, 10, 100))
+        return real_cut(self, pending)
+
+    async with status:
+        try:
+            monkeypatch.setattr(BatchPolicy, "cut_pending", cut_and_ask)
+            await status.add_many("processed", [f"/data/f{i}" for i in range(10)])
+            monkeypatch.setattr(BatchPolicy, "cut_pending", real_cut)
+            assert answers == [False]  # 10 + 10 > 15: no room
+            assert status.room_beside(0, 0, 5, 100)
+            assert not status.room_beside(0, 0, 6, 100)
+        finally:
+            stall.set()
+        await status.dump()
+
+
 @contextlib.contextmanager
 def _loop_held() -> Iterator[None]:
     """Keep the event-loop thread busy in the block: what is posted to it
