@@ -78,9 +78,10 @@ class StreamTaskResults:
         # Taken out of the buffer, not yet taken by the core: an interrupted
         # hand-over is repeated with this same object, which the core takes once.
         self._handing: PendingResults | None = None
-        # Posted to the loop thread without waiting, not seen taken yet: they
-        # count against the send budget until the core counts them itself.
-        self._posted: deque[PendingResults] = deque()
+        # Posted to the loop thread without waiting, not seen taken yet, each
+        # with the size of its body at most: they count against the send
+        # budget until the core counts them itself.
+        self._posted: deque[tuple[PendingResults, int]] = deque()
         self._payload: dict[str, Any] | None = None
         self._closed = False
 
@@ -210,21 +211,36 @@ class StreamTaskResults:
         """Post ``pending`` to the core if it fits the budget besides what was
         posted before and not taken yet; False (nothing posted) if not."""
         posted = self._posted
-        while posted and posted[0].taken:
-            posted.popleft()
+        self._forget_taken()
         # Read the posted batches (whether taken) before the core's budget,
         # which is charged before a batch is marked taken: see room_beside.
+        # Each counts at the size of its body, as the core charges it: the
+        # items and the envelope around them.
         items = nbytes = 0
-        for earlier in posted:
+        for earlier, size in posted:
             if not earlier.taken:
                 items += earlier.count
-                nbytes += earlier.nbytes
-        if not self._core.room_beside(items, nbytes, pending.count, pending.nbytes):
+                nbytes += size
+        assert pending.fragment is not None  # encoded by take_encoded()
+        size = self._buffer.envelope.wrapping + len(pending.fragment)
+        if not self._core.room_beside(items, nbytes, pending.count, size):
             return False
+        # Appended first: a hand-over interrupted right after the post still
+        # knows it was posted (_was_posted).
+        posted.append((pending, size))
         if not _portal.post(self._core.add_pending_now, pending):
+            posted.pop()
             return False
-        posted.append(pending)
         return True
+
+    def _was_posted(self, pending: PendingResults) -> bool:
+        return any(earlier is pending for earlier, _ in self._posted)
+
+    def _forget_taken(self) -> None:
+        # Taken batches are the core's: not held here once seen taken.
+        posted = self._posted
+        while posted and posted[0][0].taken:
+            posted.popleft()
 
     def _settle(self) -> None:
         """Wait until the core has taken every batch posted to it, so that its

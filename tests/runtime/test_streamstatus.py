@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -528,6 +528,69 @@ async def test_results_being_cut_from_the_core_buffer_still_count_for_a_thread(
         finally:
             stall.set()
         await status.dump()
+
+
+def test_posted_batches_count_at_their_body_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hub, stall = stalled_hub()
+    status = StreamTaskResults(
+        "p",
+        [],
+        1,
+        None,
+        "t17",
+        **options(
+            hub,
+            batch_size=2,
+            max_pending_bytes=1000,
+            max_batch_bytes=500,
+            add_timeout=0.05,
+        ),
+    )
+    for i in range(3):  # the first hand-over opens the core, and waits
+        status.add("processed", f"/data/f{i}")
+    loop_busy, release_loop = threading.Event(), threading.Event()
+    posts = 0
+    real_post, real_call = _portal.post, _portal.call
+
+    def counted_post(fn: Any, *args: Any) -> bool:
+        nonlocal posts
+        posts += 1
+        return real_post(fn, *args)
+
+    def call_releasing(fn: Any, *args: Any) -> Any:
+        # The first hand-over that found no room: every batch posted before
+        # it is still untaken, and is let go now.
+        release_loop.set()
+        return real_call(fn, *args)
+
+    def hold_the_loop() -> None:
+        loop_busy.set()
+        release_loop.wait(10)
+
+    assert _portal.post(hold_the_loop)
+    try:
+        assert loop_busy.wait(10)
+        monkeypatch.setattr(_portal, "post", counted_post)
+        monkeypatch.setattr(_portal, "call", call_releasing)
+        with pytest.raises(BackpressureTimeout):
+            _add_paths(status, range(3, 1000))
+        assert posts >= 3
+        stats = status.statistics()
+        # The budget's bound, past by at most the envelope of the results
+        # the core's buffer held (counted there at their items' size).
+        envelope = status._buffer.envelope.overhead
+        assert stats.bytes_outstanding <= stats.max_pending_bytes + envelope
+    finally:
+        release_loop.set()
+        stall.set()
+    status.dump()
+
+
+def _add_paths(status: StreamTaskResults, numbers: Iterable[int]) -> None:
+    for i in numbers:
+        status.add("processed", f"/data/f{i}")
 
 
 @contextlib.contextmanager
