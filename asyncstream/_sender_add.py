@@ -193,6 +193,10 @@ class SenderAdds(SenderSends):
             return
         if wait and not self._has_room(pending.count, pending.nbytes):
             await self._wait_for_room(pending.count, pending.nbytes)
+            # Taken while this call waited (it had been posted too); mypy
+            # keeps the narrowing of the check above across the await.
+            if pending.taken:
+                return  # type: ignore[unreachable]
         self._take_pending(pending)
 
     def add_pending_now(self, pending: PendingResults) -> None:

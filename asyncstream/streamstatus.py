@@ -202,7 +202,9 @@ class StreamTaskResults:
             if not posted:
                 _portal.call(self._core.add_pending, pending, wait)
         finally:
-            if posted or pending.taken:
+            # Posted even if interrupted before it could say so: the core
+            # takes it, so it is no longer this thread's to hand over again.
+            if posted or pending.taken or self._was_posted(pending):
                 self._handing = None
         # The core adapts the batch size to the hub's answers; follow it.
         self._buffer.batch_size = self._core.next_batch_size
@@ -249,11 +251,12 @@ class StreamTaskResults:
         come from another thread). On the loop thread itself there is nothing
         to wait for that could run meanwhile."""
         try:
-            last = self._posted[-1]
+            last, _ = self._posted[-1]
         except IndexError:
             return
         if not last.taken and not _portal.in_loop_thread():
             _portal.call(_nothing)
+            self._forget_taken()
 
     def _on_loop_thread(self) -> AsyncStreamTaskResults:
         """What ``apply_paths(...).run()`` adds to on the event-loop thread while
@@ -296,6 +299,7 @@ class StreamTaskResults:
         self._flush()
         self._payload = _portal.call(self._core.dump)
         self._closed = True
+        self._forget_taken()  # all of them: the core ran them before dump()
         return copy.deepcopy(self._payload)
 
     def close(self) -> None:
@@ -319,8 +323,8 @@ class StreamTaskResults:
         """Everything this thread holds that the core has not taken."""
         handing, self._handing = self._handing, None
         rest = self._buffer.take()
-        if handing is None or handing.taken:
-            return rest
+        if handing is None or handing.taken or self._was_posted(handing):
+            return rest  # a posted batch is the core's, taken whatever happens
         if rest is not None:
             handing.merge(rest)
         return handing
@@ -348,7 +352,13 @@ class StreamTaskResults:
 
     @property
     def summary(self) -> dict[State, int]:
-        """How many results were recorded per state so far."""
+        """How many results were recorded per state so far.
+
+        Read from another thread, it waits until the core has taken what this
+        status posted to it. Read from a coroutine on the event-loop thread
+        (which cannot wait for that), it may miss a batch posted a moment ago
+        and not taken yet.
+        """
         self._settle()
         summary = self._core.summary
         for pending in (self._unhanded, self._buffer):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -586,6 +587,71 @@ def test_posted_batches_count_at_their_body_size(
         release_loop.set()
         stall.set()
     status.dump()
+
+
+def test_a_hand_over_interrupted_after_its_post_leaves_the_batch_to_the_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = FakeHub()
+    status = StreamTaskResults(
+        "p", [], 1, None, "t18", **options(hub, spool_dir=str(tmp_path))
+    )
+    _add_paths(status, range(11))  # the first hand-over opens the core
+    real_post = _portal.post
+
+    def post_then_interrupted(fn: Any, *args: Any) -> bool:
+        monkeypatch.setattr(_portal, "post", real_post)
+        assert real_post(fn, *args)
+        raise KeyboardInterrupt  # a signal (a time limit) just after the post
+
+    with _loop_held():
+        monkeypatch.setattr(_portal, "post", post_then_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            _add_paths(status, range(11, 30))
+        [(posted, _)] = status._posted
+        assert not posted.taken
+        # Posted: the core's to take, not this thread's to hand over again
+        # (nor to merge more results into).
+        assert status._handing is None
+        count = posted.count
+        _add_paths(status, range(30, 33))
+    status.abort()
+    assert posted.taken
+    assert posted.count == count
+    spooled = [
+        item["path"]
+        for spool_file in tmp_path.glob("t18*.jsonl")
+        for batch in read_spool(spool_file).batches
+        for item in json.loads(batch.body)["items"]["processed"]
+    ]
+    acked = [path for _, path in hub.paths("t18")]
+    recorded = status.summary["processed"]
+    assert len(set(spooled) | set(acked)) == recorded
+    assert {f"/data/f{i}" for i in (*range(20), 30, 31, 32)} <= {*spooled, *acked}
+
+
+async def test_a_batch_taken_while_its_hand_over_waited_is_not_taken_again() -> None:
+    hub, stall = stalled_hub()
+    status = AsyncStreamTaskResults(
+        "p", [], 1, None, "t19", **options(hub, max_pending_items=11)
+    )
+    async with status:
+        try:
+            # A batch in flight: no room for two more.
+            await status.add_many("processed", [f"/data/f{i}" for i in range(10)])
+            batch = PendingResults({"processed": ["/data/a", "/data/b"]}, 2, 60)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(status.add_pending, batch)
+                while not status.statistics().adds_waiting:
+                    await anyio.lowlevel.checkpoint()
+                status.add_pending_now(batch)  # the same batch, posted too
+                assert batch.taken
+                stall.set()  # room: the waiting hand-over goes on
+        finally:
+            stall.set()
+        payload = await status.dump()
+    assert payload["status"]["summary"]["processed"] == 12
+    assert hub.summary("t19")["processed"] == 12
 
 
 def _add_paths(status: StreamTaskResults, numbers: Iterable[int]) -> None:
