@@ -152,7 +152,7 @@ def as_path_object(result: Result) -> PathObject:
 class BatchEnvelope:
     """What surrounds the items of one task's batches, and its size."""
 
-    __slots__ = ("_head", "overhead")
+    __slots__ = ("_head", "overhead", "wrapping")
 
     def __init__(self, jobid: Any, task: str | None, queue: str | None) -> None:
         self._head = encode_value({"jobid": jobid, "task": task, "queue": queue})[:-1]
@@ -161,6 +161,9 @@ class BatchEnvelope:
         # plus ``n`` plus a comma per item.
         empty = self.encode(2**63 - 1, {})
         self.overhead = len(empty) + sum(len(s) + 5 for s in STATES)
+        # What :meth:`wrap` adds to an encoded ``items`` object, at most (the
+        # largest seq): a body is this plus its fragment.
+        self.wrapping = len(self.wrap(2**63 - 1, b""))
 
     def encode(self, seq: int, items: Mapping[State, Sequence[Result]]) -> bytes:
         """The body of batch ``seq`` holding ``items``."""

@@ -6,11 +6,15 @@ first use, is a daemon (results are flushed at the end of each task, never at
 interpreter exit), and is forgotten in a forked child, which starts its own: a
 prefork Celery child inherits no running thread.
 
-:func:`call` is the crossing every sync shim makes (the sync ``StreamTaskResults``
-once per batch), so it is kept to one round trip: the coroutine is handed to the
-loop as a task of its own (``asyncio.run_coroutine_threadsafe``) rather than
-spawned through the portal's task group, which waits for the spawn and then for
-the result, two hops of the loop thread instead of one.
+:func:`call` is the crossing every sync shim makes, so it is kept to one round
+trip: the coroutine is handed to the loop as a task of its own
+(``asyncio.run_coroutine_threadsafe``) rather than spawned through the portal's
+task group, which waits for the spawn and then for the result, two hops of the
+loop thread instead of one. :func:`post` is the crossing without a wait, for
+work that cannot fail in a way its caller must hear of at once (the sync
+``StreamTaskResults`` posts a batch that it knows fits the send budget): the
+thread goes on adding instead of sleeping until the loop thread has its turn.
+Both are queued in order: what a thread posted runs before what it calls next.
 """
 
 from __future__ import annotations
@@ -197,6 +201,36 @@ def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     if handle.interrupted:
         raise KeyboardInterrupt
     return result
+
+
+def post(fn: Callable[..., object], *args: Any) -> bool:
+    """Have the loop thread run ``fn(*args)`` soon, in a task of its own; do not
+    wait for it.
+
+    False, and nothing queued, when the loop thread is not running (not started
+    yet, or gone): the caller then crosses with :func:`call`, which starts it.
+    ``fn`` runs in an empty context, before anything this thread hands to the
+    loop afterwards; what it raises goes to the loop's exception handler, so it
+    must deal with its own failures.
+    """
+    loop = _loop
+    if loop is None or _portal is None:
+        return False
+    try:
+        loop.call_soon_threadsafe(_start, fn, args, context=contextvars.Context())
+    except RuntimeError:  # the loop is closed
+        return False
+    return True
+
+
+def _start(fn: Callable[..., object], args: tuple[Any, ...]) -> None:
+    # A task, not a bare callback: anyio (a task group's start_soon, an Event)
+    # finds its backend from the current task.
+    asyncio.get_running_loop().create_task(_run_posted(fn, args))
+
+
+async def _run_posted(fn: Callable[..., object], args: tuple[Any, ...]) -> None:
+    fn(*args)
 
 
 def _wait_for(future: Future[T], handle: _CallHandle) -> T:

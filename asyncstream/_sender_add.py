@@ -200,13 +200,71 @@ class SenderAdds(SenderSends):
             return
         if wait and not self._has_room(pending.count, pending.nbytes):
             await self._wait_for_room(pending.count, pending.nbytes)
-        # No await from here on: taken means counted and queued.
-        self._budget.take(pending.count, pending.nbytes)
-        self._ledger.take(pending)
+            # Taken while this call waited (it had been posted too); mypy
+            # keeps the narrowing of the check above across the await.
+            if pending.taken:
+                return  # type: ignore[unreachable]
+        self._take_pending(pending)
+
+    def add_pending_now(self, pending: PendingResults) -> None:
+        """:meth:`add_pending` for a batch posted from a sync caller's thread
+        that found room for it (:meth:`room_beside`): taken now, no waiting.
+
+        Run on the loop thread with no caller waiting, so it does not raise for
+        a failed sender: if it stopped meanwhile (a batch failed), the results
+        are kept to be spooled with the rest, and the caller hears of the
+        failure at its next hand-over or ``dump()``.
+        """
+        if pending.taken:
+            return
+        if self._state is not _OPEN:
+            self.keep_for_spool(pending)
+            return
+        self._take_pending(pending)
+
+    def _take_pending(self, pending: PendingResults) -> None:
+        # Nothing here awaits: taken means counted and queued. The batch is cut
+        # first: if that raises, nothing was taken and the caller still holds
+        # the results (to spool them). Then the budget is charged, before the
+        # results are marked taken, so that a thread that adds what it posted
+        # and has not seen taken (room_beside) may count them twice for a
+        # moment, but never not at all.
         self._cut()  # whatever async add()s left pending goes first
         batch = self._policy.cut_pending(pending)
-        self._budget.resize(len(batch.body) - pending.nbytes)
-        self._enqueue(batch)
+        self._budget.take(pending.count, len(batch.body))
+        self._ledger.take(pending)
+        try:
+            self._enqueue(batch)
+        except BaseException:
+            # Taken: it must reach the hub or the spool, which takes every
+            # batch left unacknowledged.
+            if batch.seq not in self._ledger.unacked:
+                self._ledger.keep(batch)
+            raise
+
+    def room_beside(self, posted: int, posted_bytes: int, n: int, nbytes: int) -> bool:
+        """True if the sender is open and ``n`` results of ``nbytes`` fit its
+        budget besides ``posted`` results of ``posted_bytes`` that it does not
+        count yet: asked from a sync caller's thread, about the batch it is
+        about to post and those it posted and has not seen taken.
+
+        Only reads, and only what the loop thread writes. That thread may go on
+        meanwhile: to free room (an acknowledgement), to take a posted batch
+        (charged before it is marked taken) or to cut its own buffer (charged
+        before the buffer is emptied). The buffer is read before the budget,
+        so results that move from one to the other are counted twice for a
+        moment, never not at all: the answer errs on the side of no room.
+        """
+        if self._state is not _OPEN:
+            return False
+        buffer, budget = self._buffer, self._budget
+        buffered, buffered_bytes = buffer.pending, buffer.nbytes
+        items = buffered + budget.items + posted
+        return (
+            items + n <= budget.max_items
+            and buffered_bytes + budget.bytes + posted_bytes + nbytes
+            <= budget.max_bytes
+        ) or not items
 
     def add_pending_nowait(self, pending: PendingResults) -> None:
         """:meth:`add_pending` with ``wait=False``, for a caller that may not
@@ -215,12 +273,7 @@ class SenderAdds(SenderSends):
         if pending.taken:
             return
         self._check_usable()
-        self._budget.take(pending.count, pending.nbytes)
-        self._ledger.take(pending)
-        self._cut()
-        batch = self._policy.cut_pending(pending)
-        self._budget.resize(len(batch.body) - pending.nbytes)
-        self._enqueue(batch)
+        self._take_pending(pending)
 
     def keep_for_spool(self, pending: PendingResults) -> None:
         """Take results the failed sender could not send, so they are spooled too."""

@@ -71,14 +71,22 @@ class SenderSends:
     # -- cutting and sending -----------------------------------------------------
 
     def _cut(self) -> None:
-        pending = self._buffer.take()
-        if pending is not None:
-            # Counted once per batch here, not per result as it was added: the
-            # summary, and the budget (until now the buffer counted for it).
-            self._ledger.take(pending)
-            batch = self._policy.cut_pending(pending)
-            self._budget.take(pending.count, len(batch.body))
-            self._enqueue(batch)
+        buffer = self._buffer
+        count, nbytes = buffer.pending, buffer.nbytes
+        if not count:
+            return
+        # Counted once per batch here, not per result as it was added: the
+        # summary, and the budget (until now the buffer counted for it). The
+        # budget is charged before the buffer is emptied, so that a sync
+        # caller's thread reading both (room_beside) never finds these
+        # results in neither; it is set to the body's size once encoded.
+        self._budget.take(count, nbytes)
+        pending = buffer.take()
+        assert pending is not None
+        self._ledger.take(pending)
+        batch = self._policy.cut_pending(pending)
+        self._budget.resize(len(batch.body) - nbytes)
+        self._enqueue(batch)
 
     def _enqueue(self, batch: Batch) -> None:
         self._cut_since_yield = True
@@ -172,6 +180,17 @@ class SenderSends:
     def note_error(self, exc: BaseException) -> None:
         """Remember why a request failed, for the statistics and the report."""
         self._last_error = str(exc) or type(exc).__name__
+
+    def stop_taking(self, reason: HubError) -> None:
+        """Fail the sender as a batch the hub refused would: no batch is started
+        any more and every later call raises ``reason`` (or the failure that
+        came first). Sends under way go on; whoever hears of the failure spools
+        what is left unacknowledged, with what is handed over meanwhile."""
+        if self._ledger.failure is None:
+            self._ledger.failure = reason
+        if self._state is SenderState.OPEN:
+            self._state = SenderState.FAILED
+        self._notify()  # an add waiting for room, or drain(), hears of it now
 
     def _fail(self, batch: Batch, exc: HubError) -> None:
         self.note_error(exc)

@@ -18,7 +18,12 @@ from typing import Any, NoReturn, Self, Unpack
 from ._deadline import Deadline
 from ._delivery import DeliveryReport, reraise
 from ._detached import OpenedOnce
-from ._exceptions import AsyncStreamError, HubError, HubUnavailableError, UsageError
+from ._exceptions import (
+    AsyncStreamError,
+    HubError,
+    HubUnavailableError,
+    UsageError,
+)
 from ._paths import PathObject, State, check_state, to_path_object
 from ._payload import TaskHeader, build_payload
 from ._result_buffer import PendingResults, ResultBuffer
@@ -313,6 +318,45 @@ class AsyncStreamTaskResults:
         except HubError as exc:
             self._sender.keep_for_spool(pending)
             await self._fail(exc)
+
+    def room_beside(self, posted: int, posted_bytes: int, n: int, nbytes: int) -> bool:
+        """Asked from a sync caller's thread: True if a batch of ``n`` results,
+        ``nbytes`` bytes, may be posted with :meth:`add_pending_now`: this status
+        is open, not dumping, not failed, and the batch fits the send budget
+        besides the ``posted`` results (``posted_bytes``) posted before it and
+        not taken yet. Only reads; errs on the side of no room."""
+        return (
+            self._life.state == "open"
+            and not self._dumping
+            and self._delivery.error is None
+            and self._sender.room_beside(posted, posted_bytes, n, nbytes)
+        )
+
+    def add_pending_now(self, pending: PendingResults) -> None:
+        """On the loop thread: take a batch a sync caller posted once
+        :meth:`room_beside` said it fits; no waiting, nothing raised.
+
+        The results are taken whatever happens: queued to be sent or, if
+        delivery failed since the caller asked, kept to be spooled (the caller
+        hears of the failure at its next hand-over or ``dump()``).
+        """
+        try:
+            self._sender.add_pending_now(pending)
+        except Exception as exc:  # a bug: fail loudly rather than lose them
+            logger.exception("%r: taking a posted batch failed", self)
+            # As when the hub refuses a batch: sending stops, these results and
+            # those posted after them are kept, and the caller's next hand-over
+            # or dump() spools everything unacknowledged and raises (a
+            # DeliveryError saying where they were spooled, caused by this).
+            # Not abort(): that would also end the task hosting the sender
+            # (the sync caller's), closing this status with nothing spooled.
+            self._sender.stop_taking(
+                HubUnavailableError(
+                    "sending stopped: a batch handed over from the task's thread"
+                    f" could not be taken for sending (an internal error: {exc!r})"
+                )
+            )
+            self._sender.keep_for_spool(pending)
 
     # -- finishing ---------------------------------------------------------------
 

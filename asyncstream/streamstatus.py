@@ -13,9 +13,11 @@ The seed's ``arcapix.dynamo.server.streamstatus`` becomes ``asyncstream.streamst
 A sync ``add()`` validates at once (a bad state or path raises right there) and
 buffers results in the calling thread, where each batch is encoded too; only
 whole batches cross to the process's event-loop thread, which numbers and sends
-them, and that hand-over blocks while the send budget is full. The
-buffer is handed over when it holds ``batch_size`` results or its oldest result is
-``linger`` seconds old, checked at the next ``add()`` or ``dump()``.
+them. A batch that fits the send budget is posted there and this thread goes on
+at once; when it does not fit, the hand-over blocks until it does (or raises
+``BackpressureTimeout``). The buffer is handed over when it holds
+``batch_size`` results or its oldest result is ``linger`` seconds old, checked
+at the next ``add()`` or ``dump()``.
 ``apply_paths(...).run()`` is the exception: its whole run happens on the
 event-loop thread, which adds the outcomes to the async core while this thread
 waits (what this thread buffered is handed over first).
@@ -30,6 +32,7 @@ import contextlib
 import copy
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import replace
 from types import TracebackType
@@ -76,6 +79,10 @@ class StreamTaskResults:
         # Taken out of the buffer, not yet taken by the core: an interrupted
         # hand-over is repeated with this same object, which the core takes once.
         self._handing: PendingResults | None = None
+        # Posted to the loop thread without waiting, not seen taken yet, each
+        # with the size of its body at most: they count against the send
+        # budget until the core counts them itself.
+        self._posted: deque[tuple[PendingResults, int]] = deque()
         self._payload: dict[str, Any] | None = None
         self._closed = False
         # How many items the latest add_many() took: read after it raised.
@@ -192,24 +199,81 @@ class StreamTaskResults:
             logger.exception("%r: results of work done could not be kept", self)
 
     def _hand_over(self, *, wait: bool = True) -> None:
-        # The results stay ours until the core has taken them: if the call raises
-        # (a timeout, a time limit) the next attempt repeats it with the same
-        # object, and the core ignores a repeat of one that did go through. The
-        # core may also take them and then fail their delivery: they are then the
-        # core's (counted, spooled).
+        # A batch that fits the budget is posted: the core takes it on the loop
+        # thread whatever happens (sent, or spooled if delivery failed since),
+        # and this thread does not wait for that. Otherwise the results stay
+        # ours until the core has taken them: if the call raises (a timeout, a
+        # time limit) the next attempt repeats it with the same object, and the
+        # core ignores a repeat of one that did go through. The core may also
+        # take them and then fail their delivery: they are then the core's
+        # (counted, spooled).
         if self._handing is None:
             # Encoded here, so that the loop thread only numbers and sends it.
             self._handing = self._buffer.take_encoded()
         pending = self._handing
         if pending is None:
             return
+        posted = False
         try:
-            _portal.call(self._core.add_pending, pending, wait)
+            posted = wait and self._post(pending)
+            if not posted:
+                _portal.call(self._core.add_pending, pending, wait)
         finally:
-            if pending.taken:
+            # Posted even if interrupted before it could say so: the core
+            # takes it, so it is no longer this thread's to hand over again.
+            if posted or pending.taken or self._was_posted(pending):
                 self._handing = None
         # The core adapts the batch size to the hub's answers; follow it.
         self._buffer.batch_size = self._core.next_batch_size
+
+    def _post(self, pending: PendingResults) -> bool:
+        """Post ``pending`` to the core if it fits the budget besides what was
+        posted before and not taken yet; False (nothing posted) if not."""
+        posted = self._posted
+        self._forget_taken()
+        # Read the posted batches (whether taken) before the core's budget,
+        # which is charged before a batch is marked taken: see room_beside.
+        # Each counts at the size of its body, as the core charges it: the
+        # items and the envelope around them.
+        items = nbytes = 0
+        for earlier, size in posted:
+            if not earlier.taken:
+                items += earlier.count
+                nbytes += size
+        assert pending.fragment is not None  # encoded by take_encoded()
+        size = self._buffer.envelope.wrapping + len(pending.fragment)
+        if not self._core.room_beside(items, nbytes, pending.count, size):
+            return False
+        # Appended first: a hand-over interrupted right after the post still
+        # knows it was posted (_was_posted).
+        posted.append((pending, size))
+        if not _portal.post(self._core.add_pending_now, pending):
+            posted.pop()
+            return False
+        return True
+
+    def _was_posted(self, pending: PendingResults) -> bool:
+        return any(earlier is pending for earlier, _ in self._posted)
+
+    def _forget_taken(self) -> None:
+        # Taken batches are the core's: not held here once seen taken.
+        posted = self._posted
+        while posted and posted[0][0].taken:
+            posted.popleft()
+
+    def _settle(self) -> None:
+        """Wait until the core has taken every batch posted to it, so that its
+        counts include them (the loop thread runs what was posted in order, so
+        the last one taken means all were; read-only, as an inspection may
+        come from another thread). On the loop thread itself there is nothing
+        to wait for that could run meanwhile."""
+        try:
+            last, _ = self._posted[-1]
+        except IndexError:
+            return
+        if not last.taken and not _portal.in_loop_thread():
+            _portal.call(_nothing)
+            self._forget_taken()
 
     def _on_loop_thread(self) -> AsyncStreamTaskResults:
         """What ``apply_paths(...).run()`` adds to on the event-loop thread while
@@ -229,8 +293,15 @@ class StreamTaskResults:
 
     @property
     def _buffered(self) -> int:
-        handing = self._handing
+        handing = self._unhanded
         return self._buffer.pending + (handing.count if handing is not None else 0)
+
+    @property
+    def _unhanded(self) -> PendingResults | None:
+        # A hand-over interrupted after the core took it (a post it did not
+        # see return) is the core's: counted there, not here.
+        handing = self._handing
+        return None if handing is None or handing.taken else handing
 
     def dump(self) -> dict[str, Any]:
         """Flush, wait for every acknowledgement, complete the task, return payload.
@@ -245,6 +316,7 @@ class StreamTaskResults:
         self._flush()
         self._payload = _portal.call(self._core.dump)
         self._closed = True
+        self._forget_taken()  # all of them: the core ran them before dump()
         return copy.deepcopy(self._payload)
 
     def close(self) -> None:
@@ -272,8 +344,8 @@ class StreamTaskResults:
         """Everything this thread holds that the core has not taken."""
         handing, self._handing = self._handing, None
         rest = self._buffer.take()
-        if handing is None or handing.taken:
-            return rest
+        if handing is None or handing.taken or self._was_posted(handing):
+            return rest  # a posted batch is the core's, taken whatever happens
         if rest is not None:
             handing.merge(rest)
         return handing
@@ -301,9 +373,16 @@ class StreamTaskResults:
 
     @property
     def summary(self) -> dict[State, int]:
-        """How many results were recorded per state so far."""
+        """How many results were recorded per state so far.
+
+        Read from another thread, it waits until the core has taken what this
+        status posted to it. Read from a coroutine on the event-loop thread
+        (which cannot wait for that), it may miss a batch posted a moment ago
+        and not taken yet.
+        """
+        self._settle()
         summary = self._core.summary
-        for pending in (self._handing, self._buffer):
+        for pending in (self._unhanded, self._buffer):
             if pending is not None:
                 for state, n in pending.counts().items():
                     summary[state] += n
@@ -312,10 +391,12 @@ class StreamTaskResults:
     @property
     def report(self) -> DeliveryReport:
         """Items, batches and retries so far (final once ``dump()`` returned)."""
+        self._settle()
         return self._core.report
 
     def statistics(self) -> SenderStatistics:
         """The sender's snapshot; ``items_pending`` includes this thread's buffer."""
+        self._settle()
         stats = self._core.statistics()
         return replace(stats, items_pending=stats.items_pending + self._buffered)
 
@@ -327,3 +408,7 @@ async def _keep_unrecorded(
     core: AsyncStreamTaskResults, results: list[tuple[State, str | PathObject, Any]]
 ) -> None:
     core.keep_unrecorded(results)  # on the loop thread, where the core lives
+
+
+async def _nothing() -> None:
+    """A crossing to the loop thread that returns once what was posted ran."""

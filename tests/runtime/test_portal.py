@@ -59,6 +59,34 @@ def test_a_call_runs_in_a_context_of_its_own_and_raises_what_it_raised() -> None
         _CALLER_ONLY.reset(token)
 
 
+def test_post_runs_on_the_loop_thread_before_what_is_called_next() -> None:
+    _portal.call(_loop_thread_id)  # the loop thread is running
+    ran: list[tuple[str, int, str]] = []
+
+    def record(name: str) -> None:
+        # In a task of the loop (anyio works there), in a context of its own.
+        anyio.get_current_task()
+        ran.append((name, threading.get_native_id(), _CALLER_ONLY.get()))
+        _CALLER_ONLY.set("set by a post")
+
+    async def record_call() -> None:
+        record("called")
+
+    token = _CALLER_ONLY.set("the caller's")
+    try:
+        assert _portal.post(record, "first")
+        assert _portal.post(record, "second")
+        _portal.call(record_call)
+    finally:
+        _CALLER_ONLY.reset(token)
+    loop_thread = _portal.call(_loop_thread_id)
+    assert ran == [
+        ("first", loop_thread, "unset"),
+        ("second", loop_thread, "unset"),
+        ("called", loop_thread, "unset"),
+    ]
+
+
 def test_sync_shim_on_the_loop_thread_is_a_usage_error_not_a_deadlock() -> None:
     ref = {"stream": "/api/streams/x/paths/", "count": 1}
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
 import tracemalloc
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -21,6 +24,7 @@ from asyncstream._async_status import (
     async_status_for_task,
     status_for_task,
 )
+from asyncstream._batching import BatchPolicy
 from asyncstream._exceptions import (
     BackpressureTimeout,
     DeliveryError,
@@ -33,6 +37,7 @@ from asyncstream._exceptions import (
 from asyncstream._paths import STATES
 from asyncstream._result_buffer import PendingResults
 from asyncstream._retry import RetryPolicy
+from asyncstream._sender_add import SenderAdds
 from asyncstream._spool import read_spool, resend_spool
 from asyncstream.status import FileActionStatus
 from asyncstream.streamstatus import (
@@ -194,19 +199,26 @@ def test_sync_add_crosses_threads_once_per_batch(
 ) -> None:
     hub = FakeHub()
     crossings: list[str] = []
-    real_call = _portal.call
+    real_call, real_post = _portal.call, _portal.post
 
     def counting_call(fn: Any, *args: Any) -> Any:
-        crossings.append(fn.__name__)
+        crossings.append(f"call {fn.__name__}")
         return real_call(fn, *args)
 
+    def counting_post(fn: Any, *args: Any) -> bool:
+        crossings.append(f"post {fn.__name__}")
+        return real_post(fn, *args)
+
     monkeypatch.setattr(_portal, "call", counting_call)
+    monkeypatch.setattr(_portal, "post", counting_post)
     status = StreamTaskResults("p", [], 1, None, "t6", **options(hub))
     for state, path, message in results(25):
         status.add(state, path, message=message)
-    assert crossings == ["add_pending", "add_pending"]  # 10 + 10; 5 still buffered
+    # 10 + 10; 5 still buffered. The first hand-over opens the core and waits;
+    # the next fits the budget and is posted, with no wait for the loop thread.
+    assert crossings == ["call add_pending", "post add_pending_now"]
     payload = status.dump()
-    assert crossings == ["add_pending", "add_pending", "add_pending", "dump"]
+    assert crossings[2:] == ["post add_pending_now", "call dump"]
     assert payload["status"]["streamed"] == {"items": 25, "batches": 3, "retries": 0}
     sizes = [sum(map(len, json.loads(b)["items"].values())) for b in hub.bodies]
     assert sorted(sizes) == [5, 10, 10]  # two whole batches, then the rest at dump
@@ -214,6 +226,107 @@ def test_sync_add_crosses_threads_once_per_batch(
     with pytest.raises(UsageError, match="after dump"):
         status.add("processed", "/data/late")
     assert status.dump() == payload
+
+
+def test_posted_batches_count_against_the_budget_until_taken() -> None:
+    # The loop thread is kept busy, so that posted batches stay untaken; the
+    # thread must count them itself, or it would post past max_pending_items.
+    hub, stall = stalled_hub()
+    status = StreamTaskResults(
+        "p",
+        [],
+        1,
+        None,
+        "t12",
+        **options(hub, max_pending_items=40, max_inflight_batches=1, add_timeout=0.2),
+    )
+    for i in range(11):  # the first hand-over opens the core, and waits
+        status.add("processed", f"/data/f{i}")
+    loop_busy, release_loop = threading.Event(), threading.Event()
+
+    def hold_the_loop() -> None:
+        loop_busy.set()
+        release_loop.wait(10)
+
+    assert _portal.post(hold_the_loop)
+    try:
+        assert loop_busy.wait(10)
+        outcome = _add_while_the_loop_is_held(status, release_loop)
+    finally:
+        release_loop.set()
+    # The budget took the three posted batches; the fifth found no room.
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], BackpressureTimeout)
+    stats = status.statistics()
+    assert stats.items_outstanding == 40
+    assert stats.items_pending == 10  # the fifth batch, still in this thread
+    stall.set()
+    payload = status.dump()  # the 51st add() raised: not recorded
+    assert payload["status"]["summary"]["processed"] == 50
+    assert hub.summary("t12")["processed"] == 50
+
+
+def _add_while_the_loop_is_held(
+    status: StreamTaskResults, release_loop: threading.Event
+) -> list[BaseException | None]:
+    outcome: list[BaseException | None] = []
+
+    def produce() -> None:
+        try:
+            for i in range(11, 61):
+                status.add("processed", f"/data/f{i}")
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    worker = threading.Thread(target=produce)
+    worker.start()
+    # One batch taken, three (30 results) posted and not taken: the fifth
+    # hand-over (at the 51st add) waits for the loop thread, not posted.
+    deadline = time.monotonic() + 10
+    while worker.is_alive() and worker.ident not in _portal._waiting:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    assert worker.ident in _portal._waiting
+    assert len(status._posted) == 3
+    assert not any(p.taken for p, _ in status._posted)
+    release_loop.set()
+    worker.join(10)
+    return outcome
+
+
+async def test_a_batch_posted_after_delivery_failed_is_spooled(
+    tmp_path: Path,
+) -> None:
+    hub = FakeHub()
+
+    async def rejected(request: httpx.Request, number: int) -> httpx.Response:
+        return httpx.Response(400, json={"detail": "no"})
+
+    hub.intercept = rejected
+    status = AsyncStreamTaskResults(
+        "p", [], 1, None, "t13", **options(hub, spool_dir=str(tmp_path))
+    )
+    async with status:
+        for i in range(10):
+            await status.add("processed", f"/data/f{i}")  # a batch, rejected
+        with anyio.fail_after(10):
+            # The sender offers no event for its failure: statistics() is polled.
+            while status.statistics().state != "failed":  # noqa: ASYNC110
+                await anyio.sleep(0.001)
+        # Posted by a thread that found room just before the failure.
+        late = PendingResults({"processed": ["/data/late0", "/data/late1"]}, 2, 60)
+        status.add_pending_now(late)
+        assert late.taken
+        with pytest.raises(HubRejectedError):
+            await status.dump()
+    assert status.summary["processed"] == 12
+    spool = read_spool(tmp_path / "t13.jsonl")
+    assert [b.seq for b in spool.batches] == [0, 1]
+    assert json.loads(spool.batches[1].body)["items"] == {
+        "processed": [{"path": "/data/late0"}, {"path": "/data/late1"}]
+    }
 
 
 async def test_sync_and_async_give_the_same_payload_and_hub_state() -> None:
@@ -318,6 +431,250 @@ def test_sync_add_after_a_failed_delivery_raises_it_again(tmp_path: Path) -> Non
     with pytest.raises(HubRejectedError) as again:
         status.add("processed", "/data/late")  # with nothing due to hand over
     assert again.value is failed.value
+
+
+def test_a_posted_batch_the_core_fails_to_take_fails_the_task_loudly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = FakeHub()
+    status = StreamTaskResults(
+        "p", [], 1, None, "t14", **options(hub, spool_dir=str(tmp_path))
+    )
+    for i in range(11):  # the first batch handed over (and waited for)
+        status.add("processed", f"/data/f{i}")
+
+    def broken(self: SenderAdds, batch: object) -> None:
+        raise RuntimeError("a bug")
+
+    # Fails after the results were marked taken (and the budget charged): the
+    # batch must still reach the spool.
+    monkeypatch.setattr(SenderAdds, "_enqueue", broken)
+    with _loop_held():
+        # Two batches posted, run once the loop is released: the first fails
+        # to be queued, the second finds the sender failed.
+        for i in range(11, 31):
+            status.add("processed", f"/data/f{i}")
+        assert [p.taken for p, _ in status._posted] == [False, False]
+    with pytest.raises(DeliveryError, match="RuntimeError\\('a bug'\\)"):
+        status.dump()
+    assert "taking a posted batch failed" in caplog.text
+    assert status.summary["processed"] == 31
+    spooled = {
+        item["path"]
+        for spool_file in tmp_path.glob("t14*.jsonl")
+        for batch in read_spool(spool_file).batches
+        for item in json.loads(batch.body)["items"]["processed"]
+    }
+    acked = {path for _, path in hub.paths("t14")}
+    # Every result reached the hub or the spool: the two posted batches (and
+    # the last one, handed over at dump) are in the spool.
+    assert {f"/data/f{i}" for i in range(10, 31)} <= spooled
+    assert spooled | acked == {f"/data/f{i}" for i in range(31)}
+
+
+async def test_a_posted_batch_that_cannot_be_cut_is_spooled_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = FakeHub()
+    status = AsyncStreamTaskResults(
+        "p", [], 1, None, "t15", **options(hub, spool_dir=str(tmp_path))
+    )
+    real_cut = BatchPolicy.cut_pending
+    failures = iter([RuntimeError("a bug")])
+
+    def cut_fails_once(self: BatchPolicy, pending: PendingResults) -> Any:
+        for exc in failures:
+            raise exc
+        return real_cut(self, pending)
+
+    monkeypatch.setattr(BatchPolicy, "cut_pending", cut_fails_once)
+    async with status:
+        posted = PendingResults({"processed": ["/data/a", "/data/b"]}, 2, 60)
+        status.add_pending_now(posted)  # does not raise: fails the task
+        assert posted.taken
+        with pytest.raises(DeliveryError, match="a bug"):
+            await status.add("processed", "/data/c")
+    assert status.summary["processed"] == 2
+    spool = read_spool(tmp_path / "t15.jsonl")
+    assert [json.loads(b.body)["items"] for b in spool.batches] == [
+        {"processed": [{"path": "/data/a"}, {"path": "/data/b"}]}
+    ]
+    assert hub.paths("t15") == []
+
+
+async def test_results_being_cut_from_the_core_buffer_still_count_for_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hub, stall = stalled_hub()
+    status = AsyncStreamTaskResults(
+        "p", [], 1, None, "t16", **options(hub, max_pending_items=15)
+    )
+    real_cut = BatchPolicy.cut_pending
+    answers: list[bool] = []
+
+    def cut_and_ask(self: BatchPolicy, pending: PendingResults) -> Any:
+        # What a sync caller's thread sees while the loop thread is here,
+        # cutting its own buffer: 10 results on their way to the budget.
+        answers.append(status.room_beside(0, 0, 10, 100))
+        return real_cut(self, pending)
+
+    async with status:
+        try:
+            monkeypatch.setattr(BatchPolicy, "cut_pending", cut_and_ask)
+            await status.add_many("processed", [f"/data/f{i}" for i in range(10)])
+            monkeypatch.setattr(BatchPolicy, "cut_pending", real_cut)
+            assert answers == [False]  # 10 + 10 > 15: no room
+            assert status.room_beside(0, 0, 5, 100)
+            assert not status.room_beside(0, 0, 6, 100)
+        finally:
+            stall.set()
+        await status.dump()
+
+
+def test_posted_batches_count_at_their_body_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hub, stall = stalled_hub()
+    status = StreamTaskResults(
+        "p",
+        [],
+        1,
+        None,
+        "t17",
+        **options(
+            hub,
+            batch_size=2,
+            max_pending_bytes=1000,
+            max_batch_bytes=500,
+            add_timeout=0.05,
+        ),
+    )
+    for i in range(3):  # the first hand-over opens the core, and waits
+        status.add("processed", f"/data/f{i}")
+    loop_busy, release_loop = threading.Event(), threading.Event()
+    posts = 0
+    real_post, real_call = _portal.post, _portal.call
+
+    def counted_post(fn: Any, *args: Any) -> bool:
+        nonlocal posts
+        posts += 1
+        return real_post(fn, *args)
+
+    def call_releasing(fn: Any, *args: Any) -> Any:
+        # The first hand-over that found no room: every batch posted before
+        # it is still untaken, and is let go now.
+        release_loop.set()
+        return real_call(fn, *args)
+
+    def hold_the_loop() -> None:
+        loop_busy.set()
+        release_loop.wait(10)
+
+    assert _portal.post(hold_the_loop)
+    try:
+        assert loop_busy.wait(10)
+        monkeypatch.setattr(_portal, "post", counted_post)
+        monkeypatch.setattr(_portal, "call", call_releasing)
+        with pytest.raises(BackpressureTimeout):
+            _add_paths(status, range(3, 1000))
+        assert posts >= 3
+        stats = status.statistics()
+        # The budget's bound, past by at most the envelope of the results
+        # the core's buffer held (counted there at their items' size).
+        envelope = status._buffer.envelope.overhead
+        assert stats.bytes_outstanding <= stats.max_pending_bytes + envelope
+    finally:
+        release_loop.set()
+        stall.set()
+    status.dump()
+
+
+def test_a_hand_over_interrupted_after_its_post_leaves_the_batch_to_the_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = FakeHub()
+    status = StreamTaskResults(
+        "p", [], 1, None, "t18", **options(hub, spool_dir=str(tmp_path))
+    )
+    _add_paths(status, range(11))  # the first hand-over opens the core
+    real_post = _portal.post
+
+    def post_then_interrupted(fn: Any, *args: Any) -> bool:
+        monkeypatch.setattr(_portal, "post", real_post)
+        assert real_post(fn, *args)
+        raise KeyboardInterrupt  # a signal (a time limit) just after the post
+
+    with _loop_held():
+        monkeypatch.setattr(_portal, "post", post_then_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            _add_paths(status, range(11, 30))
+        [(posted, _)] = status._posted
+        assert not posted.taken
+        # Posted: the core's to take, not this thread's to hand over again
+        # (nor to merge more results into).
+        assert status._handing is None
+        count = posted.count
+        _add_paths(status, range(30, 33))
+    status.abort()
+    assert posted.taken
+    assert posted.count == count
+    spooled = [
+        item["path"]
+        for spool_file in tmp_path.glob("t18*.jsonl")
+        for batch in read_spool(spool_file).batches
+        for item in json.loads(batch.body)["items"]["processed"]
+    ]
+    acked = [path for _, path in hub.paths("t18")]
+    recorded = status.summary["processed"]
+    assert len(set(spooled) | set(acked)) == recorded
+    assert {f"/data/f{i}" for i in (*range(20), 30, 31, 32)} <= {*spooled, *acked}
+
+
+async def test_a_batch_taken_while_its_hand_over_waited_is_not_taken_again() -> None:
+    hub, stall = stalled_hub()
+    status = AsyncStreamTaskResults(
+        "p", [], 1, None, "t19", **options(hub, max_pending_items=11)
+    )
+    async with status:
+        try:
+            # A batch in flight: no room for two more.
+            await status.add_many("processed", [f"/data/f{i}" for i in range(10)])
+            batch = PendingResults({"processed": ["/data/a", "/data/b"]}, 2, 60)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(status.add_pending, batch)
+                while not status.statistics().adds_waiting:
+                    await anyio.lowlevel.checkpoint()
+                status.add_pending_now(batch)  # the same batch, posted too
+                assert batch.taken
+                stall.set()  # room: the waiting hand-over goes on
+        finally:
+            stall.set()
+        payload = await status.dump()
+    assert payload["status"]["summary"]["processed"] == 12
+    assert hub.summary("t19")["processed"] == 12
+
+
+def _add_paths(status: StreamTaskResults, numbers: Iterable[int]) -> None:
+    for i in numbers:
+        status.add("processed", f"/data/f{i}")
+
+
+@contextlib.contextmanager
+def _loop_held() -> Iterator[None]:
+    """Keep the event-loop thread busy in the block: what is posted to it
+    meanwhile runs once the block is left."""
+    loop_busy, release_loop = threading.Event(), threading.Event()
+
+    def hold_the_loop() -> None:
+        loop_busy.set()
+        release_loop.wait(10)
+
+    assert _portal.post(hold_the_loop)
+    try:
+        assert loop_busy.wait(10)
+        yield
+    finally:
+        release_loop.set()
 
 
 async def test_a_repeated_handover_is_taken_once() -> None:
