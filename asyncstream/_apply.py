@@ -161,11 +161,25 @@ class AppliedPaths:
                 summary[state] += len(items)
                 done += len(items)
         except BaseException:
-            taken = taken_of_run(run, taken, add_many, status)
-            if taken and isinstance(run, tuple):
-                summary[run[0]] += taken
-            self._untaken = outcomes_after(chunk, done + taken)
+            self._stopped_at(chunk, done, run, taken, add_many, status)
             raise
+
+    def _stopped_at(
+        self,
+        chunk: ChunkOutcomes,
+        done: int,
+        run: PathOutcome | tuple[State, list[PathObject]] | None,
+        added: int,
+        add_many: Any,
+        status: Any,
+    ) -> None:
+        """The status raised while taking ``run`` of ``chunk`` (``done`` paths
+        of it recorded before): count what it took of the run, and keep the
+        rest for :meth:`_keep_unrecorded`."""
+        taken = taken_of_run(run, added, add_many, status)
+        if taken and isinstance(run, tuple):
+            self._summary[run[0]] += taken
+        self._untaken = outcomes_after(chunk, done + taken)
 
     async def _run(self) -> dict[State, int]:
         return await self._drive(self._open(), self._status)
@@ -255,10 +269,7 @@ class AppliedPaths:
                 summary[state] += len(items)
                 done += len(items)
         except BaseException:
-            taken = taken_of_run(run, taken, add_many, status)
-            if taken and isinstance(run, tuple):
-                summary[run[0]] += taken
-            self._untaken = outcomes_after(chunk, done + taken)
+            self._stopped_at(chunk, done, run, taken, add_many, status)
             raise
 
     def _check_sync_status(self) -> None:

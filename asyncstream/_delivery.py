@@ -28,13 +28,7 @@ from ._hub_client import HubClient
 from ._identity import TaskIdentity
 from ._sender import BatchSender
 from ._sender_stats import SenderStatistics
-from ._spool import (
-    _public_url,
-    missing_seqs,
-    short_seqs,
-    spool_undelivered,
-    write_spool,
-)
+from ._spool import missing_seqs, short_seqs, spool_undelivered
 
 logger = logging.getLogger("asyncstream.streamstatus")
 
@@ -141,40 +135,23 @@ class Delivery:
     def spool_late(self, batches: list[Batch]) -> None:
         """Spool batches cut after the delivery ended (results of work done
         before a run stopped, handed over late): a spool file of their own,
-        beside the one :meth:`failed` wrote. Never raises: it runs while the
-        task's own error propagates."""
+        beside the one :meth:`failed` wrote, written and logged as that one
+        was. Never raises: it runs while the task's own error propagates."""
         if not batches:
             return
-        taskid = self._identity.taskid
-        items = sum(b.count for b in batches)
-        seqs = short_seqs([b.seq for b in batches])
-        what = f"{len(batches)} batches ({items} results, seqs {seqs})"
         try:
-            path = write_spool(
-                self._spool_dir,
-                self._identity,
+            spool_undelivered(
+                HubUnavailableError("delivery had already failed"),
                 batches,
+                identity=self._identity,
                 batches_cut=self._sender.batches_cut,
                 payload=None,
-                hub_url=_public_url(self._hub_url),
+                spool_dir=self._spool_dir,
+                hub_url=self._hub_url,
+                delivery_timeout=self._delivery_timeout,
             )
-        except OSError as exc:
-            logger.error(
-                "task %s: %s not delivered and could NOT be spooled (%s): these"
-                " results are lost unless the task runs again",
-                taskid,
-                what,
-                exc.strerror or exc,
-            )
-            return
-        logger.error(
-            "task %s: %s not delivered, spooled to %s: re-send with"
-            " 'asyncstream resend %s'",
-            taskid,
-            what,
-            path,
-            path,
-        )
+        except Exception:
+            logger.exception("task %s: late results not spooled", self._identity.taskid)
 
     async def drain_after_error(self, owner: object) -> None:
         """Deliver what a failed task recorded; spool what cannot be delivered."""
